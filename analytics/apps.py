@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AnalyticsConfig(AppConfig):
+    """Sequences (peaks, anomalies), devices, the peak classifier and aggregates."""
+
+    name = "analytics"

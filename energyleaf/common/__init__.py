@@ -1,0 +1,1 @@
+"""Shared base code: abstract models, exceptions, API error handling, time helpers (no tables)."""

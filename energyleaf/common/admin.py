@@ -1,0 +1,25 @@
+"""Admin helpers shared by the apps."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db import connection
+from django.utils.functional import cached_property
+
+
+class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
+    """Paginator for very large tables: on PostgreSQL an unfiltered changelist uses the planner's
+    row estimate instead of COUNT(*); filtered lists and other databases count exactly."""
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        query = getattr(queryset, "query", None)
+        if connection.vendor == "postgresql" and query is not None and not query.where:
+            table = queryset.model._meta.db_table
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table])
+                row = cursor.fetchone()
+            if row and row[0] and row[0] > 0:
+                return int(row[0])
+        return super().count

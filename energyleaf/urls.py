@@ -1,0 +1,16 @@
+"""URL configuration: the admin, the JSON API under /api/v1/, the OpenAPI schema and Swagger UI."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+admin.site.site_header = "Energyleaf back office"
+admin.site.site_title = "Energyleaf"
+
+urlpatterns = [
+    path(settings.ADMIN_URL, admin.site.urls),
+    path("api/v1/", include("energyleaf.users.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

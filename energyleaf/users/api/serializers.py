@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..models import ExperimentParticipation, Household, User
+
+
+class HouseholdOutputSerializer(serializers.ModelSerializer[Household]):
+    class Meta:
+        model = Household
+        fields = [
+            "tariff",
+            "base_price_per_month",
+            "working_price_per_kwh",
+            "advance_payment_per_month",
+            "household_size",
+            "property_type",
+            "living_space_m2",
+            "hot_water",
+            "daily_consumption_goal_kwh",
+            "meter_number",
+            "meter_type",
+            "time_zone",
+            "language",
+            "app_version",
+            "receive_anomaly_mails",
+        ]
+        read_only_fields = fields
+
+
+class ExperimentOutputSerializer(serializers.ModelSerializer[ExperimentParticipation]):
+    class Meta:
+        model = ExperimentParticipation
+        fields = ["status", "installation_date", "deinstallation_date"]
+        read_only_fields = fields
+
+
+class MeOutputSerializer(serializers.ModelSerializer[User]):
+    household = HouseholdOutputSerializer(read_only=True, allow_null=True)
+    experiment = ExperimentOutputSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "username",
+            "first_name",
+            "last_name",
+            "is_staff",
+            "is_participant",
+            "date_joined",
+            "household",
+            "experiment",
+        ]
+        read_only_fields = fields

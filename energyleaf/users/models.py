@@ -1,0 +1,217 @@
+"""People: the custom user, the household data and experiment participation (reference §8.1-8.3).
+
+History of every change is kept by django-simple-history, as the reference kept history tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from simple_history.models import HistoricalRecords
+
+from energyleaf.common.models import TimestampedModel
+from energyleaf.common.time import default_household_time_zone, validate_time_zone
+
+
+class UserManager(BaseUserManager["User"]):
+    """Creates users identified by e-mail (stored lower-case)."""
+
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person: a household member (study participant) or, with `is_staff`, an admin/researcher.
+
+    Logs in with the e-mail address (unique, case-insensitive). `username` is only a display name,
+    as in the reference, and need not be unique.
+    """
+
+    username = models.CharField(max_length=150, blank=True)
+    email = models.EmailField("e-mail address", unique=True)
+    phone = models.CharField(max_length=50, blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    is_participant = models.BooleanField(
+        default=False, help_text="Takes part in the research study (has experiment data)."
+    )
+    onboarding_completed = models.BooleanField(default=False)
+    activation_date = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = self.email.lower()
+
+
+class Household(TimestampedModel):
+    """The household data of one user (reference `user_data`): tariff, prices, home, meter, zone.
+
+    Prices are in euros: `base_price_per_month` (€/month), `working_price_per_kwh` (€/kWh),
+    `advance_payment_per_month` (€/month). `daily_consumption_goal_kwh` is kWh per local day.
+    """
+
+    class Tariff(models.TextChoices):
+        BASIC = "basic", "Basic"
+        ECO = "eco", "Eco"
+
+    class Property(models.TextChoices):
+        HOUSE = "house", "House"
+        APARTMENT = "apartment", "Apartment"
+
+    class HotWater(models.TextChoices):
+        ELECTRIC = "electric", "Electric"
+        NOT_ELECTRIC = "not_electric", "Not electric"
+
+    class MeterType(models.TextChoices):
+        DIGITAL = "digital", "Digital"
+        ANALOG = "analog", "Analog"
+
+    class AppVersion(models.IntegerChoices):
+        TRANSPARENCY = 0, "Transparency"
+        SELF_REFLECTION = 1, "Self-reflection"
+        SUPPORT = 2, "Support"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="household")
+    tariff = models.CharField(max_length=16, choices=Tariff.choices, default=Tariff.BASIC)
+    base_price_per_month = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, help_text="€ per month"
+    )
+    working_price_per_kwh = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True, help_text="€ per kWh"
+    )
+    advance_payment_per_month = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, help_text="€ per month"
+    )
+    household_size = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    property_type = models.CharField(max_length=16, choices=Property.choices, blank=True)
+    living_space_m2 = models.PositiveIntegerField(null=True, blank=True, help_text="m²")
+    hot_water = models.CharField(max_length=16, choices=HotWater.choices, blank=True)
+    daily_consumption_goal_kwh = models.DecimalField(
+        max_digits=10, decimal_places=3, null=True, blank=True, help_text="kWh per local day"
+    )
+    meter_number = models.CharField(max_length=64, blank=True)
+    meter_type = models.CharField(max_length=16, choices=MeterType.choices, blank=True)
+    power_at_meter = models.BooleanField(default=False)
+    wifi_at_meter = models.BooleanField(default=False)
+    installation_comment = models.TextField(blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_household_time_zone,
+        validators=[validate_time_zone],
+        help_text="IANA zone of the household; local days and report hours use it.",
+    )
+    language = models.CharField(
+        max_length=8, default="de", help_text="Language of mails (de or en)."
+    )
+    app_version = models.PositiveSmallIntegerField(
+        choices=AppVersion.choices,
+        default=AppVersion.TRANSPARENCY,
+        help_text="Study arm: which features the household sees.",
+    )
+    receive_anomaly_mails = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(base_price_per_month__gte=0)
+                | models.Q(base_price_per_month__isnull=True),
+                name="household_base_price_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(working_price_per_kwh__gte=0)
+                | models.Q(working_price_per_kwh__isnull=True),
+                name="household_working_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Household of {self.user.email}"
+
+
+class ExperimentParticipation(TimestampedModel):
+    """A user's participation in the study (reference `user_experiment_data`, statuses §7.1)."""
+
+    class Status(models.TextChoices):
+        REGISTERED = "registered", "Registered"
+        APPROVED = "approved", "Approved"
+        DISMISSED = "dismissed", "Dismissed"
+        EXPORTED = "exported", "Exported"
+        FIRST_SURVEY = "first_survey", "First survey"
+        FIRST_FINISHED = "first_finished", "First survey finished"
+        INSTALLATION = "installation", "Installation"
+        SECOND_SURVEY = "second_survey", "Second survey"
+        SECOND_FINISHED = "second_finished", "Second survey finished"
+        THIRD_SURVEY = "third_survey", "Third survey"
+        THIRD_FINISHED = "third_finished", "Third survey finished"
+        DEINSTALLATION = "deinstallation", "Deinstallation"
+        INACTIVE = "inactive", "Inactive"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="experiment")
+    status = models.CharField(
+        max_length=32, choices=Status.choices, default=Status.REGISTERED, db_index=True
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    installation_date = models.DateTimeField(null=True, blank=True)
+    deinstallation_date = models.DateTimeField(null=True, blank=True)
+    experiment_number = models.IntegerField(null=True, blank=True)
+    gets_paid = models.BooleanField(default=True)
+    uses_prolific = models.BooleanField(default=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "experiment participation"
+
+    def __str__(self) -> str:
+        return f"{self.user.email}: {self.status}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.status == self.Status.INSTALLATION and self.installation_date is None:
+            raise ValidationError({"installation_date": "Installation needs an installation date."})
+        if self.status == self.Status.DEINSTALLATION and self.deinstallation_date is None:
+            raise ValidationError(
+                {"deinstallation_date": "Deinstallation needs a deinstallation date."}
+            )

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class SensorsConfig(AppConfig):
+    """Sensors, their tokens and readings; the protobuf wire protocol; ingestion."""
+
+    name = "sensors"
+    verbose_name = "Sensors and readings"

@@ -1,0 +1,148 @@
+"""Sensors, sensor tokens and meter readings (reference §8.4-8.6)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models.functions import Upper
+from simple_history.models import HistoricalRecords
+
+from energyleaf.common.models import TimestampedModel
+
+MAC_PATTERN = r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$"
+# nanopb limit of TokenResponse.script (666 bytes with the NUL terminator).
+SCRIPT_MAX_BYTES = 665
+
+
+def validate_script_size(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    if len(value.encode("utf-8")) > SCRIPT_MAX_BYTES:
+        raise ValidationError(
+            "A script must fit the sensor's buffer: at most %(limit)d bytes (UTF-8).",
+            params={"limit": SCRIPT_MAX_BYTES},
+        )
+
+
+class Sensor(TimestampedModel):
+    """A meter sensor identified by its MAC address (`client_id`, stored upper-case, unique
+    regardless of letter case), assigned to at most one household user per sensor type.
+
+    A sensor gets its SML `script` or, for an analog (Ferraris) meter, its
+    `analog_rotations_per_kwh` on its next token request while `needs_script` is set; the
+    sensor clears the flag by confirming on `/api/v1/script_accepted`.
+    """
+
+    class SensorType(models.TextChoices):
+        ELECTRICITY = "electricity", "Electricity"
+        GAS = "gas", "Gas"
+        WATER = "water", "Water"
+
+    client_id = models.CharField(
+        "MAC address",
+        max_length=17,
+        validators=[RegexValidator(MAC_PATTERN, "Enter a MAC address like AA:BB:CC:DD:EE:FF.")],
+    )
+    sensor_type = models.CharField(
+        max_length=16, choices=SensorType.choices, default=SensorType.ELECTRICITY
+    )
+    version = models.PositiveSmallIntegerField(default=1)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sensors",
+        help_text="The household the sensor is assigned to; none means it cannot get a token.",
+    )
+    needs_script = models.BooleanField(default=False)
+    script = models.TextField(
+        blank=True,
+        validators=[MaxLengthValidator(SCRIPT_MAX_BYTES), validate_script_size],
+        help_text="Tasmota SML script (at most 665 bytes).",
+    )
+    analog_rotations_per_kwh = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Ferraris disc revolutions per kWh (analog meters, instead of a script).",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(Upper("client_id"), name="sensor_client_id_ci_unique"),
+            models.UniqueConstraint(
+                fields=["sensor_type", "user"],
+                condition=models.Q(user__isnull=False),
+                name="sensor_one_per_type_and_user",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(script="") | models.Q(analog_rotations_per_kwh__isnull=True),
+                name="sensor_script_or_rotations",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.client_id
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        self.client_id = self.client_id.upper()
+        if self.script and self.analog_rotations_per_kwh is not None:
+            raise ValidationError("Give either a script or analog rotations per kWh, not both.")
+
+
+class SensorToken(models.Model):
+    """A sensor access token. Only the SHA-256 of the token is stored, never the token itself.
+
+    Several live tokens per sensor are allowed (two clients on one MAC, a client that caches its
+    token) until they expire; issuing trims the oldest beyond a small bound.
+    """
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    # The user the sensor was assigned to when issuing: a reassigned sensor's old tokens stop.
+    issued_for_user_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["sensor", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"token of {self.sensor_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Reading(models.Model):
+    """One meter reading of a sensor at `timestamp` (UTC), unique per sensor and timestamp.
+
+    Units: `value` and `value_out` are the meter registers (kWh for electricity, m³ for gas and
+    water); `consumption` is the import since the previous reading and `inserted` the export
+    since the previous reading (same unit); `value_current` is the instantaneous power in W.
+    Precision is that of the reference, numeric(30, 6).
+    """
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.PROTECT, related_name="readings")
+    timestamp = models.DateTimeField()
+    value = models.DecimalField(max_digits=30, decimal_places=6)
+    consumption = models.DecimalField(max_digits=30, decimal_places=6)
+    value_out = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
+    inserted = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
+    value_current = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            # Also the index for every time-range read of one sensor.
+            models.UniqueConstraint(fields=["sensor", "timestamp"], name="reading_sensor_time_uniq"),
+        ]
+        indexes: ClassVar = [models.Index(fields=["timestamp"], name="reading_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.value}"

@@ -1,0 +1,21 @@
+"""Reads for sensors and readings."""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from .models import Reading, Sensor
+
+
+def sensors_with_last_reading(queryset: QuerySet[Sensor] | None = None) -> QuerySet[Sensor]:
+    """Sensors annotated with `last_reading_at` and `last_reading_value` (None without data).
+
+    Each annotation is an index-only lookup on (sensor, timestamp), so it stays fast with
+    millions of readings.
+    """
+    queryset = queryset if queryset is not None else Sensor.objects.all()
+    latest = Reading.objects.filter(sensor=OuterRef("pk")).order_by("-timestamp")
+    return queryset.annotate(
+        last_reading_at=Subquery(latest.values("timestamp")[:1]),
+        last_reading_value=Subquery(latest.values("value")[:1]),
+    )

@@ -1,0 +1,137 @@
+"""Writes for sensors: registration, assignment, reset. Ingestion lives in `ingestion.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from energyleaf.audit.services import audit_event_record
+from energyleaf.users.models import User
+
+from .models import Reading, Sensor
+
+
+def _client_id_taken(client_id: str, *, exclude_pk: int | None = None) -> bool:
+    queryset = Sensor.objects.filter(client_id__iexact=client_id)
+    if exclude_pk is not None:
+        queryset = queryset.exclude(pk=exclude_pk)
+    return queryset.exists()
+
+
+@transaction.atomic
+def sensor_register(
+    *,
+    client_id: str,
+    user: User | None,
+    sensor_type: str = Sensor.SensorType.ELECTRICITY,
+    script: str = "",
+    analog_rotations_per_kwh: int | None = None,
+    needs_script: bool | None = None,
+    actor_id: int | None = None,
+) -> Sensor:
+    """Register a new sensor, optionally assigned to a household user.
+
+    The MAC is stored upper-case and must be new in any letter case. A sensor registered with a
+    script or rotations needs to receive them (`needs_script` defaults to True then).
+    Raises ValidationError on invalid or duplicate input; nothing is written in that case.
+    """
+    client_id = client_id.strip().upper()
+    if _client_id_taken(client_id):
+        raise ValidationError({"client_id": f"A sensor with MAC {client_id} exists already."})
+    if needs_script is None:
+        needs_script = bool(script) or analog_rotations_per_kwh is not None
+    sensor = Sensor(
+        client_id=client_id,
+        sensor_type=sensor_type,
+        user=user,
+        script=script,
+        analog_rotations_per_kwh=analog_rotations_per_kwh,
+        needs_script=needs_script,
+    )
+    sensor.full_clean()
+    try:
+        with transaction.atomic():
+            sensor.save()
+    except IntegrityError as exc:  # a concurrent registration of the same MAC or slot
+        raise ValidationError(f"Sensor {client_id} could not be registered: {exc}") from exc
+    audit_event_record(
+        title="sensor/registered",
+        app_function="sensor-register",
+        app_component="admin",
+        user_id=actor_id,
+        sensor_id=sensor.pk,
+        details={"client_id": client_id, "sensor_type": sensor_type, "user_id": sensor.user_id},
+    )
+    return sensor
+
+
+@transaction.atomic
+def sensor_assign(*, sensor: Sensor, user: User | None, actor_id: int | None = None) -> Sensor:
+    """Assign the sensor to `user` (or unassign with None). Its live tokens are revoked, so a
+    sensor moved to another household can never write into the old one's data."""
+    sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
+    sensor.user = user
+    sensor.full_clean()
+    sensor.save(update_fields=["user", "updated_at"])
+    revoked, _ = sensor.tokens.all().delete()
+    audit_event_record(
+        title="sensor/assigned",
+        app_function="sensor-assign",
+        app_component="admin",
+        user_id=actor_id,
+        sensor_id=sensor.pk,
+        details={"user_id": sensor.user_id, "tokens_revoked": revoked},
+    )
+    return sensor
+
+
+@dataclass(frozen=True, slots=True)
+class SensorResetResult:
+    tokens_revoked: int
+    readings_deleted: int
+
+
+@transaction.atomic
+def sensor_reset(
+    *, sensor: Sensor, delete_readings: bool = False, actor_id: int | None = None
+) -> SensorResetResult:
+    """Reset a sensor: unassign it, revoke its tokens and mark that it needs its script again.
+
+    Readings are research data and stay, unless `delete_readings` is explicitly asked for.
+    """
+    sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
+    sensor.user = None
+    sensor.needs_script = True
+    sensor.save(update_fields=["user", "needs_script", "updated_at"])
+    tokens_revoked, _ = sensor.tokens.all().delete()
+    readings_deleted = 0
+    if delete_readings:
+        readings_deleted, _ = Reading.objects.filter(sensor=sensor).delete()
+    audit_event_record(
+        title="sensor/reset",
+        app_function="sensor-reset",
+        app_component="admin",
+        user_id=actor_id,
+        sensor_id=sensor.pk,
+        details={"tokens_revoked": tokens_revoked, "readings_deleted": readings_deleted},
+    )
+    return SensorResetResult(tokens_revoked=tokens_revoked, readings_deleted=readings_deleted)
+
+
+def sensor_tokens_revoke(*, sensor_ids: list[int], actor_id: int | None = None) -> int:
+    """Delete every token of the given sensors; their clients must ask for a new one."""
+    from .models import SensorToken
+
+    with transaction.atomic():
+        deleted, _ = SensorToken.objects.filter(sensor_id__in=sensor_ids).delete()
+        for sensor_id in sensor_ids:
+            audit_event_record(
+                title="sensor/tokens-revoked",
+                app_function="sensor-tokens-revoke",
+                app_component="admin",
+                user_id=actor_id,
+                sensor_id=sensor_id,
+            )
+    return deleted
