@@ -58,7 +58,13 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
     def last_reading_value(self, obj: Any) -> Any:
         return obj.last_reading_value
 
-    def save_model(self, request: HttpRequest, obj: Sensor, form: ModelForm, change: bool) -> None:  # type: ignore[type-arg]
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Sensor,
+        form: ModelForm,  # type: ignore[type-arg]
+        change: bool,
+    ) -> None:
         super().save_model(request, obj, form, change)
         if change and "user" in form.changed_data:
             services.sensor_assign(sensor=obj, user=obj.user, actor_id=request.user.pk)
@@ -89,9 +95,7 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "reset_sensors",
         }
-        return TemplateResponse(
-            request, "admin/sensors/sensor/reset_confirmation.html", context
-        )
+        return TemplateResponse(request, "admin/sensors/sensor/reset_confirmation.html", context)
 
     @admin.action(description="Revoke all tokens of selected sensors")
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[Sensor]) -> None:
@@ -119,7 +123,7 @@ class SensorTokenAdmin(admin.ModelAdmin[SensorToken]):
 
 @admin.register(Reading)
 class ReadingAdmin(admin.ModelAdmin[Reading]):
-    """Raw readings, read-only; built for millions of rows (estimated counts, no joins in filters)."""
+    """Raw readings, read-only; built for millions of rows (estimated counts, indexed filters)."""
 
     list_display = (
         "timestamp",

@@ -140,7 +140,9 @@ class Reading(models.Model):
     class Meta:
         constraints: ClassVar = [
             # Also the index for every time-range read of one sensor.
-            models.UniqueConstraint(fields=["sensor", "timestamp"], name="reading_sensor_time_uniq"),
+            models.UniqueConstraint(
+                fields=["sensor", "timestamp"], name="reading_sensor_time_uniq"
+            ),
         ]
         indexes: ClassVar = [models.Index(fields=["timestamp"], name="reading_time_idx")]
 

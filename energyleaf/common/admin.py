@@ -16,7 +16,7 @@ class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
         queryset = self.object_list
         query = getattr(queryset, "query", None)
         if connection.vendor == "postgresql" and query is not None and not query.where:
-            table = queryset.model._meta.db_table
+            table = getattr(queryset, "model")._meta.db_table  # noqa: B009 - typed as a sequence
             with connection.cursor() as cursor:
                 cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table])
                 row = cursor.fetchone()

@@ -11,7 +11,9 @@ class ApplicationError(Exception):
     status_code = 400
     default_code = "application_error"
 
-    def __init__(self, message: str, *, code: str | None = None, extra: dict[str, Any] | None = None):
+    def __init__(
+        self, message: str, *, code: str | None = None, extra: dict[str, Any] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code

@@ -36,7 +36,7 @@ _ZONES: frozenset[str] | None = None
 
 
 def _time_zone_names() -> frozenset[str]:
-    global _ZONES  # noqa: PLW0603 - immutable cache of a constant set
+    global _ZONES
     if _ZONES is None:
         _ZONES = frozenset(available_timezones())
     return _ZONES

@@ -34,7 +34,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = secrets.token_urlsafe(50)
-    warnings.warn("DJANGO_SECRET_KEY is not set: using a random key for this process.", stacklevel=1)
+    warnings.warn(
+        "DJANGO_SECRET_KEY is not set: using a random key for this process.", stacklevel=1
+    )
 
 ALLOWED_HOSTS: list[str] = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"]
@@ -190,7 +192,9 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("ENERGYLEAF_JWT_ACCESS_MINUTES", default=15)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        minutes=env.int("ENERGYLEAF_JWT_ACCESS_MINUTES", default=15)
+    ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("ENERGYLEAF_JWT_REFRESH_DAYS", default=7)),
     "UPDATE_LAST_LOGIN": True,
 }

@@ -6,8 +6,8 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 
-from .base import *  # noqa: F403,E402  (settings module: star import is the convention)
-from .base import DATABASES, LOGGING  # noqa: E402
+from .base import *  # noqa: F403  (settings module: star import is the convention)
+from .base import DATABASES, LOGGING
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -15,12 +15,12 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-ENERGYLEAF_CRON_SECRET = "test-cron-secret"
+ENERGYLEAF_CRON_SECRET = "test-cron-secret"  # noqa: S105 - a fixed secret for tests only
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
 LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]

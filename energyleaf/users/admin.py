@@ -25,7 +25,7 @@ class ExperimentInline(admin.StackedInline[ExperimentParticipation, User]):
 
 
 @admin.register(User)
-class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin):  # type: ignore[misc]
+class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin[User]):
     """Users with their household and experiment data inline."""
 
     inlines = (HouseholdInline, ExperimentInline)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,5 +16,5 @@ class MeView(APIView):
 
     @extend_schema(responses=MeOutputSerializer, operation_id="me_retrieve")
     def get(self, request: Request) -> Response:
-        user = selectors.user_with_household(user_id=request.user.pk)
+        user = selectors.user_with_household(user_id=cast(int, request.user.pk))
         return Response(MeOutputSerializer(user).data)

@@ -34,7 +34,8 @@ def test_usernames_are_display_names_and_may_repeat():
 
 def test_superuser_is_staff():
     admin = User.objects.create_superuser(email="root@example.org", password="x-pass-123!")
-    assert admin.is_staff and admin.is_superuser
+    assert admin.is_staff
+    assert admin.is_superuser
 
 
 def test_user_create_makes_household_with_berlin_default():
