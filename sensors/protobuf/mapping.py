@@ -1,0 +1,726 @@
+"""Conversion between Energyleaf protobuf messages and plain, typed Python values.
+
+This module is the only place that touches the generated `*_pb2` classes. Decoders take the raw
+request body and return frozen dataclasses; encoders take plain values and return the serialized
+body. Services and every other app work with these dataclasses only.
+
+Decoding contract (all `decode_*` functions):
+
+* Any body that cannot be decoded raises `InvalidPayload` (a `ValueError`) and nothing else:
+  truncated fields, wire types 3/4 (groups) or 6/7, field number 0, varints longer than 10 bytes
+  or above 2**64 - 1, tags above 2**32 - 1, strings that are not UTF-8, and a *known* field that
+  arrived with a wire type its declaration does not allow.
+* Unknown field numbers are skipped, as the reference (protobuf-ts) does.
+* A field missing from the wire has its proto3 default (`""`, `0`, `False`); an empty body is
+  therefore a valid all-default message. `optional` fields that are absent map to `None`.
+* If a field occurs more than once, the last occurrence wins (standard protobuf merging).
+* Values are passed through unvalidated: NaN, infinities, negative values, unknown sensor types
+  and absurd timestamps all reach the caller unchanged. Range and plausibility checks are the
+  services' job.
+
+Why there is a wire scanner: the reference decodes `/sensor_input` bodies by trying
+`SensorDataRequestV2` and, when that throws, the G1 `SensorDataRequest` whose `value` is a 32-bit
+float. protobuf-ts ignores wire types, so reading a G1 float (fixed32, last in the message) as a
+double overruns the buffer and throws. The Python runtime instead stores a field that has an
+unexpected wire type as an unknown field and "succeeds" with `value == 0`. `_scan` therefore walks
+the top-level tags (and those of known nested messages) and tells which wire type each known field
+arrived with; `decode_sensor_input` picks the message from that, and every other decoder rejects a
+known field with a wrong wire type instead of silently reading a default.
+
+Encoding contract (all `encode_*` functions): the result is the canonical serialization by the
+official runtime, fields in ascending field-number order, proto3 defaults of non-`optional` fields
+omitted, `optional` fields written whenever they are not `None` (even when empty or zero). Status
+messages are cut to the nanopb limit (`fit_status_message`); other values that would not fit the
+devices' nanopb buffers raise `WireLimitError` rather than being altered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from google.protobuf.message import DecodeError, Message
+
+from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
+from sensors.protobuf import energyleaf_ml_pb2 as ml_pb
+from sensors.protobuf import energyleaf_pb2 as pb
+
+# --- nanopb limits of the devices (reference-spec §1.7; C buffers include the NUL) -------------
+
+MAX_CLIENT_ID_BYTES: Final = 127
+"""TokenRequest.client_id as a device can send it (nanopb buffer 128)."""
+MAX_ACCESS_TOKEN_CHARS: Final = 44
+"""Access token length a device can store (nanopb buffer 45; tokens are ASCII)."""
+MAX_SCRIPT_BYTES: Final = 665
+"""TokenResponse.script in UTF-8 bytes (nanopb buffer 666)."""
+MAX_STATUS_MESSAGE_BYTES: Final = 254
+"""status_message of every response in UTF-8 bytes (nanopb buffer 255)."""
+MAX_EXPIRES_IN: Final = 65535
+"""TokenResponse.expires_in; Tasmota keeps it in a uint16."""
+MAX_UINT32: Final = 2**32 - 1
+
+# --- wire types ----------------------------------------------------------------------------------
+
+_VARINT: Final = 0
+_I64: Final = 1
+_LEN: Final = 2
+_I32: Final = 5
+_MAX_UINT64: Final = 2**64 - 1
+_FIXED_SIZES: Final = {_I64: 8, _I32: 4}
+
+
+class InvalidPayload(ValueError):  # noqa: N818 - public name used by the API layer
+    """The body is not a decodable message of the expected type."""
+
+
+class WireLimitError(ValueError):
+    """A value does not fit the devices' nanopb limits (or the protobuf field type)."""
+
+
+# --- plain data ----------------------------------------------------------------------------------
+
+WireFormat = Literal["v2", "v1_float"]
+"""Which sensor-data message a reading arrived as: SensorDataRequestV2 or G1 SensorDataRequest."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequestData:
+    """A TokenRequest. `sensor_type` is the raw enum number (may be outside 0..3)."""
+
+    client_id: str
+    sensor_type: int
+    need_script: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingData:
+    """One `/sensor_input` reading, from SensorDataRequestV2 or the G1 float SensorDataRequest.
+
+    `value` is kWh (analog: kWh since the previous reading), `value_current` W, `value_out` kWh.
+    `timestamp_raw` is the uint64 as sent (unit unknown; 0 is mapped to `None`). For
+    `wire_format == "v1_float"`, `value` is the float32 widened exactly to a Python float and the
+    three optional fields are always `None`.
+    """
+
+    access_token: str
+    sensor_type: int
+    value: float
+    value_current: float | None
+    value_out: float | None
+    timestamp_raw: int | None
+    wire_format: WireFormat
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptAcceptedData:
+    """A ScriptAcceptedRequest."""
+
+    access_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyReadingData:
+    """A G3 EnergyDataRequest; `timestamp` is the text as sent (`None` when absent)."""
+
+    access_token: str
+    value: float
+    value_current: float | None
+    value_out: float | None
+    timestamp: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GasReadingData:
+    """A G3 GasDataRequest."""
+
+    access_token: str
+    value: float
+    value_current: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaterReadingData:
+    """A G3 WaterDataRequest."""
+
+    access_token: str
+    value: float
+    value_current: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReadingData:
+    """One BatchReading; `timestamp_raw` is s/ms/us/ns as sent, 0 mapped to `None`."""
+
+    value: float
+    value_current: float | None
+    value_out: float | None
+    timestamp_raw: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchData:
+    """A SensorDataBatchRequest, readings in request order."""
+
+    access_token: str
+    sensor_type: int
+    readings: tuple[BatchReadingData, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItemResultData:
+    """Outcome for the reading at `index` of a batch."""
+
+    index: int
+    status: int
+    status_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MLPeakData:
+    """One peak of a DeviceClassificationPeakRequest: samples are (ISO timestamp, power)."""
+
+    id: str | None
+    samples: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MLPeakResult:
+    """One item of a DeviceClassificationPeakResponse: devices are (name, confidence)."""
+
+    id: str
+    devices: tuple[tuple[str, float], ...]
+
+
+# --- wire scanner --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """Allowed wire types of a known field; `nested` is the schema of a message-typed field."""
+
+    wire_types: frozenset[int]
+    nested: Mapping[int, _Rule] | None = None
+
+
+_Schema = Mapping[int, _Rule]
+
+_R_VARINT: Final = _Rule(frozenset({_VARINT}))
+_R_I64: Final = _Rule(frozenset({_I64}))
+_R_LEN: Final = _Rule(frozenset({_LEN}))
+
+
+def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Read a varint at `pos`; return (value, position after it). Rejects > 10 bytes / > 2**64-1."""
+    result = 0
+    shift = 0
+    while True:
+        if pos >= end:
+            raise InvalidPayload("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+        if shift >= 70:
+            raise InvalidPayload("varint longer than 10 bytes")
+    if result > _MAX_UINT64:
+        raise InvalidPayload("varint exceeds 64 bits")
+    return result, pos
+
+
+def _scan(buf: bytes, pos: int, end: int, schema: _Schema) -> dict[int, int]:
+    """Walk the tags of the message in `buf[pos:end]` and validate them against `schema`.
+
+    Returns, for every known field number present, a bit mask of the wire types it arrived with
+    (bit `1 << wire_type`). Fields of known message type are validated recursively; unknown field
+    numbers are skipped without looking inside. Raises InvalidPayload on malformed data or a
+    known field with a wire type its rule does not allow.
+    """
+    seen: dict[int, int] = {}
+    while pos < end:
+        tag = buf[pos]
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag, pos = _read_varint(buf, pos, end)
+            if tag > MAX_UINT32:
+                raise InvalidPayload("tag exceeds 32 bits")
+        number = tag >> 3
+        wire_type = tag & 7
+        if number == 0:
+            raise InvalidPayload("field number 0")
+        start = pos
+        if wire_type == _VARINT:
+            _, pos = _read_varint(buf, pos, end)
+        elif wire_type == _LEN:
+            length, start = _read_varint(buf, pos, end)
+            pos = start + length
+        else:
+            size = _FIXED_SIZES.get(wire_type)
+            if size is None:
+                raise InvalidPayload(f"unsupported wire type {wire_type} (field {number})")
+            pos += size
+        if pos > end:
+            raise InvalidPayload(f"truncated field {number}")
+        rule = schema.get(number)
+        if rule is None:
+            continue
+        if wire_type not in rule.wire_types:
+            raise InvalidPayload(f"field {number} has unexpected wire type {wire_type}")
+        seen[number] = seen.get(number, 0) | (1 << wire_type)
+        if rule.nested is not None:
+            _scan(buf, start, pos, rule.nested)
+    return seen
+
+
+def _as_bytes(body: bytes | bytearray | memoryview) -> bytes:
+    """Return `body` as an immutable bytes object."""
+    return body if isinstance(body, bytes) else bytes(body)
+
+
+def _parse_into(message: Message, body: bytes) -> None:
+    """Parse `body` with the runtime; its errors (e.g. bad UTF-8) become InvalidPayload."""
+    try:
+        message.ParseFromString(body)
+    except DecodeError as exc:
+        raise InvalidPayload(str(exc)) from exc
+
+
+def _decode(message: Message, body: bytes | bytearray | memoryview, schema: _Schema) -> None:
+    """Parse `body` into `message`, rejecting what `_scan` rejects.
+
+    Fast path: a body that is byte-for-byte the canonical serialization of what the runtime parsed
+    (after dropping unknown fields) cannot contain a known field with a wrong wire type, nor
+    anything else `_scan` rejects, so the pure-Python scan is skipped (it matters for large
+    batches). Official runtimes produce such bodies; anything else (unknown fields, another field
+    order, repeated or explicit default fields, non-minimal varints) takes the scan.
+    """
+    data = _as_bytes(body)
+    _parse_into(message, data)
+    message.DiscardUnknownFields()
+    if message.SerializeToString(deterministic=True) != data:
+        _scan(data, 0, len(data), schema)
+
+
+def _nonzero(value: int) -> int | None:
+    """Map an uint64 timestamp of 0 ("not set" for proto3 non-optional fields) to None."""
+    return value or None
+
+
+# --- schemas (field number -> allowed wire types) -----------------------------------------------
+
+_TOKEN_REQUEST: Final[_Schema] = {1: _R_LEN, 2: _R_VARINT, 3: _R_VARINT}
+_SENSOR_INPUT: Final[_Schema] = {
+    1: _R_LEN,
+    2: _R_VARINT,
+    3: _Rule(frozenset({_I32, _I64})),  # float (G1) or double (V2), see decode_sensor_input
+    4: _R_I64,
+    5: _R_I64,
+    6: _R_VARINT,
+}
+_SCRIPT_ACCEPTED: Final[_Schema] = {1: _R_LEN}
+_ENERGY: Final[_Schema] = {1: _R_LEN, 2: _R_I64, 4: _R_I64, 5: _R_I64, 6: _R_LEN}
+_GAS_OR_WATER: Final[_Schema] = {1: _R_LEN, 2: _R_I64, 3: _R_I64}
+_BATCH_READING: Final[_Schema] = {1: _R_I64, 2: _R_I64, 3: _R_I64, 4: _R_VARINT}
+_BATCH: Final[_Schema] = {
+    1: _R_LEN,
+    2: _R_VARINT,
+    3: _Rule(frozenset({_LEN}), _BATCH_READING),
+}
+_ML_SAMPLE: Final[_Schema] = {1: _R_LEN, 2: _R_I64}
+_ML_PEAK: Final[_Schema] = {1: _Rule(frozenset({_LEN}), _ML_SAMPLE), 2: _R_LEN}
+_ML_PEAK_REQUEST: Final[_Schema] = {1: _Rule(frozenset({_LEN}), _ML_PEAK)}
+_ML_DEVICE: Final[_Schema] = {1: _R_LEN, 2: _R_I64}
+_ML_ITEM: Final[_Schema] = {1: _R_LEN, 2: _Rule(frozenset({_LEN}), _ML_DEVICE)}
+_ML_PEAK_RESPONSE: Final[_Schema] = {1: _Rule(frozenset({_LEN}), _ML_ITEM)}
+
+
+# --- decoders ------------------------------------------------------------------------------------
+
+
+def decode_token_request(body: bytes | bytearray | memoryview) -> TokenRequestData:
+    """Decode a TokenRequest body (`/api/v1/token`). An absent `need_script` reads as False."""
+    message = pb.TokenRequest()
+    _decode(message, body, _TOKEN_REQUEST)
+    return TokenRequestData(
+        client_id=message.client_id,
+        sensor_type=int(message.type),
+        need_script=message.need_script,
+    )
+
+
+def decode_sensor_input(body: bytes | bytearray | memoryview) -> ReadingData:
+    """Decode a `/api/v1/sensor_input` body as SensorDataRequestV2 or G1 SensorDataRequest.
+
+    Detection by the wire type of field 3 (`value`): fixed64 → V2 (double); fixed32 → the G1
+    float message, whose value is widened exactly from float32 and whose optional fields are
+    `None` (like the reference's fallback, fields 4-6 are ignored for it); both wire types in one
+    body → InvalidPayload; field 3 absent → V2 with `value == 0.0` (so an empty body decodes, as
+    in the reference). A `timestamp` of 0 is `None`.
+    """
+    data = _as_bytes(body)
+    seen = _scan(data, 0, len(data), _SENSOR_INPUT)
+    value_wire_types = seen.get(3, 0)
+    if value_wire_types == (1 << _I32) | (1 << _I64):
+        raise InvalidPayload("field 3 arrived both as float and as double")
+    if value_wire_types == 1 << _I32:
+        v1 = pb.SensorDataRequest()
+        _parse_into(v1, data)
+        return ReadingData(
+            access_token=v1.access_token,
+            sensor_type=int(v1.type),
+            value=v1.value,
+            value_current=None,
+            value_out=None,
+            timestamp_raw=None,
+            wire_format="v1_float",
+        )
+    v2 = pb.SensorDataRequestV2()
+    _parse_into(v2, data)
+    return ReadingData(
+        access_token=v2.access_token,
+        sensor_type=int(v2.type),
+        value=v2.value,
+        value_current=v2.value_current if v2.HasField("value_current") else None,
+        value_out=v2.value_out if v2.HasField("value_out") else None,
+        timestamp_raw=_nonzero(v2.timestamp),
+        wire_format="v2",
+    )
+
+
+def decode_script_accepted(body: bytes | bytearray | memoryview) -> ScriptAcceptedData:
+    """Decode a ScriptAcceptedRequest body (`/api/v1/script_accepted`)."""
+    message = pb.ScriptAcceptedRequest()
+    _decode(message, body, _SCRIPT_ACCEPTED)
+    return ScriptAcceptedData(access_token=message.access_token)
+
+
+def decode_energy(body: bytes | bytearray | memoryview) -> EnergyReadingData:
+    """Decode a G3 EnergyDataRequest. A present but empty `timestamp` stays `""`."""
+    message = pb.EnergyDataRequest()
+    _decode(message, body, _ENERGY)
+    return EnergyReadingData(
+        access_token=message.access_token,
+        value=message.value,
+        value_current=message.value_current if message.HasField("value_current") else None,
+        value_out=message.value_out if message.HasField("value_out") else None,
+        timestamp=message.timestamp if message.HasField("timestamp") else None,
+    )
+
+
+def decode_gas(body: bytes | bytearray | memoryview) -> GasReadingData:
+    """Decode a G3 GasDataRequest."""
+    message = pb.GasDataRequest()
+    _decode(message, body, _GAS_OR_WATER)
+    return GasReadingData(
+        access_token=message.access_token,
+        value=message.value,
+        value_current=message.value_current if message.HasField("value_current") else None,
+    )
+
+
+def decode_water(body: bytes | bytearray | memoryview) -> WaterReadingData:
+    """Decode a G3 WaterDataRequest."""
+    message = pb.WaterDataRequest()
+    _decode(message, body, _GAS_OR_WATER)
+    return WaterReadingData(
+        access_token=message.access_token,
+        value=message.value,
+        value_current=message.value_current if message.HasField("value_current") else None,
+    )
+
+
+def decode_batch(body: bytes | bytearray | memoryview) -> BatchData:
+    """Decode a SensorDataBatchRequest (this project's batch upload); readings keep their order."""
+    message = batch_pb.SensorDataBatchRequest()
+    _decode(message, body, _BATCH)
+    readings = tuple(
+        BatchReadingData(
+            value=reading.value,
+            value_current=reading.value_current if reading.HasField("value_current") else None,
+            value_out=reading.value_out if reading.HasField("value_out") else None,
+            timestamp_raw=_nonzero(reading.timestamp),
+        )
+        for reading in message.readings
+    )
+    return BatchData(
+        access_token=message.access_token,
+        sensor_type=int(message.type),
+        readings=readings,
+    )
+
+
+def decode_ml_peak_request(body: bytes | bytearray | memoryview) -> list[MLPeakData]:
+    """Decode a DeviceClassificationPeakRequest into its peaks, in order."""
+    message = ml_pb.DeviceClassificationPeakRequest()
+    _decode(message, body, _ML_PEAK_REQUEST)
+    return [
+        MLPeakData(
+            id=peak.id if peak.HasField("id") else None,
+            samples=tuple((sample.timestamp, sample.power) for sample in peak.electricity),
+        )
+        for peak in message.peaks
+    ]
+
+
+def decode_ml_peak_response(body: bytes | bytearray | memoryview) -> list[MLPeakResult]:
+    """Decode the ML service's DeviceClassificationPeakResponse into its items, in order."""
+    message = ml_pb.DeviceClassificationPeakResponse()
+    _decode(message, body, _ML_PEAK_RESPONSE)
+    return [
+        MLPeakResult(
+            id=item.id,
+            devices=tuple((device.name, device.confidence) for device in item.devices),
+        )
+        for item in message.peaks
+    ]
+
+
+# --- limits --------------------------------------------------------------------------------------
+
+
+def fit_utf8(text: str, max_bytes: int) -> str:
+    """Return `text` cut to at most `max_bytes` UTF-8 bytes without splitting a character.
+
+    Characters that cannot be encoded (lone surrogates) are replaced by `?`.
+    """
+    encoded = text.encode("utf-8", errors="replace")
+    if len(encoded) <= max_bytes:
+        return encoded.decode("utf-8")
+    return encoded[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def fit_status_message(message: str) -> str:
+    """Return `message` cut to MAX_STATUS_MESSAGE_BYTES UTF-8 bytes (the devices' nanopb limit)."""
+    return fit_utf8(message, MAX_STATUS_MESSAGE_BYTES)
+
+
+def script_fits(script: str) -> bool:
+    """Tell whether `script` fits a device's script buffer (MAX_SCRIPT_BYTES in UTF-8)."""
+    return len(script.encode("utf-8", errors="replace")) <= MAX_SCRIPT_BYTES
+
+
+def _uint32(name: str, value: int, maximum: int = MAX_UINT32) -> int:
+    """Return `value` if it is an int in 0..maximum, else raise WireLimitError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise WireLimitError(f"{name} must be an integer in 0..{maximum}, got {value!r}")
+    return value
+
+
+def _optional_message(message: str | None) -> str | None:
+    """Apply fit_status_message unless the message is absent."""
+    return None if message is None else fit_status_message(message)
+
+
+def _sensor_type(number: int) -> pb.SensorType.ValueType:
+    """Wrap a raw enum number (proto3 enums are open, so any int32 is allowed)."""
+    return pb.SensorType.ValueType(number)
+
+
+def _serialize(message: Message) -> bytes:
+    """Serialize deterministically (fields in ascending number order, sorted map keys)."""
+    return message.SerializeToString(deterministic=True)
+
+
+# --- encoders: responses -------------------------------------------------------------------------
+
+
+def encode_token_response(
+    status: int,
+    message: str | None = None,
+    *,
+    access_token: str | None = None,
+    expires_in: int | None = None,
+    script: str | None = None,
+    analog_rotation_per_kwh: int | None = None,
+) -> bytes:
+    """Encode a TokenResponse.
+
+    `message` is cut to the nanopb limit. Raises WireLimitError if `access_token` is longer
+    than MAX_ACCESS_TOKEN_CHARS (or not ASCII), `script` exceeds MAX_SCRIPT_BYTES, `expires_in`
+    is outside 0..MAX_EXPIRES_IN or `status`/`analog_rotation_per_kwh` outside uint32, and
+    ValueError if both `script` and `analog_rotation_per_kwh` are given (the reference sends one
+    or the other).
+    """
+    if script is not None and analog_rotation_per_kwh is not None:
+        raise ValueError("send either script or analog_rotation_per_kwh, not both")
+    if access_token is not None and (
+        len(access_token) > MAX_ACCESS_TOKEN_CHARS or not access_token.isascii()
+    ):
+        raise WireLimitError(f"access_token exceeds {MAX_ACCESS_TOKEN_CHARS} ASCII characters")
+    if script is not None and not script_fits(script):
+        raise WireLimitError(f"script exceeds {MAX_SCRIPT_BYTES} UTF-8 bytes")
+    response = pb.TokenResponse(
+        status=_uint32("status", status),
+        status_message=_optional_message(message),
+        access_token=access_token,
+        expires_in=(
+            None if expires_in is None else _uint32("expires_in", expires_in, MAX_EXPIRES_IN)
+        ),
+        script=script,
+        analog_rotation_per_kwh=(
+            None
+            if analog_rotation_per_kwh is None
+            else _uint32("analog_rotation_per_kwh", analog_rotation_per_kwh)
+        ),
+    )
+    return _serialize(response)
+
+
+def encode_sensor_data_response(status: int, message: str | None = None) -> bytes:
+    """Encode a SensorDataResponse; `message` is cut to the nanopb limit."""
+    response = pb.SensorDataResponse(
+        status=_uint32("status", status), status_message=_optional_message(message)
+    )
+    return _serialize(response)
+
+
+def encode_script_accepted_response(status: int, message: str | None = None) -> bytes:
+    """Encode a ScriptAcceptedResponse; `message` is cut to the nanopb limit."""
+    response = pb.ScriptAcceptedResponse(
+        status=_uint32("status", status), status_message=_optional_message(message)
+    )
+    return _serialize(response)
+
+
+def encode_batch_response(
+    status: int,
+    message: str | None = None,
+    *,
+    accepted: int = 0,
+    duplicates: int = 0,
+    rejected: int = 0,
+    results: Sequence[BatchItemResultData] = (),
+) -> bytes:
+    """Encode a SensorDataBatchResponse; all messages are cut to the nanopb limit.
+
+    Raises WireLimitError if a counter, index or status is outside uint32.
+    """
+    response = batch_pb.SensorDataBatchResponse(
+        status=_uint32("status", status),
+        status_message=_optional_message(message),
+        accepted=_uint32("accepted", accepted),
+        duplicates=_uint32("duplicates", duplicates),
+        rejected=_uint32("rejected", rejected),
+        results=[
+            batch_pb.BatchItemResult(
+                index=_uint32("index", item.index),
+                status=_uint32("status", item.status),
+                status_message=_optional_message(item.status_message),
+            )
+            for item in results
+        ],
+    )
+    return _serialize(response)
+
+
+def encode_ml_peak_response(items: Sequence[tuple[str, Sequence[tuple[str, float]]]]) -> bytes:
+    """Encode a DeviceClassificationPeakResponse from (peak id, [(device name, confidence)])."""
+    response = ml_pb.DeviceClassificationPeakResponse(
+        peaks=[
+            ml_pb.DeviceClassificationPeakResponse.Item(
+                id=peak_id,
+                devices=[
+                    ml_pb.DeviceClassificationPeakResponse.Item.Device(
+                        name=name, confidence=confidence
+                    )
+                    for name, confidence in devices
+                ],
+            )
+            for peak_id, devices in items
+        ]
+    )
+    return _serialize(response)
+
+
+# --- encoders: requests (simulated sensors, the ML client, tests) -------------------------------
+
+
+def encode_token_request(data: TokenRequestData, *, send_need_script: bool | None = None) -> bytes:
+    """Encode a TokenRequest.
+
+    `need_script` is written only when true (Tasmota's behaviour) unless `send_need_script` is
+    given: True always writes it (energyleaf-pi writes an explicit false), False never does.
+    """
+    write = data.need_script if send_need_script is None else send_need_script
+    request = pb.TokenRequest(
+        client_id=data.client_id,
+        type=_sensor_type(data.sensor_type),
+        need_script=data.need_script if write else None,
+    )
+    return _serialize(request)
+
+
+def encode_sensor_input(data: ReadingData) -> bytes:
+    """Encode a reading as SensorDataRequestV2, or as the G1 float SensorDataRequest.
+
+    `wire_format == "v1_float"` selects the G1 message; its value is rounded to float32.
+
+    Raises ValueError if a v1_float reading carries optional fields (the message has none) or its
+    value does not fit a float32. `timestamp_raw` must fit uint64.
+    """
+    if data.wire_format == "v1_float":
+        if (data.value_current, data.value_out, data.timestamp_raw) != (None, None, None):
+            raise ValueError("the G1 float SensorDataRequest has no optional fields")
+        if math.isfinite(data.value) and abs(data.value) > 3.4028234663852886e38:
+            raise ValueError("value does not fit a float32")
+        v1 = pb.SensorDataRequest(
+            access_token=data.access_token,
+            type=_sensor_type(data.sensor_type),
+            value=data.value,
+        )
+        return _serialize(v1)
+    v2 = pb.SensorDataRequestV2(
+        access_token=data.access_token,
+        type=_sensor_type(data.sensor_type),
+        value=data.value,
+        value_current=data.value_current,
+        value_out=data.value_out,
+        timestamp=data.timestamp_raw,
+    )
+    return _serialize(v2)
+
+
+def encode_script_accepted(data: ScriptAcceptedData) -> bytes:
+    """Encode a ScriptAcceptedRequest."""
+    return _serialize(pb.ScriptAcceptedRequest(access_token=data.access_token))
+
+
+def encode_batch(data: BatchData) -> bytes:
+    """Encode a SensorDataBatchRequest; a `timestamp_raw` of None is written as 0 (absent)."""
+    request = batch_pb.SensorDataBatchRequest(
+        access_token=data.access_token,
+        type=_sensor_type(data.sensor_type),
+        readings=[
+            batch_pb.BatchReading(
+                value=reading.value,
+                value_current=reading.value_current,
+                value_out=reading.value_out,
+                timestamp=reading.timestamp_raw or 0,
+            )
+            for reading in data.readings
+        ],
+    )
+    return _serialize(request)
+
+
+def encode_ml_peak_request(peaks: Sequence[MLPeakData]) -> bytes:
+    """Encode a DeviceClassificationPeakRequest for the ML service."""
+    request = ml_pb.DeviceClassificationPeakRequest(
+        peaks=[
+            ml_pb.DeviceClassificationRequest(
+                id=peak.id,
+                electricity=[
+                    ml_pb.DeviceClassificationRequest.ElectricityInput(
+                        timestamp=timestamp, power=power
+                    )
+                    for timestamp, power in peak.samples
+                ],
+            )
+            for peak in peaks
+        ]
+    )
+    return _serialize(request)
