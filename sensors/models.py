@@ -135,6 +135,9 @@ class Reading(models.Model):
     value_out = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
     inserted = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
     value_current = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
+    flags = models.PositiveSmallIntegerField(
+        default=0, help_text="Quality flags, a bit set of ReadingFlag (0: as measured)."
+    )
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -148,3 +151,94 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sensor_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.value}"
+
+
+class ReadingFlag:
+    """Bits of `Reading.flags`: how a stored reading differs from what the sensor measured."""
+
+    VALUE_CURRENT_REPLACED = 1  # power outside -20 kW..40 kW or not finite: previous value kept
+    VALUE_OUT_REPLACED = 2  # feed-in register went back or jumped: previous value kept
+    METER_REPLACED = 4  # first reading of a new meter: consumption since the old one unknown (0)
+    SERVER_TIME = 8  # the sensor sent no timestamp; the server's receive time is used
+    BACKFILLED = 16  # arrived after a later reading of the same sensor had been stored
+
+    LABELS: ClassVar[dict[int, str]] = {
+        VALUE_CURRENT_REPLACED: "value_current_replaced",
+        VALUE_OUT_REPLACED: "value_out_replaced",
+        METER_REPLACED: "meter_replaced",
+        SERVER_TIME: "server_time",
+        BACKFILLED: "backfilled",
+    }
+
+    @classmethod
+    def names(cls, flags: int) -> list[str]:
+        return [label for bit, label in cls.LABELS.items() if flags & bit]
+
+
+class RejectedReading(models.Model):
+    """A reading the server refused, with the reason it answered (nothing is dropped silently).
+
+    `measured_at` is the reading's own time when known. A rejected reading may later be resolved,
+    for example when consistent readings confirm a meter replacement and it is stored after all.
+    """
+
+    class Reason(models.TextChoices):
+        VALUE_NOT_POSITIVE = "value_not_positive", "Value is zero or negative"
+        VALUE_NOT_FINITE = "value_not_finite", "Value is not a finite number"
+        VALUE_TOO_HIGH = "value_too_high", "Value rose faster than plausible"
+        VALUE_DECREASED = "value_decreased", "Value lower than the previous reading"
+        VALUE_ABOVE_LATER = "value_above_later", "Value higher than a later reading"
+        TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range", "Timestamp out of range"
+        OUT_OF_ORDER = "out_of_order", "Older than the latest reading (increment sensor)"
+        DUPLICATE_CONFLICT = "duplicate_conflict", "Same time as a stored reading, other value"
+        SENSOR_TYPE_MISMATCH = "sensor_type_mismatch", "Message does not fit the sensor type"
+
+    class Resolution(models.TextChoices):
+        METER_REPLACEMENT = "meter_replacement", "Stored after a confirmed meter replacement"
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="rejected_readings")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    measured_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    status_message = models.CharField(max_length=254)
+    value = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
+    payload = models.JSONField(default=dict, help_text="The reading as received (no token).")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=32, choices=Resolution.choices, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            # A client re-sending the same refused reading does not grow the log.
+            models.UniqueConstraint(
+                fields=["sensor", "measured_at", "reason"], name="rejected_reading_once"
+            ),
+        ]
+        indexes: ClassVar = [models.Index(fields=["sensor", "measured_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id} {self.measured_at} {self.reason}"
+
+
+class MeterEvent(models.Model):
+    """A change of the meter behind a sensor, detected from its readings or entered by an admin.
+
+    For a replacement, `previous_value` is the last reading of the old meter and `new_value` the
+    first reading of the new one; consumption across the change is unknown and stored as 0.
+    """
+
+    class Kind(models.TextChoices):
+        REPLACEMENT = "replacement", "Meter replacement"
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="meter_events")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.REPLACEMENT)
+    occurred_at = models.DateTimeField(help_text="Time of the first reading of the new meter.")
+    previous_value = models.DecimalField(max_digits=30, decimal_places=6, null=True)
+    new_value = models.DecimalField(max_digits=30, decimal_places=6)
+    confirming_readings = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["sensor", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id} {self.kind} at {self.occurred_at}"

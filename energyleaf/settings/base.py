@@ -259,3 +259,29 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Sensors --------------------------------------------------------------------------------------
+# Advertised and enforced token lifetime (the Tasmota driver keeps it in a uint16: at most 65535).
+ENERGYLEAF_SENSOR_TOKEN_LIFETIME_SECONDS = env.int(
+    "ENERGYLEAF_SENSOR_TOKEN_LIFETIME_SECONDS", default=3600
+)
+# Live tokens kept per sensor; issuing one more drops the oldest.
+ENERGYLEAF_SENSOR_MAX_LIVE_TOKENS = env.int("ENERGYLEAF_SENSOR_MAX_LIVE_TOKENS", default=5)
+# Readings may lie this far in the future of the server clock (device clock skew).
+ENERGYLEAF_READING_MAX_FUTURE_SECONDS = env.int(
+    "ENERGYLEAF_READING_MAX_FUTURE_SECONDS", default=3600
+)
+# Largest batch upload, in readings (advertised in the batch answer's header).
+ENERGYLEAF_BATCH_MAX_READINGS = env.int("ENERGYLEAF_BATCH_MAX_READINGS", default=20000)
+# Refused readings in a row, rising consistently, that confirm a replaced meter.
+ENERGYLEAF_METER_REPLACEMENT_READINGS = env.int("ENERGYLEAF_METER_REPLACEMENT_READINGS", default=3)
+# /api/v1/token rate limits (DRF throttle rates: per address and per sensor MAC).
+ENERGYLEAF_TOKEN_RATE_PER_ADDRESS = env.str("ENERGYLEAF_TOKEN_RATE_PER_ADDRESS", default="600/min")
+ENERGYLEAF_TOKEN_RATE_PER_CLIENT = env.str("ENERGYLEAF_TOKEN_RATE_PER_CLIENT", default="12/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "sensor_token_address": ENERGYLEAF_TOKEN_RATE_PER_ADDRESS,
+    "sensor_token_client": ENERGYLEAF_TOKEN_RATE_PER_CLIENT,
+}
+# Batch uploads and protobuf bodies are read by the sensor parser up to this size (bytes).
+ENERGYLEAF_SENSOR_MAX_BODY_BYTES = env.int("ENERGYLEAF_SENSOR_MAX_BODY_BYTES", default=4_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = ENERGYLEAF_SENSOR_MAX_BODY_BYTES

@@ -23,6 +23,8 @@ STORAGES = {
 ENERGYLEAF_CRON_SECRET = "test-cron-secret"  # noqa: S105 - a fixed secret for tests only
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # A file, not memory: end-to-end tests start gunicorn processes that share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-database.sqlite3")}
 LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]
 from .base import MIDDLEWARE  # noqa: E402
 

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from energyleaf.audit.services import audit_event_record
 from energyleaf.users.models import User
 
-from .models import Reading, Sensor
+from ..models import Reading, Sensor
 
 
 def _client_id_taken(client_id: str, *, exclude_pk: int | None = None) -> bool:
@@ -122,7 +122,7 @@ def sensor_reset(
 
 def sensor_tokens_revoke(*, sensor_ids: list[int], actor_id: int | None = None) -> int:
     """Delete every token of the given sensors; their clients must ask for a new one."""
-    from .models import SensorToken
+    from ..models import SensorToken
 
     with transaction.atomic():
         deleted, _ = SensorToken.objects.filter(sensor_id__in=sensor_ids).delete()

@@ -1,0 +1,68 @@
+"""The protobuf request parser of the sensor endpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import IO, Any
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import BaseParser
+
+from ..protobuf.mapping import InvalidPayload
+
+
+class PayloadTooLarge(APIException):  # noqa: N818 - named after the HTTP status, like DRF's
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request too large"
+    default_code = "too_large"
+
+
+class ProtobufParser(BaseParser):
+    """Reads the body whatever its Content-Type (sensors send various or none) and decodes it
+    with the view's `decode_body`; undecodable bodies raise ParseError (400 `Invalid data`)."""
+
+    media_type = "*/*"
+
+    def parse(
+        self,
+        stream: IO[Any] | None,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        limit = int(settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES)
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise PayloadTooLarge
+        view = (parser_context or {}).get("view")
+        try:
+            return view.decode_body(body)  # type: ignore[union-attr]
+        except InvalidPayload as exc:
+            raise ParseError("Invalid data") from exc
+
+
+class LimitedJSONParser(BaseParser):
+    """JSON bodies for the batch endpoint, refused beyond the same size limit."""
+
+    media_type = "application/json"
+
+    def parse(
+        self,
+        stream: IO[Any] | None,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        limit = int(settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES)
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise PayloadTooLarge
+        try:
+            return json.loads(body, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            raise ParseError("Invalid data") from exc
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")

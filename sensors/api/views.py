@@ -1,0 +1,344 @@
+"""Sensor endpoints: protobuf in, protobuf out, byte-compatible with the clients in the field.
+
+Every answer, errors and 405 included, is a protobuf message whose `status` equals the HTTP
+status, sent as `Transfer-Encoding: chunked` with the whole message in one chunk (the Tasmota
+driver reads only the first chunk and only accepts chunked 2xx answers) and
+`Content-Type: application/x-protobuf`. Views are thin: decode (mapping), call one service,
+encode (mapping).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
+from rest_framework import exceptions
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from rest_framework.views import APIView
+
+from .. import services
+from ..models import Sensor
+from ..protobuf import mapping
+from ..services.tokens import SensorProtocolError
+from .parsers import LimitedJSONParser, ProtobufParser
+from .renderers import ProtobufRenderer
+from .serializers import BatchInputSerializer
+
+logger = logging.getLogger(__name__)
+
+PROTOBUF = "application/x-protobuf"
+
+
+def protobuf_response(status: int, body: bytes) -> StreamingHttpResponse:
+    """A chunked answer carrying `body` as a single chunk (no Content-Length is set)."""
+    return StreamingHttpResponse(iter((body,)), status=status, content_type=PROTOBUF)
+
+
+class _AlwaysProtobuf(BaseContentNegotiation):
+    """Sensors send any or no Accept header; the answer is protobuf regardless."""
+
+    def select_parser(self, request: Request, parsers: list[BaseParser]) -> BaseParser | None:
+        content_type = request.content_type or ""
+        for parser in parsers:
+            if parser.media_type != "*/*" and content_type.startswith(parser.media_type):
+                return parser
+        return parsers[-1]
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class _RateFromSettings(SimpleRateThrottle):
+    """Reads its rate from settings at request time (DRF reads them at import)."""
+
+    def get_rate(self) -> str | None:
+        return str(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][self.scope])
+
+
+class SensorTokenAddressThrottle(_RateFromSettings):
+    scope = "sensor_token_address"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class SensorTokenClientThrottle(_RateFromSettings):
+    scope = "sensor_token_client"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        data = request.data
+        if not isinstance(data, mapping.TokenRequestData):
+            return None
+        ident = data.client_id.strip().upper()[:64]
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class ProtobufView(APIView):
+    """Base of the sensor endpoints: how bodies are decoded and every failure is answered."""
+
+    authentication_classes: ClassVar[list[Any]] = []
+    permission_classes: ClassVar[list[Any]] = [AllowAny]
+    parser_classes: ClassVar[list[Any]] = [ProtobufParser]
+    renderer_classes: ClassVar[list[Any]] = [ProtobufRenderer]
+    content_negotiation_class = _AlwaysProtobuf
+    throttle_classes: ClassVar[list[type[BaseThrottle]]] = []
+    schema = None  # the protobuf protocol is documented in the README, not in OpenAPI
+    function_name = "sensor-api"
+    decoder: ClassVar[Callable[[bytes], object]]
+    error_encoder: ClassVar[Callable[[int, str | None], bytes]]
+
+    def decode_body(self, body: bytes) -> object:
+        return type(self).decoder(body)
+
+    def encode_error(self, status: int, message: str | None) -> bytes:
+        return type(self).error_encoder(status, message)
+
+    def payload(self, request: Request) -> Any:
+        """The decoded message; an empty body is `No body`, as in the reference."""
+        data = request.data
+        if isinstance(data, dict) and not data:
+            raise SensorProtocolError("No body")
+        return data
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        raise exceptions.MethodNotAllowed("OPTIONS")
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        status, message = self.classify(exc)
+        return self.error_response(status, message)
+
+    def error_response(self, status: int, message: str) -> HttpResponseBase:
+        return protobuf_response(status, self.encode_error(status, message))
+
+    def classify(self, exc: Exception) -> tuple[int, str]:
+        """HTTP status and status text for any exception, logged without secrets."""
+        if isinstance(exc, SensorProtocolError):
+            status, message = exc.status, exc.message
+        elif isinstance(exc, exceptions.Throttled):
+            status, message = 429, "Too many requests"
+        elif isinstance(exc, exceptions.MethodNotAllowed):
+            status, message = 405, "Method not allowed"
+        elif isinstance(exc, exceptions.ParseError | exceptions.ValidationError):
+            status, message = 400, "Invalid data"
+        elif isinstance(exc, exceptions.APIException):
+            status, message = exc.status_code, str(exc.detail)
+        elif isinstance(exc, DatabaseError):
+            logger.error("sensor_api.database_error", exc_info=exc)
+            return 500, "Database error"
+        else:
+            logger.exception("sensor_api.unexpected_error", exc_info=exc)
+            return 500, "Internal error"
+        logger.info(
+            "sensor_api.refused",
+            extra={"function": self.function_name, "status": status, "status_message": message},
+        )
+        return status, message
+
+
+class TokenView(ProtobufView):
+    """`POST /api/v1/token`: TokenRequest → TokenResponse with a token and, when due, the script
+    or the analog rotations. Rate-limited per address and per MAC (429 `Too many requests`)."""
+
+    throttle_classes: ClassVar[list[type[BaseThrottle]]] = [
+        SensorTokenAddressThrottle,
+        SensorTokenClientThrottle,
+    ]
+    function_name = "sensor-token"
+    decoder = staticmethod(mapping.decode_token_request)
+    error_encoder = staticmethod(mapping.encode_token_response)
+
+    def post(self, request: Request) -> HttpResponseBase:
+        data: mapping.TokenRequestData = self.payload(request)
+        issue = services.sensor_token_issue(client_id=data.client_id, need_script=data.need_script)
+        body = mapping.encode_token_response(
+            200,
+            access_token=issue.access_token,
+            expires_in=issue.expires_in,
+            script=issue.script,
+            analog_rotation_per_kwh=issue.analog_rotation_per_kwh,
+        )
+        return protobuf_response(200, body)
+
+
+class SensorInputView(ProtobufView):
+    """`POST /api/v1/sensor_input`: SensorDataRequestV2 (or the G1 float message) →
+    SensorDataResponse. 200 stored (`Duplicate` when stored before), 401 token problems,
+    400 refused with its reason, 5xx not stored."""
+
+    function_name = "sensor-input"
+    decoder = staticmethod(mapping.decode_sensor_input)
+    error_encoder = staticmethod(mapping.encode_sensor_data_response)
+    sensor_type: ClassVar[str | None] = None
+
+    def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
+        reading: mapping.ReadingData = data
+        return reading.access_token, services.ReadingInput(
+            value=reading.value,
+            value_current=reading.value_current,
+            value_out=reading.value_out,
+            timestamp=reading.timestamp_raw,
+            wire_format=reading.wire_format,
+        )
+
+    def post(self, request: Request) -> HttpResponseBase:
+        token, reading = self.reading(self.payload(request))
+        result = services.sensor_readings_ingest(
+            token=token, readings=[reading], sensor_type=self.sensor_type
+        )
+        outcome = result.outcomes[0]
+        body = mapping.encode_sensor_data_response(outcome.status, outcome.message)
+        return protobuf_response(outcome.status, body)
+
+
+class EnergyInputView(SensorInputView):
+    """`POST /api/v2/energy`: the G3 EnergyDataRequest (text timestamp) → SensorDataResponse."""
+
+    decoder = staticmethod(mapping.decode_energy)
+    sensor_type = Sensor.SensorType.ELECTRICITY
+
+    def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
+        reading: mapping.EnergyReadingData = data
+        return reading.access_token, services.ReadingInput(
+            value=reading.value,
+            value_current=reading.value_current,
+            value_out=reading.value_out,
+            timestamp=reading.timestamp,
+            wire_format="g3_energy",
+        )
+
+
+class GasInputView(SensorInputView):
+    """`POST /api/v2/gas`: GasDataRequest (m³ register, server time) → SensorDataResponse."""
+
+    decoder = staticmethod(mapping.decode_gas)
+    sensor_type = Sensor.SensorType.GAS
+
+    def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
+        reading: mapping.GasReadingData = data
+        return reading.access_token, services.ReadingInput(
+            value=reading.value, value_current=reading.value_current, wire_format="g3_gas"
+        )
+
+
+class WaterInputView(GasInputView):
+    """`POST /api/v2/water`: WaterDataRequest (m³ register, server time) → SensorDataResponse."""
+
+    decoder = staticmethod(mapping.decode_water)
+    sensor_type = Sensor.SensorType.WATER
+
+    def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
+        reading: mapping.WaterReadingData = data
+        return reading.access_token, services.ReadingInput(
+            value=reading.value, value_current=reading.value_current, wire_format="g3_water"
+        )
+
+
+class ScriptAcceptedView(ProtobufView):
+    """`POST /api/v1/script_accepted`: the sensor confirms its script; it is not sent again."""
+
+    function_name = "accepting-script"
+    decoder = staticmethod(mapping.decode_script_accepted)
+    error_encoder = staticmethod(mapping.encode_script_accepted_response)
+
+    def post(self, request: Request) -> HttpResponseBase:
+        data: mapping.ScriptAcceptedData = self.payload(request)
+        services.sensor_script_accept(token=data.access_token)
+        return protobuf_response(200, mapping.encode_script_accepted_response(200))
+
+
+class BatchInputView(ProtobufView):
+    """`POST /api/v1/sensor_input/batch`: many buffered readings in one request.
+
+    Protobuf `SensorDataBatchRequest` → `SensorDataBatchResponse`, or the same as JSON with
+    `Content-Type: application/json`. Each reading is judged like a single one and gets its own
+    result; re-sending stores nothing twice. At most `ENERGYLEAF_BATCH_MAX_READINGS` readings
+    (advertised in the `X-Energyleaf-Batch-Max` header of every answer).
+    """
+
+    parser_classes: ClassVar[list[Any]] = [LimitedJSONParser, ProtobufParser]
+    function_name = "sensor-input-batch"
+    decoder = staticmethod(mapping.decode_batch)
+
+    def is_json(self) -> bool:
+        return (self.request.content_type or "").startswith("application/json")
+
+    def encode_error(self, status: int, message: str | None) -> bytes:
+        return mapping.encode_batch_response(status, message)
+
+    def error_response(self, status: int, message: str) -> HttpResponseBase:
+        if self.is_json():
+            response: HttpResponseBase = JsonResponse(
+                {"status": status, "status_message": message}, status=status
+            )
+        else:
+            response = protobuf_response(status, self.encode_error(status, message))
+        response["X-Energyleaf-Batch-Max"] = str(settings.ENERGYLEAF_BATCH_MAX_READINGS)
+        return response
+
+    def post(self, request: Request) -> HttpResponseBase:
+        data = self.payload(request)
+        if self.is_json():
+            serializer = BatchInputSerializer(data=data)
+            serializer.is_valid(raise_exception=True)
+            token: str = serializer.validated_data["access_token"]
+            readings = [
+                services.ReadingInput(**item, wire_format="batch_json")
+                for item in serializer.validated_data["readings"]
+            ]
+        else:
+            batch: mapping.BatchData = data
+            token = batch.access_token
+            readings = [
+                services.ReadingInput(
+                    value=item.value,
+                    value_current=item.value_current,
+                    value_out=item.value_out,
+                    timestamp=item.timestamp_raw,
+                    wire_format="batch_protobuf",
+                )
+                for item in batch.readings
+            ]
+        limit = int(settings.ENERGYLEAF_BATCH_MAX_READINGS)
+        if not readings:
+            raise SensorProtocolError("No readings")
+        if len(readings) > limit:
+            raise SensorProtocolError(f"Too many readings (at most {limit})", status=413)
+        result = services.sensor_readings_ingest(token=token, readings=readings)
+        if self.is_json():
+            response: HttpResponseBase = JsonResponse(
+                {
+                    "status": 200,
+                    "accepted": result.accepted,
+                    "duplicates": result.duplicates,
+                    "rejected": result.rejected,
+                    "results": [
+                        {"index": o.index, "status": o.status, "status_message": o.message}
+                        for o in result.outcomes
+                    ],
+                }
+            )
+        else:
+            body = mapping.encode_batch_response(
+                200,
+                accepted=result.accepted,
+                duplicates=result.duplicates,
+                rejected=result.rejected,
+                results=[
+                    mapping.BatchItemResultData(o.index, o.status, o.message)
+                    for o in result.outcomes
+                ],
+            )
+            response = protobuf_response(200, body)
+        response["X-Energyleaf-Batch-Max"] = str(limit)
+        return response

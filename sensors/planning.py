@@ -1,0 +1,523 @@
+"""Pure ingestion rules: which incoming readings to store, with what consumption, and why not.
+
+No Django here. The ingestion service loads the sensor's stored readings around the incoming ones,
+calls `plan_ingestion`, and writes the plan in one transaction. Units: registers in kWh (m³ for
+gas and water), power in W, all datetimes aware UTC; numbers are Decimals with 6 decimals, the
+storage precision of the reference (numeric(30, 6)).
+
+Rules (DESIGN.md, deliberate differences 1-4):
+- A register reading is compared with the stored reading just before it *by the readings' own
+  timestamps*: it may not go down, and may not rise faster than `max_rate_per_minute`; it may not
+  exceed the stored reading just after it either (a late reading fits between its neighbours),
+  and that later reading's consumption is recomputed.
+- A reading at the time of a stored one is a duplicate: answered as success, stored once.
+- A refused reading is kept with its reason. When the last `replacement_readings` refused readings
+  after the last stored one were all lower (or all implausibly higher) than it, and rise
+  consistently among themselves, the meter was replaced: they are stored after all, the first
+  with consumption 0 and the `METER_REPLACED` flag, and a meter event is recorded. A single
+  glitch therefore neither invents consumption nor blocks the readings after it.
+- Increment sensors (analog meters, "sum" mode) send consumption since their previous message;
+  the register is the running sum. They only append: an increment older than the newest stored
+  reading is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+QUANTUM = Decimal("0.000001")
+# numeric(30, 6) holds values below 10**24.
+MAX_STORABLE = Decimal(10) ** 24
+
+
+class Flag:
+    """Mirror of `sensors.models.ReadingFlag` (kept here so this module stays Django-free)."""
+
+    VALUE_CURRENT_REPLACED = 1
+    VALUE_OUT_REPLACED = 2
+    METER_REPLACED = 4
+    SERVER_TIME = 8
+    BACKFILLED = 16
+
+
+class Reason:
+    """Refusal reasons (values of `RejectedReading.Reason`) with the status text the client gets."""
+
+    VALUE_NOT_POSITIVE = "value_not_positive"
+    VALUE_NOT_FINITE = "value_not_finite"
+    VALUE_TOO_HIGH = "value_too_high"
+    VALUE_DECREASED = "value_decreased"
+    VALUE_ABOVE_LATER = "value_above_later"
+    TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+    OUT_OF_ORDER = "out_of_order"
+    DUPLICATE_CONFLICT = "duplicate_conflict"
+
+    MESSAGES: dict[str, str] = {
+        VALUE_NOT_POSITIVE: "Value is equal to or less than zero",
+        VALUE_NOT_FINITE: "Invalid data",
+        VALUE_TOO_HIGH: "Value too high",
+        VALUE_DECREASED: "Value lower than previous reading",
+        VALUE_ABOVE_LATER: "Value too high",
+        TIMESTAMP_OUT_OF_RANGE: "Timestamp out of range",
+        OUT_OF_ORDER: "Reading older than the latest reading",
+        DUPLICATE_CONFLICT: "Duplicate",
+    }
+
+
+# Reasons that can be the start of a meter replacement (the register restarted elsewhere).
+REPLACEMENT_REASONS = frozenset({Reason.VALUE_DECREASED, Reason.VALUE_TOO_HIGH})
+
+DUPLICATE_MESSAGE = "Duplicate"
+REPLACEMENT_MESSAGE = "Meter replacement detected"
+
+
+@dataclass(frozen=True, slots=True)
+class PlausibilityConfig:
+    """Limits for one sensor type. Rates are register units per minute of reading time."""
+
+    max_rate_per_minute: Decimal = Decimal("0.6")
+    max_out_rate_per_minute: Decimal = Decimal("2")
+    min_power_w: Decimal = Decimal(-20000)
+    max_power_w: Decimal = Decimal(40000)
+    replacement_readings: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """A reading already in the database (`pk` set) or planned for insertion (`pk` None)."""
+
+    pk: int | None
+    timestamp: datetime
+    value: Decimal
+    consumption: Decimal
+    value_out: Decimal | None = None
+    inserted: Decimal | None = None
+    value_current: Decimal | None = None
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingReading:
+    """A reading as received. `timestamp` None means its timestamp was out of range.
+
+    `value` is the register (or the increment, for increment sensors); floats may be NaN or
+    infinite, as clients can send them.
+    """
+
+    index: int
+    timestamp: datetime | None
+    value: float
+    value_current: float | None = None
+    value_out: float | None = None
+    server_time: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRejection:
+    """An earlier refused reading of the sensor that could turn out to start a new meter."""
+
+    pk: int
+    timestamp: datetime
+    reason: str
+    value: Decimal
+    value_out: Decimal | None
+    value_current: Decimal | None
+
+
+PendingLoader = Callable[[datetime], Sequence[PendingRejection]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the client is told about one incoming reading."""
+
+    status: int
+    message: str | None = None
+    reason: str | None = None  # set for refusals and duplicates
+
+    @property
+    def stored(self) -> bool:
+        return self.status == 200 and self.message != DUPLICATE_MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refusal to keep in the rejected-readings log."""
+
+    index: int
+    timestamp: datetime | None
+    reason: str
+    message: str
+    value: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReplacement:
+    occurred_at: datetime
+    previous_value: Decimal
+    new_value: Decimal
+    confirming_readings: int
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything to write for one request; `outcomes` is keyed by the incoming index."""
+
+    inserts: list[StoredReading] = field(default_factory=list)
+    updates: list[StoredReading] = field(default_factory=list)
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    rejections: list[Rejection] = field(default_factory=list)
+    meter_replacements: list[MeterReplacement] = field(default_factory=list)
+    resolved_pending: list[int] = field(default_factory=list)
+
+
+def to_decimal(value: float) -> Decimal | None:
+    """A finite float as a Decimal rounded to storage precision; None when not representable."""
+    if not math.isfinite(value):
+        return None
+    try:
+        number = Decimal(repr(value)).quantize(QUANTUM, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
+    if abs(number) >= MAX_STORABLE:
+        return None
+    return number
+
+
+def _optional_decimal(value: float | None) -> Decimal | None:
+    return None if value is None else to_decimal(value)
+
+
+def _minutes(later: datetime, earlier: datetime) -> Decimal:
+    return Decimal((later - earlier).total_seconds()) / Decimal(60)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    """A refused reading that may belong to a new meter, with where it came from."""
+
+    timestamp: datetime
+    reason: str
+    value: Decimal
+    value_out: Decimal | None
+    value_current: Decimal | None
+    index: int | None = None  # incoming index, for readings of this request
+    pending_pk: int | None = None  # RejectedReading pk, for earlier requests
+
+
+def _filter_power(
+    raw: float | None, previous: StoredReading | None, config: PlausibilityConfig
+) -> tuple[Decimal | None, int]:
+    if raw is None:
+        return None, 0
+    number = to_decimal(raw)
+    if number is not None and config.min_power_w <= number <= config.max_power_w:
+        return number, 0
+    return (previous.value_current if previous else None), Flag.VALUE_CURRENT_REPLACED
+
+
+def _filter_out(
+    raw: float | None,
+    previous: StoredReading | None,
+    minutes: Decimal,
+    config: PlausibilityConfig,
+) -> tuple[Decimal | None, int]:
+    if raw is None:
+        return None, 0
+    number = to_decimal(raw)
+    if number is not None and number >= 0:
+        if previous is None or previous.value_out is None:
+            return number, 0
+        rise = number - previous.value_out
+        if Decimal(0) <= rise <= config.max_out_rate_per_minute * minutes:
+            return number, 0
+    return (previous.value_out if previous else None), Flag.VALUE_OUT_REPLACED
+
+
+def _inserted(value_out: Decimal | None, previous: StoredReading | None) -> Decimal | None:
+    if value_out is None or previous is None or previous.value_out is None:
+        return None
+    return value_out - previous.value_out
+
+
+def _chain(candidates: Sequence[_Candidate], config: PlausibilityConfig) -> list[_Candidate]:
+    """The longest run of consistent candidates ending with the newest one: same reason, never
+    falling, rising no faster than plausible, all within the newest one's reason."""
+    if not candidates:
+        return []
+    chain = [candidates[-1]]
+    for candidate in reversed(candidates[:-1]):
+        later = chain[0]
+        if candidate.reason != later.reason:
+            break
+        rise = later.value - candidate.value
+        if rise < 0 or rise > config.max_rate_per_minute * _minutes(
+            later.timestamp, candidate.timestamp
+        ):
+            break
+        chain.insert(0, candidate)
+    return chain
+
+
+def plan_ingestion(
+    *,
+    stored: Sequence[StoredReading],
+    incoming: Sequence[IncomingReading],
+    increments: bool,
+    config: PlausibilityConfig,
+    load_pending: PendingLoader = lambda _after: (),
+) -> Plan:
+    """Decide what to store for `incoming`, given the sensor's `stored` readings around them.
+
+    `stored` must hold, in time order, every stored reading from the last one before the
+    earliest incoming timestamp to the first one after the latest (so neighbours are known).
+    `load_pending(after)` returns the sensor's unresolved refusals after `after` (time order);
+    it is only called when a refusal could complete a meter replacement.
+    """
+    plan = Plan()
+    valid: list[IncomingReading] = []
+    for reading in incoming:
+        if reading.timestamp is None:
+            _refuse(plan, reading, None, Reason.TIMESTAMP_OUT_OF_RANGE, None)
+        else:
+            valid.append(reading)
+    valid.sort(key=lambda r: (r.timestamp, r.index))  # type: ignore[arg-type,return-value]
+
+    existing = list(stored)
+    by_time: dict[datetime, StoredReading] = {row.timestamp: row for row in existing}
+    position = 0  # next stored row not yet passed
+    last: StoredReading | None = None  # newest stored-or-planned reading before the current one
+    dirty = False  # a planned insert sits between `last` stored row and the next stored row
+    batch_candidates: list[_Candidate] = []
+
+    def pass_stored_until(moment: datetime | None) -> None:
+        """Walk past stored rows before `moment` (all of them for None)."""
+        nonlocal position, last, dirty
+        while position < len(existing) and (
+            moment is None or existing[position].timestamp < moment
+        ):
+            row = existing[position]
+            if dirty and last is not None:
+                row = _recomputed(row, last, increments)
+                if row != existing[position]:
+                    plan.updates.append(row)
+            last = row
+            dirty = False
+            position += 1
+
+    for reading in valid:
+        moment = reading.timestamp
+        assert moment is not None  # noqa: S101 - filtered above
+        pass_stored_until(moment)
+        if moment in by_time:
+            _duplicate(plan, reading, by_time[moment], increments)
+            continue
+        following = existing[position] if position < len(existing) else None
+        outcome_row, refusal = _judge(reading, last, following, increments, config)
+        if outcome_row is not None:
+            plan.inserts.append(outcome_row)
+            plan.outcomes[reading.index] = Outcome(200)
+            by_time[moment] = outcome_row
+            last = outcome_row
+            dirty = following is not None
+            batch_candidates.clear()
+            continue
+        assert refusal is not None  # noqa: S101 - _judge returns one of the two
+        reason, number = refusal
+        _refuse(plan, reading, moment, reason, number)
+        if (
+            reason in REPLACEMENT_REASONS
+            and following is None
+            and last is not None
+            and number is not None
+        ):
+            batch_candidates.append(
+                _Candidate(
+                    timestamp=moment,
+                    reason=reason,
+                    value=number,
+                    value_out=_optional_decimal(reading.value_out),
+                    value_current=_optional_decimal(reading.value_current),
+                    index=reading.index,
+                )
+            )
+            replaced = _try_replacement(plan, last, batch_candidates, load_pending, config)
+            if replaced is not None:
+                last = replaced
+                by_time[replaced.timestamp] = replaced
+                batch_candidates.clear()
+    pass_stored_until(None)
+    return plan
+
+
+def _recomputed(row: StoredReading, previous: StoredReading, increments: bool) -> StoredReading:
+    """A stored reading after a reading was planned before it: its consumption changes."""
+    if increments or row.flags & Flag.METER_REPLACED:
+        return row
+    return replace(
+        row,
+        consumption=row.value - previous.value,
+        inserted=_inserted(row.value_out, previous),
+    )
+
+
+def _judge(
+    reading: IncomingReading,
+    previous: StoredReading | None,
+    following: StoredReading | None,
+    increments: bool,
+    config: PlausibilityConfig,
+) -> tuple[StoredReading | None, tuple[str, Decimal | None] | None]:
+    """Accept (row to insert) or refuse (reason, value) one reading against its neighbours."""
+    moment = reading.timestamp
+    assert moment is not None  # noqa: S101 - caller filtered
+    number = to_decimal(reading.value)
+    if number is None:
+        if math.isfinite(reading.value):
+            return None, (Reason.VALUE_TOO_HIGH, None)  # beyond numeric(30, 6)
+        return None, (Reason.VALUE_NOT_FINITE, None)
+    if number < 0 or (number == 0 and not increments):
+        return None, (Reason.VALUE_NOT_POSITIVE, number)
+
+    flags = Flag.SERVER_TIME if reading.server_time else 0
+    if following is not None:
+        flags |= Flag.BACKFILLED
+    minutes = _minutes(moment, previous.timestamp) if previous else Decimal(0)
+
+    if increments:
+        if following is not None:
+            return None, (Reason.OUT_OF_ORDER, number)
+        if previous is not None and number > config.max_rate_per_minute * minutes:
+            return None, (Reason.VALUE_TOO_HIGH, number)
+        register = (previous.value if previous else Decimal(0)) + number
+        consumption = number
+    else:
+        register = number
+        if previous is None:
+            consumption = Decimal(0)
+        else:
+            consumption = number - previous.value
+            if consumption < 0:
+                return None, (Reason.VALUE_DECREASED, number)
+            if consumption > config.max_rate_per_minute * minutes:
+                return None, (Reason.VALUE_TOO_HIGH, number)
+        if following is not None and number > following.value:
+            return None, (Reason.VALUE_ABOVE_LATER, number)
+
+    value_current, current_flag = _filter_power(reading.value_current, previous, config)
+    value_out, out_flag = _filter_out(reading.value_out, previous, minutes, config)
+    row = StoredReading(
+        pk=None,
+        timestamp=moment,
+        value=register,
+        consumption=consumption,
+        value_out=value_out,
+        inserted=_inserted(value_out, previous),
+        value_current=value_current,
+        flags=flags | current_flag | out_flag,
+    )
+    return row, None
+
+
+def _duplicate(
+    plan: Plan, reading: IncomingReading, existing: StoredReading, increments: bool
+) -> None:
+    number = to_decimal(reading.value)
+    same = increments or number == existing.value
+    plan.outcomes[reading.index] = Outcome(200, DUPLICATE_MESSAGE, Reason.DUPLICATE_CONFLICT)
+    if not same:
+        plan.rejections.append(
+            Rejection(
+                index=reading.index,
+                timestamp=reading.timestamp,
+                reason=Reason.DUPLICATE_CONFLICT,
+                message=DUPLICATE_MESSAGE,
+                value=number,
+            )
+        )
+
+
+def _refuse(
+    plan: Plan,
+    reading: IncomingReading,
+    moment: datetime | None,
+    reason: str,
+    number: Decimal | None,
+) -> None:
+    message = Reason.MESSAGES[reason]
+    plan.outcomes[reading.index] = Outcome(400, message, reason)
+    plan.rejections.append(
+        Rejection(index=reading.index, timestamp=moment, reason=reason, message=message, value=number)
+    )
+
+
+def _try_replacement(
+    plan: Plan,
+    last: StoredReading,
+    batch_candidates: list[_Candidate],
+    load_pending: PendingLoader,
+    config: PlausibilityConfig,
+) -> StoredReading | None:
+    """Store a confirmed new meter's readings; returns the newest of them, or None."""
+    needed = config.replacement_readings
+    candidates = list(batch_candidates)
+    if len(_chain(candidates, config)) < needed:
+        earlier = [
+            _Candidate(
+                timestamp=p.timestamp,
+                reason=p.reason,
+                value=p.value,
+                value_out=p.value_out,
+                value_current=p.value_current,
+                pending_pk=p.pk,
+            )
+            for p in load_pending(last.timestamp)
+            if p.reason in REPLACEMENT_REASONS and p.timestamp < candidates[0].timestamp
+        ]
+        candidates = earlier + candidates
+    chain = _chain(candidates, config)
+    if len(chain) < needed or chain[-1].value <= chain[0].value:
+        return None
+    if chain[0].reason == Reason.VALUE_DECREASED and not all(c.value < last.value for c in chain):
+        return None
+
+    previous: StoredReading | None = None
+    for candidate in chain:
+        if previous is None:
+            consumption = Decimal(0)
+            flags = Flag.METER_REPLACED
+            inserted = None
+        else:
+            consumption = candidate.value - previous.value
+            flags = 0
+            inserted = _inserted(candidate.value_out, previous)
+        row = StoredReading(
+            pk=None,
+            timestamp=candidate.timestamp,
+            value=candidate.value,
+            consumption=consumption,
+            value_out=candidate.value_out,
+            inserted=inserted,
+            value_current=candidate.value_current,
+            flags=flags,
+        )
+        plan.inserts.append(row)
+        previous = row
+        if candidate.pending_pk is not None:
+            plan.resolved_pending.append(candidate.pending_pk)
+        if candidate.index is not None:
+            plan.outcomes[candidate.index] = Outcome(200, REPLACEMENT_MESSAGE)
+            plan.rejections = [r for r in plan.rejections if r.index != candidate.index]
+    plan.meter_replacements.append(
+        MeterReplacement(
+            occurred_at=chain[0].timestamp,
+            previous_value=last.value,
+            new_value=chain[0].value,
+            confirming_readings=len(chain),
+        )
+    )
+    return previous

@@ -1,0 +1,34 @@
+"""Writes of the sensors app: sensor administration, tokens and reading ingestion."""
+
+from .ingestion import IngestResult, ItemOutcome, ReadingInput, sensor_readings_ingest
+from .sensors import (
+    SensorResetResult,
+    sensor_assign,
+    sensor_register,
+    sensor_reset,
+    sensor_tokens_revoke,
+)
+from .tokens import (
+    TokenError,
+    TokenIssue,
+    sensor_script_accept,
+    sensor_token_authenticate,
+    sensor_token_issue,
+)
+
+__all__ = [
+    "IngestResult",
+    "ItemOutcome",
+    "ReadingInput",
+    "SensorResetResult",
+    "TokenError",
+    "TokenIssue",
+    "sensor_assign",
+    "sensor_readings_ingest",
+    "sensor_register",
+    "sensor_reset",
+    "sensor_script_accept",
+    "sensor_token_authenticate",
+    "sensor_token_issue",
+    "sensor_tokens_revoke",
+]

@@ -1,0 +1,198 @@
+"""Sensor tokens: issue on `/api/v1/token`, authenticate on the other sensor endpoints.
+
+Tokens are 30 characters of [A-Za-z0-9] (as the reference), valid for `expires_in` seconds, and
+stored only as their SHA-256. Issuing a token leaves the sensor's other live tokens valid until
+they expire (two clients on one MAC, or a client that caches its token, keep working), keeping at
+most `ENERGYLEAF_SENSOR_MAX_LIVE_TOKENS` per sensor. A token stops working as soon as its sensor
+is reset or assigned to another household.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from energyleaf.audit.services import audit_event_record
+
+from ..models import Sensor, SensorToken
+
+TOKEN_ALPHABET = string.ascii_letters + string.digits
+TOKEN_LENGTH = 30
+_DIGITS_ONLY = re.compile(r"\d+")
+
+
+class SensorProtocolError(Exception):
+    """A refusal on a sensor endpoint: `status` is the HTTP status and the protobuf `status`,
+    `message` the reference's status text."""
+
+    status = 400
+    message = "Invalid data"
+
+    def __init__(self, message: str | None = None, status: int | None = None):
+        if message is not None:
+            self.message = message
+        if status is not None:
+            self.status = status
+        super().__init__(self.message)
+
+
+class SensorNotFoundError(SensorProtocolError):
+    status = 404
+    message = "Sensor not found"
+
+
+class TokenError(SensorProtocolError):
+    """Every token problem is a 401, the only status on which clients fetch a new token."""
+
+    status = 401
+    message = "Token invalid"
+
+
+class TokenNotFoundError(TokenError):
+    message = "Token not found"
+
+
+class TokenExpiredError(TokenError):
+    message = "Token expired"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssue:
+    """What `/api/v1/token` answers: the token in clear (only here) and what the sensor needs."""
+
+    sensor_id: int
+    access_token: str
+    expires_in: int
+    script: str | None = None
+    analog_rotation_per_kwh: int | None = None
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _lifetime() -> int:
+    return int(settings.ENERGYLEAF_SENSOR_TOKEN_LIFETIME_SECONDS)
+
+
+def _script_delivery(sensor: Sensor) -> tuple[str | None, int | None]:
+    """The script or the analog rotations to send; a stored script of only digits is read as
+    rotations per kWh, as the reference stored them."""
+    if sensor.analog_rotations_per_kwh is not None:
+        return None, sensor.analog_rotations_per_kwh
+    script = sensor.script
+    if script and _DIGITS_ONLY.fullmatch(script.strip()) and "\n" not in script.strip():
+        return None, int(script.strip())
+    return (script or None), None
+
+
+def sensor_token_issue(
+    *, client_id: str, need_script: bool, now: datetime | None = None
+) -> TokenIssue:
+    """Issue a token to the sensor with MAC `client_id` (any letter case).
+
+    Raises SensorNotFoundError for an unknown MAC or a sensor without household. The script (or
+    rotations) is included while the sensor `needs_script` or when the request asks for it; only
+    `/script_accepted` clears the flag.
+    """
+    now = now or timezone.now()
+    sensor = (
+        Sensor.objects.filter(client_id=client_id.strip().upper())
+        .only(
+            "pk", "user_id", "needs_script", "script", "analog_rotations_per_kwh", "sensor_type"
+        )
+        .first()
+    )
+    if sensor is None or sensor.user_id is None:
+        raise SensorNotFoundError
+    token = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
+    lifetime = _lifetime()
+    keep = max(1, int(settings.ENERGYLEAF_SENSOR_MAX_LIVE_TOKENS)) - 1
+    with transaction.atomic():
+        SensorToken.objects.filter(sensor=sensor, expires_at__lte=now).delete()
+        surplus = list(
+            SensorToken.objects.filter(sensor=sensor)
+            .order_by("-issued_at", "-pk")
+            .values_list("pk", flat=True)[keep:]
+        )
+        if surplus:
+            SensorToken.objects.filter(pk__in=surplus).delete()
+        SensorToken.objects.create(
+            sensor=sensor,
+            token_hash=token_hash(token),
+            issued_at=now,
+            expires_at=now + timedelta(seconds=lifetime),
+            issued_for_user_id=sensor.user_id,
+        )
+        script, rotations = (None, None)
+        if sensor.needs_script or need_script:
+            script, rotations = _script_delivery(sensor)
+        audit_event_record(
+            title="sensor/sent-script" if (script or rotations) else "sensor/token-sent",
+            app_function="sensor-token",
+            sensor_id=sensor.pk,
+            user_id=sensor.user_id,
+            details={
+                "client_id": client_id,
+                "need_script": need_script,
+                "script_sent": script is not None,
+                "rotations_sent": rotations,
+            },
+        )
+    return TokenIssue(
+        sensor_id=sensor.pk,
+        access_token=token,
+        expires_in=lifetime,
+        script=script,
+        analog_rotation_per_kwh=rotations,
+    )
+
+
+def sensor_token_authenticate(
+    *, token: str, now: datetime | None = None, lock: bool = False
+) -> Sensor:
+    """The sensor a token belongs to, or a TokenError (always a 401).
+
+    With `lock`, the sensor row is locked until the surrounding transaction ends, so that the
+    readings of one sensor are ingested one request at a time.
+    """
+    now = now or timezone.now()
+    if not token or len(token) > 64:
+        raise TokenNotFoundError
+    queryset = SensorToken.objects.select_related("sensor").filter(token_hash=token_hash(token))
+    if lock:
+        queryset = queryset.select_for_update(of=("sensor",))
+    row = queryset.first()
+    if row is None:
+        raise TokenNotFoundError
+    if row.expires_at <= now:
+        raise TokenExpiredError
+    sensor = row.sensor
+    if sensor.user_id is None or sensor.user_id != row.issued_for_user_id:
+        raise TokenError  # reset or reassigned since the token was issued
+    return sensor
+
+
+def sensor_script_accept(*, token: str) -> Sensor:
+    """The sensor confirms its script: it is not sent again until asked for."""
+    with transaction.atomic():
+        sensor = sensor_token_authenticate(token=token, lock=True)
+        if sensor.needs_script:
+            sensor.needs_script = False
+            sensor.save(update_fields=["needs_script", "updated_at"])
+        audit_event_record(
+            title="sensor/accepted-script",
+            app_function="accepting-script",
+            sensor_id=sensor.pk,
+            user_id=sensor.user_id,
+        )
+    return sensor
