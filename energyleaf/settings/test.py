@@ -30,3 +30,5 @@ from .base import MIDDLEWARE  # noqa: E402
 
 # Static files are not collected in tests; WhiteNoise would only warn about the missing folder.
 MIDDLEWARE = [name for name in MIDDLEWARE if not name.startswith("whitenoise.")]
+
+VAR_DIR.mkdir(parents=True, exist_ok=True)
