@@ -451,7 +451,9 @@ def _refuse(
     message = Reason.MESSAGES[reason]
     plan.outcomes[reading.index] = Outcome(400, message, reason)
     plan.rejections.append(
-        Rejection(index=reading.index, timestamp=moment, reason=reason, message=message, value=number)
+        Rejection(
+            index=reading.index, timestamp=moment, reason=reason, message=message, value=number
+        )
     )
 
 

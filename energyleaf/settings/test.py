@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 
 from .base import *  # noqa: F403  (settings module: star import is the convention)
-from .base import DATABASES, LOGGING
+from .base import DATABASES, LOGGING, MIDDLEWARE, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -26,7 +26,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: end-to-end tests start gunicorn processes that share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-database.sqlite3")}
 LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]
-from .base import MIDDLEWARE  # noqa: E402
 
 # Static files are not collected in tests; WhiteNoise would only warn about the missing folder.
 MIDDLEWARE = [name for name in MIDDLEWARE if not name.startswith("whitenoise.")]

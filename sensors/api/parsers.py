@@ -14,7 +14,7 @@ from rest_framework.parsers import BaseParser
 from ..protobuf.mapping import InvalidPayload
 
 
-class PayloadTooLarge(APIException):  # noqa: N818 - named after the HTTP status, like DRF's
+class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request too large"
     default_code = "too_large"

@@ -25,7 +25,9 @@ class BatchInputSerializer(serializers.Serializer[dict[str, Any]]):
         for position, item in enumerate(items):
             unknown = set(item) - {"value", "value_current", "value_out", "timestamp"}
             if unknown:
-                raise serializers.ValidationError(f"readings[{position}]: unknown {sorted(unknown)}")
+                raise serializers.ValidationError(
+                    f"readings[{position}]: unknown {sorted(unknown)}"
+                )
             cleaned.append(
                 {
                     "value": _number(item.get("value"), position, "value", required=True),

@@ -10,7 +10,7 @@ encode (mapping).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
@@ -46,24 +47,26 @@ def protobuf_response(status: int, body: bytes) -> StreamingHttpResponse:
 class _AlwaysProtobuf(BaseContentNegotiation):
     """Sensors send any or no Accept header; the answer is protobuf regardless."""
 
-    def select_parser(self, request: Request, parsers: list[BaseParser]) -> BaseParser | None:
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        candidates = list(parsers)
         content_type = request.content_type or ""
-        for parser in parsers:
+        for parser in candidates:
             if parser.media_type != "*/*" and content_type.startswith(parser.media_type):
                 return parser
-        return parsers[-1]
+        return candidates[-1]
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class _RateFromSettings(SimpleRateThrottle):
     """Reads its rate from settings at request time (DRF reads them at import)."""
 
     def get_rate(self) -> str | None:
-        return str(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][self.scope])
+        return str(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][str(self.scope)])
 
 
 class SensorTokenAddressThrottle(_RateFromSettings):
@@ -87,22 +90,22 @@ class SensorTokenClientThrottle(_RateFromSettings):
 class ProtobufView(APIView):
     """Base of the sensor endpoints: how bodies are decoded and every failure is answered."""
 
-    authentication_classes: ClassVar[list[Any]] = []
-    permission_classes: ClassVar[list[Any]] = [AllowAny]
-    parser_classes: ClassVar[list[Any]] = [ProtobufParser]
-    renderer_classes: ClassVar[list[Any]] = [ProtobufRenderer]
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    parser_classes: tuple[type[BaseParser], ...] = (ProtobufParser,)
+    renderer_classes = (ProtobufRenderer,)
     content_negotiation_class = _AlwaysProtobuf
-    throttle_classes: ClassVar[list[type[BaseThrottle]]] = []
+    throttle_classes: tuple[type[BaseThrottle], ...] = ()
     schema = None  # the protobuf protocol is documented in the README, not in OpenAPI
     function_name = "sensor-api"
-    decoder: ClassVar[Callable[[bytes], object]]
-    error_encoder: ClassVar[Callable[[int, str | None], bytes]]
 
     def decode_body(self, body: bytes) -> object:
-        return type(self).decoder(body)
+        """The request message as a mapping dataclass; raises mapping.InvalidPayload."""
+        raise NotImplementedError
 
     def encode_error(self, status: int, message: str | None) -> bytes:
-        return type(self).error_encoder(status, message)
+        """The endpoint's answer message for a failure."""
+        return mapping.encode_sensor_data_response(status, message)
 
     def payload(self, request: Request) -> Any:
         """The decoded message; an empty body is `No body`, as in the reference."""
@@ -111,12 +114,13 @@ class ProtobufView(APIView):
             raise SensorProtocolError("No body")
         return data
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         raise exceptions.MethodNotAllowed("OPTIONS")
 
-    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+    def handle_exception(self, exc: Exception) -> Response:
         status, message = self.classify(exc)
-        return self.error_response(status, message)
+        # DRF types this as Response; any HttpResponseBase is fine for finalize_response.
+        return self.error_response(status, message)  # type: ignore[return-value]
 
     def error_response(self, status: int, message: str) -> HttpResponseBase:
         return protobuf_response(status, self.encode_error(status, message))
@@ -137,7 +141,7 @@ class ProtobufView(APIView):
             logger.error("sensor_api.database_error", exc_info=exc)
             return 500, "Database error"
         else:
-            logger.exception("sensor_api.unexpected_error", exc_info=exc)
+            logger.error("sensor_api.unexpected_error", exc_info=exc)
             return 500, "Internal error"
         logger.info(
             "sensor_api.refused",
@@ -150,13 +154,14 @@ class TokenView(ProtobufView):
     """`POST /api/v1/token`: TokenRequest → TokenResponse with a token and, when due, the script
     or the analog rotations. Rate-limited per address and per MAC (429 `Too many requests`)."""
 
-    throttle_classes: ClassVar[list[type[BaseThrottle]]] = [
-        SensorTokenAddressThrottle,
-        SensorTokenClientThrottle,
-    ]
+    throttle_classes = (SensorTokenAddressThrottle, SensorTokenClientThrottle)
     function_name = "sensor-token"
-    decoder = staticmethod(mapping.decode_token_request)
-    error_encoder = staticmethod(mapping.encode_token_response)
+
+    def decode_body(self, body: bytes) -> object:
+        return mapping.decode_token_request(body)
+
+    def encode_error(self, status: int, message: str | None) -> bytes:
+        return mapping.encode_token_response(status, message)
 
     def post(self, request: Request) -> HttpResponseBase:
         data: mapping.TokenRequestData = self.payload(request)
@@ -177,9 +182,10 @@ class SensorInputView(ProtobufView):
     400 refused with its reason, 5xx not stored."""
 
     function_name = "sensor-input"
-    decoder = staticmethod(mapping.decode_sensor_input)
-    error_encoder = staticmethod(mapping.encode_sensor_data_response)
     sensor_type: ClassVar[str | None] = None
+
+    def decode_body(self, body: bytes) -> object:
+        return mapping.decode_sensor_input(body)
 
     def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
         reading: mapping.ReadingData = data
@@ -204,8 +210,10 @@ class SensorInputView(ProtobufView):
 class EnergyInputView(SensorInputView):
     """`POST /api/v2/energy`: the G3 EnergyDataRequest (text timestamp) → SensorDataResponse."""
 
-    decoder = staticmethod(mapping.decode_energy)
     sensor_type = Sensor.SensorType.ELECTRICITY
+
+    def decode_body(self, body: bytes) -> object:
+        return mapping.decode_energy(body)
 
     def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
         reading: mapping.EnergyReadingData = data
@@ -221,8 +229,10 @@ class EnergyInputView(SensorInputView):
 class GasInputView(SensorInputView):
     """`POST /api/v2/gas`: GasDataRequest (m³ register, server time) → SensorDataResponse."""
 
-    decoder = staticmethod(mapping.decode_gas)
     sensor_type = Sensor.SensorType.GAS
+
+    def decode_body(self, body: bytes) -> object:
+        return mapping.decode_gas(body)
 
     def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
         reading: mapping.GasReadingData = data
@@ -234,8 +244,10 @@ class GasInputView(SensorInputView):
 class WaterInputView(GasInputView):
     """`POST /api/v2/water`: WaterDataRequest (m³ register, server time) → SensorDataResponse."""
 
-    decoder = staticmethod(mapping.decode_water)
     sensor_type = Sensor.SensorType.WATER
+
+    def decode_body(self, body: bytes) -> object:
+        return mapping.decode_water(body)
 
     def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
         reading: mapping.WaterReadingData = data
@@ -248,8 +260,12 @@ class ScriptAcceptedView(ProtobufView):
     """`POST /api/v1/script_accepted`: the sensor confirms its script; it is not sent again."""
 
     function_name = "accepting-script"
-    decoder = staticmethod(mapping.decode_script_accepted)
-    error_encoder = staticmethod(mapping.encode_script_accepted_response)
+
+    def decode_body(self, body: bytes) -> object:
+        return mapping.decode_script_accepted(body)
+
+    def encode_error(self, status: int, message: str | None) -> bytes:
+        return mapping.encode_script_accepted_response(status, message)
 
     def post(self, request: Request) -> HttpResponseBase:
         data: mapping.ScriptAcceptedData = self.payload(request)
@@ -266,9 +282,11 @@ class BatchInputView(ProtobufView):
     (advertised in the `X-Energyleaf-Batch-Max` header of every answer).
     """
 
-    parser_classes: ClassVar[list[Any]] = [LimitedJSONParser, ProtobufParser]
+    parser_classes = (LimitedJSONParser, ProtobufParser)
     function_name = "sensor-input-batch"
-    decoder = staticmethod(mapping.decode_batch)
+
+    def decode_body(self, body: bytes) -> object:
+        return mapping.decode_batch(body)
 
     def is_json(self) -> bool:
         return (self.request.content_type or "").startswith("application/json")

@@ -32,7 +32,7 @@ EARLIEST_READING = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Register units per minute of reading time: 0.6 kWh/min is the reference's rule (36 kW
 # sustained); a household gas meter (G4/G6) passes at most 10 m³/h, a water meter 5 m³/h.
-MAX_RATE_PER_MINUTE = {
+MAX_RATE_PER_MINUTE: dict[str, Decimal] = {
     Sensor.SensorType.ELECTRICITY: Decimal("0.6"),
     Sensor.SensorType.GAS: Decimal("0.2"),
     Sensor.SensorType.WATER: Decimal("0.1"),
@@ -76,7 +76,9 @@ class IngestResult:
     rejected: int
 
 
-def timestamp_from_client(value: int | str | None, *, now: datetime) -> tuple[datetime | None, bool]:
+def timestamp_from_client(
+    value: int | str | None, *, now: datetime
+) -> tuple[datetime | None, bool]:
     """(UTC datetime or None when out of range, whether the server's time was used).
 
     Integers are read by magnitude: below 10^11 seconds, below 10^14 milliseconds, below 10^17
@@ -122,7 +124,7 @@ def _in_range(moment: datetime, now: datetime) -> datetime | None:
 
 def _config(sensor: Sensor) -> planning.PlausibilityConfig:
     return planning.PlausibilityConfig(
-        max_rate_per_minute=MAX_RATE_PER_MINUTE.get(sensor.sensor_type, Decimal("0.6")),
+        max_rate_per_minute=MAX_RATE_PER_MINUTE.get(str(sensor.sensor_type), Decimal("0.6")),
         replacement_readings=int(settings.ENERGYLEAF_METER_REPLACEMENT_READINGS),
     )
 
@@ -285,7 +287,9 @@ def _write(
     if plan.updates:
         Reading.objects.bulk_update(
             [
-                Reading(pk=row.pk, value=row.value, consumption=row.consumption, inserted=row.inserted)
+                Reading(
+                    pk=row.pk, value=row.value, consumption=row.consumption, inserted=row.inserted
+                )
                 for row in plan.updates
             ],
             fields=["value", "consumption", "inserted"],

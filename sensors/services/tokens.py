@@ -107,9 +107,7 @@ def sensor_token_issue(
     now = now or timezone.now()
     sensor = (
         Sensor.objects.filter(client_id=client_id.strip().upper())
-        .only(
-            "pk", "user_id", "needs_script", "script", "analog_rotations_per_kwh", "sensor_type"
-        )
+        .only("pk", "user_id", "needs_script", "script", "analog_rotations_per_kwh", "sensor_type")
         .first()
     )
     if sensor is None or sensor.user_id is None:
