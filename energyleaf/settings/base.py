@@ -276,13 +276,10 @@ ENERGYLEAF_READING_MAX_FUTURE_SECONDS = env.int(
 ENERGYLEAF_BATCH_MAX_READINGS = env.int("ENERGYLEAF_BATCH_MAX_READINGS", default=20000)
 # Refused readings in a row, rising consistently, that confirm a replaced meter.
 ENERGYLEAF_METER_REPLACEMENT_READINGS = env.int("ENERGYLEAF_METER_REPLACEMENT_READINGS", default=3)
-# /api/v1/token rate limits (DRF throttle rates: per address and per sensor MAC).
+# /api/v1/token rate limits (DRF throttles, counted in the default cache: use a shared cache such
+# as Redis via DJANGO_CACHE_URL when several web processes run).
 ENERGYLEAF_TOKEN_RATE_PER_ADDRESS = env.str("ENERGYLEAF_TOKEN_RATE_PER_ADDRESS", default="600/min")
 ENERGYLEAF_TOKEN_RATE_PER_CLIENT = env.str("ENERGYLEAF_TOKEN_RATE_PER_CLIENT", default="12/min")
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
-    "sensor_token_address": ENERGYLEAF_TOKEN_RATE_PER_ADDRESS,
-    "sensor_token_client": ENERGYLEAF_TOKEN_RATE_PER_CLIENT,
-}
 # Batch uploads and protobuf bodies are read by the sensor parser up to this size (bytes).
 ENERGYLEAF_SENSOR_MAX_BODY_BYTES = env.int("ENERGYLEAF_SENSOR_MAX_BODY_BYTES", default=4_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENERGYLEAF_SENSOR_MAX_BODY_BYTES

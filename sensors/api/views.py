@@ -63,14 +63,18 @@ class _AlwaysProtobuf(BaseContentNegotiation):
 
 
 class _RateFromSettings(SimpleRateThrottle):
-    """Reads its rate from settings at request time (DRF reads them at import)."""
+    """Reads its rate from the setting named `rate_setting` at request time (DRF would read
+    DEFAULT_THROTTLE_RATES once, at import)."""
+
+    rate_setting = ""
 
     def get_rate(self) -> str | None:
-        return str(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"][str(self.scope)])
+        return str(getattr(settings, self.rate_setting))
 
 
 class SensorTokenAddressThrottle(_RateFromSettings):
     scope = "sensor_token_address"
+    rate_setting = "ENERGYLEAF_TOKEN_RATE_PER_ADDRESS"
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
@@ -78,6 +82,7 @@ class SensorTokenAddressThrottle(_RateFromSettings):
 
 class SensorTokenClientThrottle(_RateFromSettings):
     scope = "sensor_token_client"
+    rate_setting = "ENERGYLEAF_TOKEN_RATE_PER_CLIENT"
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         data = request.data
