@@ -179,13 +179,7 @@ def test_analog_sensor_gets_rotations_instead_of_a_script(sensor_client, db, cas
 
 
 def test_token_endpoint_is_rate_limited_per_mac(sensor_client, sensor, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            "sensor_token_address": "100/min",
-            "sensor_token_client": "3/min",
-        },
-    }
+    settings.ENERGYLEAF_TOKEN_RATE_PER_CLIENT = "3/min"
     statuses = [sensor_client.token(sensor.client_id).status for _ in range(5)]
     assert statuses == [200, 200, 200, 429, 429]
     limited = sensor_client.post("/api/v1/token", b"\x0a\x11" + sensor.client_id.encode())
