@@ -13,7 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from energyleaf.common.admin import EstimatedCountPaginator
 
 from . import selectors, services
-from .models import Reading, Sensor, SensorToken
+from .models import MeterEvent, Reading, ReadingFlag, RejectedReading, Sensor, SensorToken
 
 
 @admin.register(Sensor)
@@ -27,6 +27,7 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
         "needs_script",
         "last_reading_at",
         "last_reading_value",
+        "live_tokens",
     )
     list_filter = ("sensor_type", "needs_script", ("user", admin.EmptyFieldListFilter))
     search_fields = ("client_id", "user__email")
@@ -57,6 +58,10 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
     @admin.display(description="last value", ordering="last_reading_value")
     def last_reading_value(self, obj: Any) -> Any:
         return obj.last_reading_value
+
+    @admin.display(description="live tokens")
+    def live_tokens(self, obj: Any) -> Any:
+        return obj.live_tokens
 
     def save_model(
         self,
@@ -111,8 +116,17 @@ class SensorTokenAdmin(admin.ModelAdmin[SensorToken]):
 
     list_display = ("sensor", "issued_at", "expires_at")
     list_select_related = ("sensor",)
+    list_filter = (("expires_at", admin.DateFieldListFilter),)
     search_fields = ("sensor__client_id",)
     readonly_fields = ("sensor", "token_hash", "issued_at", "expires_at", "issued_for_user_id")
+    actions = ("revoke",)
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[SensorToken]) -> None:
+        count = services.sensor_tokens_delete(
+            token_ids=list(queryset.values_list("pk", flat=True)), actor_id=request.user.pk
+        )
+        self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -133,8 +147,9 @@ class ReadingAdmin(admin.ModelAdmin[Reading]):
         "value_out",
         "inserted",
         "value_current",
+        "quality",
     )
-    list_filter = (("timestamp", admin.DateFieldListFilter), "sensor__sensor_type")
+    list_filter = (("timestamp", admin.DateFieldListFilter), "sensor__sensor_type", "flags")
     search_fields = ("sensor__client_id__exact",)
     list_select_related = ("sensor",)
     raw_id_fields = ("sensor",)
@@ -152,6 +167,10 @@ class ReadingAdmin(admin.ModelAdmin[Reading]):
         "received_at",
     )
 
+    @admin.display(description="quality")
+    def quality(self, obj: Reading) -> str:
+        return ", ".join(ReadingFlag.names(obj.flags)) or "as measured"
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Reading], search_term: str
     ) -> tuple[QuerySet[Reading], bool]:
@@ -164,4 +183,62 @@ class ReadingAdmin(admin.ModelAdmin[Reading]):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Reading | None = None) -> bool:
+        return False
+
+
+@admin.register(RejectedReading)
+class RejectedReadingAdmin(admin.ModelAdmin[RejectedReading]):
+    """Every reading the server refused, with the reason the sensor was told."""
+
+    list_display = ("received_at", "sensor", "measured_at", "reason", "value", "resolution")
+    list_filter = ("reason", "resolution", ("received_at", admin.DateFieldListFilter))
+    search_fields = ("sensor__client_id",)
+    list_select_related = ("sensor",)
+    ordering = ("-received_at",)
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    readonly_fields = (
+        "sensor",
+        "received_at",
+        "measured_at",
+        "reason",
+        "status_message",
+        "value",
+        "payload",
+        "resolved_at",
+        "resolution",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: RejectedReading | None = None
+    ) -> bool:
+        return False
+
+
+@admin.register(MeterEvent)
+class MeterEventAdmin(admin.ModelAdmin[MeterEvent]):
+    """Meter replacements detected from the readings."""
+
+    list_display = ("occurred_at", "sensor", "kind", "previous_value", "new_value")
+    list_filter = ("kind",)
+    search_fields = ("sensor__client_id",)
+    list_select_related = ("sensor",)
+    ordering = ("-occurred_at",)
+    readonly_fields = (
+        "sensor",
+        "kind",
+        "occurred_at",
+        "previous_value",
+        "new_value",
+        "confirming_readings",
+        "created_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: MeterEvent | None = None) -> bool:
         return False

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from .models import Reading, Sensor
 
 
 def sensors_with_last_reading(queryset: QuerySet[Sensor] | None = None) -> QuerySet[Sensor]:
-    """Sensors annotated with `last_reading_at` and `last_reading_value` (None without data).
+    """Sensors annotated with `last_reading_at` and `last_reading_value` (None without data) and
+    the number of `live_tokens`.
 
     Each annotation is an index-only lookup on (sensor, timestamp), so it stays fast with
     millions of readings.
@@ -18,4 +20,5 @@ def sensors_with_last_reading(queryset: QuerySet[Sensor] | None = None) -> Query
     return queryset.annotate(
         last_reading_at=Subquery(latest.values("timestamp")[:1]),
         last_reading_value=Subquery(latest.values("value")[:1]),
+        live_tokens=Count("tokens", filter=Q(tokens__expires_at__gt=timezone.now())),
     )

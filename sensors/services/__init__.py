@@ -6,6 +6,7 @@ from .sensors import (
     sensor_assign,
     sensor_register,
     sensor_reset,
+    sensor_tokens_delete,
     sensor_tokens_revoke,
 )
 from .tokens import (
@@ -30,5 +31,6 @@ __all__ = [
     "sensor_script_accept",
     "sensor_token_authenticate",
     "sensor_token_issue",
+    "sensor_tokens_delete",
     "sensor_tokens_revoke",
 ]

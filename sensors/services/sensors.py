@@ -135,3 +135,22 @@ def sensor_tokens_revoke(*, sensor_ids: list[int], actor_id: int | None = None) 
                 sensor_id=sensor_id,
             )
     return deleted
+
+
+def sensor_tokens_delete(*, token_ids: list[int], actor_id: int | None = None) -> int:
+    """Delete single tokens (an admin revoking them); their clients must ask for a new one."""
+    from ..models import SensorToken
+
+    with transaction.atomic():
+        rows = list(SensorToken.objects.filter(pk__in=token_ids).values_list("pk", "sensor_id"))
+        SensorToken.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+        for sensor_id in sorted({sensor_id for _, sensor_id in rows}):
+            audit_event_record(
+                title="sensor/tokens-revoked",
+                app_function="sensor-tokens-revoke",
+                app_component="admin",
+                user_id=actor_id,
+                sensor_id=sensor_id,
+                details={"tokens": sum(1 for _, s in rows if s == sensor_id)},
+            )
+    return len(rows)

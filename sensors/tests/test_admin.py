@@ -51,6 +51,8 @@ CHANGELISTS = [
     "admin:sensors_sensor_changelist",
     "admin:sensors_sensortoken_changelist",
     "admin:sensors_reading_changelist",
+    "admin:sensors_rejectedreading_changelist",
+    "admin:sensors_meterevent_changelist",
     "admin:audit_auditevent_changelist",
 ]
 
@@ -227,3 +229,21 @@ def test_households_cannot_open_the_admin(client):
     response = client.get(reverse("admin:sensors_sensor_changelist"))
     assert response.status_code == 302
     assert Sensor.objects.count() == 0
+
+
+def test_revoke_selected_tokens(admin_client_logged_in):
+    sensor = SensorFactory()
+    keep, drop = (
+        SensorToken.objects.create(
+            sensor=sensor,
+            token_hash=str(i) * 64,
+            issued_at=timezone.now(),
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
+        for i in (1, 2)
+    )
+    admin_client_logged_in.post(
+        reverse("admin:sensors_sensortoken_changelist"),
+        {"action": "revoke", "_selected_action": [drop.pk]},
+    )
+    assert list(SensorToken.objects.values_list("pk", flat=True)) == [keep.pk]
