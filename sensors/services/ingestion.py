@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -143,7 +143,10 @@ def _stored_around(sensor_id: int, first: datetime, last: datetime) -> list[plan
         f"UNION ALL SELECT * FROM (SELECT {_COLUMNS} FROM {table} WHERE sensor_id = %s "
         "AND timestamp > %s ORDER BY timestamp ASC LIMIT 1) AS after_row"
     )
-    rows = Reading.objects.raw(sql, [sensor_id, first, sensor_id, first, last, sensor_id, last])
+    adapt = connection.ops.adapt_datetimefield_value  # the backend's own storage form
+    rows = Reading.objects.raw(
+        sql, [sensor_id, adapt(first), sensor_id, adapt(first), adapt(last), sensor_id, adapt(last)]
+    )
     stored = [
         planning.StoredReading(
             pk=row.pk,
