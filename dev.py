@@ -85,7 +85,7 @@ def command_run(args: argparse.Namespace) -> int:
     if args.sensors > 0 and (ROOT / "sensors/management/commands/simulate_sensors.py").exists():
         processes["sensors"] = [
             str(PYTHON), str(ROOT / "manage.py"), "simulate_sensors",
-            "--count", str(args.sensors), "--url", f"http://{args.host}:{args.port}",
+            "--count", str(args.sensors), "--url", f"http://{args.host}:{args.port}", "--register",
         ]  # fmt: skip
     running: dict[str, subprocess.Popen[bytes]] = {}
     for name, command in processes.items():
