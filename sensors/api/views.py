@@ -102,6 +102,8 @@ class ProtobufView(APIView):
     content_negotiation_class = _AlwaysProtobuf
     throttle_classes: tuple[type[BaseThrottle], ...] = ()
     schema = None  # the protobuf protocol is documented in the README, not in OpenAPI
+    # Only POST: anything else (OPTIONS included) is a protobuf 405 with `Allow: POST`.
+    http_method_names = ["post"]
     function_name = "sensor-api"
 
     def decode_body(self, body: bytes) -> object:
@@ -118,9 +120,6 @@ class ProtobufView(APIView):
         if isinstance(data, dict) and not data:
             raise SensorProtocolError("No body")
         return data
-
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
-        raise exceptions.MethodNotAllowed("OPTIONS")
 
     def handle_exception(self, exc: Exception) -> Response:
         status, message = self.classify(exc)
