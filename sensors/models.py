@@ -147,7 +147,11 @@ class Reading(models.Model):
                 fields=["sensor", "timestamp"], name="reading_sensor_time_uniq"
             ),
         ]
-        indexes: ClassVar = [models.Index(fields=["timestamp"], name="reading_time_idx")]
+        indexes: ClassVar = [
+            models.Index(fields=["timestamp"], name="reading_time_idx"),
+            # Incremental rollups find what arrived since their last run (late readings too).
+            models.Index(fields=["received_at"], name="reading_received_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sensor_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.value}"

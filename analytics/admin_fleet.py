@@ -1,0 +1,1 @@
+"""The fleet-health admin view for researchers."""
