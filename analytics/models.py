@@ -93,7 +93,9 @@ class Device(TimestampedModel):
     power_w = models.FloatField(null=True, blank=True, help_text="W")
     is_power_estimated = models.BooleanField(default=True)
     weekly_usage_hours = models.FloatField(null=True, blank=True, help_text="hours per week")
-    peaks = models.ManyToManyField(Sequence, through="DevicePeak", related_name="devices")
+    peaks: models.ManyToManyField[Sequence, DevicePeak] = models.ManyToManyField(
+        Sequence, through="DevicePeak", related_name="devices"
+    )
 
     history = HistoricalRecords(excluded_fields=["updated_at"])
 
