@@ -243,6 +243,21 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "audit.heartbeat",
         "schedule": crontab(minute="*"),
     },
+    # at :00 and :30 (the old mark_peaks and anomaly crons): the half hour that just ended
+    "detect-sequences": {
+        "task": "analytics.detect_sequences_fanout",
+        "schedule": crontab(minute="0,30"),
+    },
+    # every 5 minutes: fold newly received (and late) readings into the 15-minute rollups
+    "refresh-rollups": {
+        "task": "analytics.refresh_rollups",
+        "schedule": crontab(minute="*/5"),
+    },
+    # at :05 and :35, after detection: mail households about new anomalies
+    "anomaly-mails": {
+        "task": "reports.send_anomaly_mails",
+        "schedule": crontab(minute="5,35"),
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------------
