@@ -1,0 +1,1 @@
+"""Benchmarks of Energyleaf (see bench/README.md); figures are printed, never asserted in tests."""
