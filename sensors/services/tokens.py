@@ -166,6 +166,9 @@ class AuthenticatedSensor:
     analog_rotations_per_kwh: int | None
 
 
+# First key of the advisory locks that serialise the ingestion of one sensor's readings.
+SENSOR_LOCK_NAMESPACE = 0x454C  # "EL"
+
 _AUTHENTICATE_SQL = (
     "SELECT t.expires_at, t.issued_for_user_id, s.id, s.user_id, s.sensor_type, "
     "s.analog_rotations_per_kwh FROM {token} t JOIN {sensor} s ON s.id = t.sensor_id "
@@ -186,14 +189,20 @@ def sensor_token_authenticate(
     if not token or len(token) > 64:
         raise TokenNotFoundError
     sql = _AUTHENTICATE_SQL.format(token=SensorToken._meta.db_table, sensor=Sensor._meta.db_table)
-    if lock and connection.features.has_select_for_update_of:
-        sql += " FOR UPDATE OF s"
+    if lock and connection.vendor == "postgresql":
+        # A transaction-scoped advisory lock per sensor, taken in the same round trip. Unlike
+        # SELECT ... FOR UPDATE it writes nothing to the sensor row or the WAL. SQLite needs no
+        # lock: it runs one writing transaction at a time.
+        sql = sql.replace(" FROM ", ", pg_advisory_xact_lock((%s::bigint << 32) + s.id) FROM ", 1)
+        params: list[int | str] = [SENSOR_LOCK_NAMESPACE, token_hash(token)]
+    else:
+        params = [token_hash(token)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [token_hash(token)])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         raise TokenNotFoundError
-    expires_at, issued_for, sensor_id, user_id, sensor_type, rotations = row
+    expires_at, issued_for, sensor_id, user_id, sensor_type, rotations = row[:6]
     if isinstance(expires_at, str):  # SQLite returns text
         expires_at = parse_datetime(expires_at)
     if timezone.is_naive(expires_at):
