@@ -147,8 +147,13 @@ def main() -> int:
     run.add_argument("--sensors", type=int, default=1, help="simulated sensors (0 for none)")
     test = sub.add_parser("test", help="set up and run the test suite")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
-    return command_run(args) if args.command == "run" else command_test(args)
+    args, unknown = parser.parse_known_args()
+    if args.command == "run":
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return command_run(args)
+    args.pytest_args = [*unknown, *args.pytest_args]  # options such as -q go to pytest
+    return command_test(args)
 
 
 if __name__ == "__main__":

@@ -194,3 +194,15 @@ class ConsumptionRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sensor_id} {self.bucket_start:%Y-%m-%d %H:%M} {self.consumption}"
+
+
+class RollupState(models.Model):
+    """Progress of a periodic job over received readings, one row per `name`: `watermark` is the
+    `Reading.received_at` from which the next incremental rollup refresh reads (with overlap)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    watermark = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} from {self.watermark}"
