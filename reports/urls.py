@@ -1,5 +1,9 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from .views import UnsubscribeView
 
 app_name = "reports"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("unsubscribe", UnsubscribeView.as_view(), name="unsubscribe"),
+]

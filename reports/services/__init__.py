@@ -1,0 +1,1 @@
+"""Writes for reports, split by sub-domain: anomaly mails and unsubscribe links."""

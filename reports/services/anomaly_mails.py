@@ -1,0 +1,203 @@
+"""Anomaly mails: tell a household about unusual consumption on one of its sensors.
+
+Guarantees: one `AnomalyNotification` row per anomaly sequence (a sequence is mailed at most
+once); opted-out households are skipped (recorded); at most one mail per sensor per
+`RATE_LIMIT_WINDOW`; SMTP failures are recorded and retried on later runs up to
+`MAX_ATTEMPTS`. Each decision is its own transaction on a row locked with
+`select_for_update(skip_locked=True)`, so two concurrent runs never mail the same anomaly.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from energyleaf.common.time import to_local
+from energyleaf.users.models import Household
+from sensors.models import Sensor
+
+from ..models import AnomalyNotification
+from ..selectors import (
+    anomalies_without_notification,
+    anomaly_mail_sent_recently,
+    anomaly_notification_ids_due,
+)
+from .unsubscribe import unsubscribe_token_make
+
+logger = logging.getLogger(__name__)
+
+DETECTION_WINDOW = timedelta(hours=24)
+RATE_LIMIT_WINDOW = timedelta(hours=24)
+MAX_ATTEMPTS = 3
+DEFAULT_APP_URL = "http://localhost:8000/"
+MAIL_LANGUAGES = ("de", "en")
+DEFAULT_MAIL_LANGUAGE = "de"
+# Errors of the mail transport that are recorded on the row and retried on a later run.
+MAIL_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
+
+_DATE_FORMATS = {"de": "%d.%m.%Y, %H:%M %Z", "en": "%Y-%m-%d %H:%M %Z"}
+
+
+@dataclass(frozen=True)
+class AnomalyMailsResult:
+    """Counts of one run: rows created and what each processed row became."""
+
+    created: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped_opted_out: int = 0
+    skipped_rate_limited: int = 0
+    skipped_inactive: int = 0
+    gave_up: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def app_url() -> str:
+    """The web app's base URL with a trailing slash (`ENERGYLEAF_APP_URL`, default localhost)."""
+    base = str(getattr(settings, "ENERGYLEAF_APP_URL", "") or DEFAULT_APP_URL)
+    return base.rstrip("/") + "/"
+
+
+def unsubscribe_url(*, user_id: int) -> str:
+    """The absolute unsubscribe link for the user's anomaly mails."""
+    token = unsubscribe_token_make(user_id=user_id, scope="anomaly")
+    return f"{app_url()}unsubscribe?{urlencode({'token': token}, safe=':')}"
+
+
+def anomaly_mails_send(*, now: datetime | None = None) -> AnomalyMailsResult:
+    """Mail households about anomalies detected within the last 24 h of `now` (aware UTC,
+    default the current time); idempotent, safe to run concurrently."""
+    now = now or timezone.now()
+    detected_since = now - DETECTION_WINDOW
+    created = anomaly_notifications_create(detected_since=detected_since)
+    counts: dict[str, int] = {}
+    for notification_id in anomaly_notification_ids_due(
+        detected_since=detected_since, max_attempts=MAX_ATTEMPTS
+    ):
+        outcome = anomaly_notification_process(notification_id=notification_id, now=now)
+        if outcome is not None:
+            counts[outcome] = counts.get(outcome, 0) + 1
+    result = AnomalyMailsResult(created=created, **counts)
+    logger.info("anomaly_mails.run", extra=result.as_dict())
+    return result
+
+
+def anomaly_notifications_create(*, detected_since: datetime) -> int:
+    """Create a pending notification for every new anomaly since `detected_since`; rows that
+    already exist (also from a concurrent run) are left alone. Returns the number attempted."""
+    rows = [
+        AnomalyNotification(sequence=sequence, sensor=sequence.sensor, user_id=user_id)
+        for sequence in anomalies_without_notification(detected_since=detected_since)
+        if (user_id := sequence.sensor.user_id) is not None
+    ]
+    AnomalyNotification.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+@transaction.atomic
+def anomaly_notification_process(*, notification_id: int, now: datetime) -> str | None:
+    """Decide and, if due, send one notification; returns the outcome counter name, or None
+    when the row is locked by another worker or no longer due."""
+    notification = (
+        AnomalyNotification.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("user", "sensor", "sequence")
+        .filter(
+            pk=notification_id,
+            status__in=[AnomalyNotification.Status.PENDING, AnomalyNotification.Status.FAILED],
+            attempts__lt=MAX_ATTEMPTS,
+        )
+        .first()
+    )
+    if notification is None:
+        return None
+    user = notification.user
+    household = Household.objects.filter(user=user).first()
+    if household is None or not household.receive_anomaly_mails:
+        return _skip(notification, AnomalyNotification.SkipReason.OPTED_OUT)
+    if not user.is_active or not user.email:
+        return _skip(notification, AnomalyNotification.SkipReason.INACTIVE)
+    # Serialise decisions per sensor so two workers cannot both pass the rate limit. NO KEY
+    # UPDATE does not block inserts of rows referencing the sensor (readings).
+    list(Sensor.objects.select_for_update(no_key=True).filter(pk=notification.sensor_id))
+    if anomaly_mail_sent_recently(
+        sensor_id=notification.sensor_id,
+        since=now - RATE_LIMIT_WINDOW,
+        exclude_id=notification.pk,
+    ):
+        return _skip(notification, AnomalyNotification.SkipReason.RATE_LIMITED)
+
+    message = _anomaly_message(notification=notification, household=household)
+    notification.attempts += 1
+    try:
+        message.send()
+    except MAIL_ERRORS as error:
+        notification.status = AnomalyNotification.Status.FAILED
+        notification.error = f"{type(error).__name__}: {error}"[:2000]
+        notification.full_clean()
+        notification.save(update_fields=["status", "error", "attempts", "updated_at"])
+        logger.warning(
+            "anomaly_mails.failed",
+            extra={"notification_id": notification.pk, "attempts": notification.attempts},
+        )
+        return "gave_up" if notification.attempts >= MAX_ATTEMPTS else "failed"
+    notification.status = AnomalyNotification.Status.SENT
+    notification.sent_at = now
+    notification.error = ""
+    notification.full_clean()
+    notification.save(update_fields=["status", "sent_at", "error", "attempts", "updated_at"])
+    return "sent"
+
+
+def _skip(notification: AnomalyNotification, reason: AnomalyNotification.SkipReason) -> str:
+    notification.status = AnomalyNotification.Status.SKIPPED
+    notification.skip_reason = reason
+    notification.full_clean()
+    notification.save(update_fields=["status", "skip_reason", "updated_at"])
+    return f"skipped_{reason.value}"
+
+
+def _mail_language(household: Household) -> str:
+    language = (household.language or "").lower()[:2]
+    return language if language in MAIL_LANGUAGES else DEFAULT_MAIL_LANGUAGE
+
+
+def _format_watts(value: float, language: str) -> str:
+    text = f"{round(value):,}"
+    return (text.replace(",", ".") if language == "de" else text) + " W"
+
+
+def _anomaly_message(
+    *, notification: AnomalyNotification, household: Household
+) -> EmailMultiAlternatives:
+    language = _mail_language(household)
+    sequence = notification.sequence
+    local_start = to_local(sequence.start, household.time_zone)
+    context = {
+        "name": notification.user.first_name or notification.user.username,
+        "local_time": local_start.strftime(_DATE_FORMATS[language]),
+        "average_power": _format_watts(sequence.average_power_w, language),
+        "app_url": app_url(),
+        "unsubscribe_url": unsubscribe_url(user_id=notification.user_id),
+    }
+    prefix = f"reports/mail/anomaly_detected.{language}"
+    subject = " ".join(render_to_string(f"{prefix}.subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"{prefix}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.user.email],
+        headers={"List-Unsubscribe": f"<{context['unsubscribe_url']}>"},
+    )
+    message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
+    return message

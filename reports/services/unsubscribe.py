@@ -1,0 +1,88 @@
+"""Unsubscribe links: a signed, expiring token that names the user and the mails to turn off.
+
+The token is the only input that chooses the user (reference §9 D31): nothing else the client
+sends is trusted. Tokens are signed with the project's secret key and a dedicated salt and expire
+after `UNSUBSCRIBE_TOKEN_MAX_AGE`; applying a token twice is harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal, cast, get_args
+
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from energyleaf.users.models import Household, User
+from energyleaf.users.services import household_update
+
+UnsubscribeScope = Literal["anomaly", "reports", "all"]
+
+UNSUBSCRIBE_TOKEN_MAX_AGE = timedelta(days=30)
+UNSUBSCRIBE_TOKEN_SALT = "energyleaf.reports.unsubscribe"  # noqa: S105 - a salt, not a secret
+
+# The household flags each scope turns off. Report mails have no per-household switch yet: a
+# "reports" token is valid but changes nothing until that switch exists (add it here).
+_HOUSEHOLD_FLAGS: dict[str, tuple[str, ...]] = {
+    "anomaly": ("receive_anomaly_mails",),
+    "reports": (),
+    "all": ("receive_anomaly_mails",),
+}
+
+
+@dataclass(frozen=True)
+class UnsubscribeRequest:
+    """A verified token: the user it names and the mails it turns off."""
+
+    user: User
+    scope: UnsubscribeScope
+
+
+def unsubscribe_token_make(*, user_id: int, scope: UnsubscribeScope = "anomaly") -> str:
+    """A URL-safe signed token naming `user_id` and `scope`, valid for
+    `UNSUBSCRIBE_TOKEN_MAX_AGE` from now."""
+    if scope not in get_args(UnsubscribeScope):
+        raise ValueError(f"unknown unsubscribe scope: {scope}")
+    return signing.dumps({"u": user_id, "s": scope}, salt=UNSUBSCRIBE_TOKEN_SALT)
+
+
+def unsubscribe_token_read(*, token: str) -> UnsubscribeRequest:
+    """Verify signature and age of `token` and load its user; changes nothing.
+
+    Raises ValidationError for a tampered, expired or malformed token or an unknown user.
+    """
+    try:
+        payload = signing.loads(
+            token, salt=UNSUBSCRIBE_TOKEN_SALT, max_age=UNSUBSCRIBE_TOKEN_MAX_AGE
+        )
+    except signing.SignatureExpired as error:
+        raise ValidationError("This unsubscribe link has expired.", code="expired") from error
+    except signing.BadSignature as error:
+        raise ValidationError("This unsubscribe link is not valid.", code="invalid") from error
+    if not isinstance(payload, dict):
+        raise ValidationError("This unsubscribe link is not valid.", code="invalid")
+    user_id, scope = payload.get("u"), payload.get("s")
+    if not isinstance(user_id, int) or scope not in get_args(UnsubscribeScope):
+        raise ValidationError("This unsubscribe link is not valid.", code="invalid")
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise ValidationError("This unsubscribe link is not valid.", code="invalid")
+    return UnsubscribeRequest(user=user, scope=cast(UnsubscribeScope, scope))
+
+
+@transaction.atomic
+def unsubscribe_apply(*, token: str) -> User:
+    """Turn off the mails named in `token` for exactly the user named in it, and return that user.
+
+    Idempotent: a second use leaves the settings off. Raises ValidationError for a tampered,
+    expired or malformed token.
+    """
+    request = unsubscribe_token_read(token=token)
+    flags = _HOUSEHOLD_FLAGS[request.scope]
+    household = Household.objects.filter(user=request.user).first()
+    already_off = household is not None and not any(getattr(household, f) for f in flags)
+    if flags and not already_off:
+        household_update(user=request.user, data=dict.fromkeys(flags, False))
+    return request.user
