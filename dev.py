@@ -129,7 +129,7 @@ def command_test(args: argparse.Namespace) -> int:
     ensure_environment("requirements-dev.txt")
     env = dict(os.environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest.ini names the test settings
-    database = env.get("DATABASE_URL", "SQLite (in memory)")
+    database = env.get("DATABASE_URL", "SQLite (a file under var/)")
     log(f"running the test suite on {database.split('@')[-1]}")
     return subprocess.run(
         [str(PYTHON), "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env, check=False
