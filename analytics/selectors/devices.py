@@ -1,0 +1,115 @@
+"""Reads for devices, a household's peaks and anomalies, suggestions and power estimations.
+
+A sequence belongs to the household whose sensor detected it (`sequence.sensor.user`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+
+from django.db.models import Prefetch, QuerySet
+
+from energyleaf.common.exceptions import NotFoundError
+from sensors.models import Reading
+
+from ..models import Device, DevicePowerEstimation, DeviceSuggestion, Sequence
+
+SUGGESTION_MIN_PROBABILITY = 0.5
+"""Suggestions below this probability are not shown with a peak."""
+SUGGESTIONS_PER_PEAK = 3
+"""At most this many suggestions are shown with a peak, highest probability first."""
+
+
+def suggestion_latest_model_version() -> str | None:
+    """The model version of the most recent suggestion (None before the classifier ran)."""
+    return (
+        DeviceSuggestion.objects.order_by("-created_at", "-pk")
+        .values_list("model_version", flat=True)
+        .first()
+    )
+
+
+def household_sequences(
+    *, user_id: int, start: datetime, end: datetime, kind: str
+) -> QuerySet[Sequence]:
+    """The household's sequences of `kind` starting in [start, end), oldest first, with
+    `devices` (by name) and `top_suggestions` (latest model version, probability at least
+    `SUGGESTION_MIN_PROBABILITY`, at most `SUGGESTIONS_PER_PEAK`, highest first) prefetched."""
+    return _with_devices_and_suggestions(
+        Sequence.objects.filter(
+            sensor__user_id=user_id, kind=kind, start__gte=start, start__lt=end
+        ).order_by("start", "pk")
+    )
+
+
+def household_sequence_get(*, user_id: int, sequence_id: int) -> Sequence:
+    """One of the household's sequences with devices and suggestions, or NotFoundError."""
+    sequence = _with_devices_and_suggestions(
+        Sequence.objects.filter(sensor__user_id=user_id, pk=sequence_id)
+    ).first()
+    if sequence is None:
+        raise NotFoundError("Peak not found.")
+    return sequence
+
+
+def _with_devices_and_suggestions(queryset: QuerySet[Sequence]) -> QuerySet[Sequence]:
+    version = suggestion_latest_model_version()
+    suggestions = DeviceSuggestion.objects.none()
+    if version is not None:
+        suggestions = DeviceSuggestion.objects.filter(
+            model_version=version, probability__gte=SUGGESTION_MIN_PROBABILITY
+        ).order_by("-probability", "category")[:SUGGESTIONS_PER_PEAK]
+    return queryset.prefetch_related(
+        Prefetch("devices", queryset=Device.objects.order_by("name", "pk")),
+        Prefetch("suggestions", queryset=suggestions, to_attr="top_suggestions"),
+    )
+
+
+def household_devices(*, user_id: int) -> QuerySet[Device]:
+    """The household's devices by name."""
+    return Device.objects.filter(user_id=user_id).order_by("name", "pk")
+
+
+def household_device_get(*, user_id: int, device_id: int) -> Device:
+    """One of the household's devices, or NotFoundError."""
+    device = Device.objects.filter(user_id=user_id, pk=device_id).first()
+    if device is None:
+        raise NotFoundError("Device not found.")
+    return device
+
+
+def power_estimation_latest(*, user_id: int) -> DevicePowerEstimation | None:
+    """The household's most recent device power estimation, if any."""
+    return (
+        DevicePowerEstimation.objects.filter(user_id=user_id).order_by("-created_at", "-pk").first()
+    )
+
+
+@dataclass(frozen=True)
+class PowerPoint:
+    """Power in W between the previous reading and `timestamp` (consumption / Δt)."""
+
+    timestamp: datetime
+    power_w: float
+
+
+def sensor_power_around(
+    *, sensor_id: int, start: datetime, end: datetime, margin: timedelta
+) -> list[PowerPoint]:
+    """The sensor's power from `margin` before `start` to `margin` after `end`, from each
+    reading's consumption (kWh) over the time since the previous reading."""
+    rows = list(
+        Reading.objects.filter(
+            sensor_id=sensor_id, timestamp__gte=start - margin, timestamp__lte=end + margin
+        )
+        .order_by("timestamp")
+        .values_list("timestamp", "consumption")
+    )
+    points: list[PowerPoint] = []
+    for (previous, _), (timestamp, consumption) in pairwise(rows):
+        seconds = (timestamp - previous).total_seconds()
+        if seconds > 0:
+            points.append(PowerPoint(timestamp, float(consumption) * 3_600_000 / seconds))
+    return points

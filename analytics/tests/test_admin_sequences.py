@@ -1,0 +1,171 @@
+"""Admin pages of sequences, devices, suggestions and estimations: smoke tests, query caps,
+and the server-side power chart."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from analytics.admin_sequences import power_chart_svg
+from analytics.models import (
+    Device,
+    DeviceCategory,
+    DevicePowerEstimation,
+    DeviceSuggestion,
+    Sequence,
+)
+from analytics.selectors.devices import PowerPoint
+from sensors.models import Reading
+from sensors.tests.factories import SensorFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2024, 7, 1, 12, tzinfo=UTC)
+
+CHANGELISTS = [
+    "admin:analytics_sequence_changelist",
+    "admin:analytics_device_changelist",
+    "admin:analytics_devicesuggestion_changelist",
+    "admin:analytics_devicepowerestimation_changelist",
+]
+
+
+@pytest.fixture
+def admin_client_logged_in(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def _add_data(households: int) -> list[Sequence]:
+    sequences = []
+    for _ in range(households):
+        sensor = SensorFactory()
+        for minutes in (0, 30):
+            start = T0 + timedelta(minutes=minutes)
+            sequence = Sequence.objects.create(
+                sensor=sensor,
+                kind="peak",
+                start=start,
+                end=start + timedelta(minutes=5),
+                average_power_w=500,
+                average_peak_power_w=400,
+                energy_kwh=0.04,
+            )
+            DeviceSuggestion.objects.create(
+                sequence=sequence, category="kettle", probability=0.9, model_version="v1"
+            )
+            sequences.append(sequence)
+        Device.objects.create(user=sensor.user, name="Kettle", category=DeviceCategory.KETTLE)
+        DevicePowerEstimation.objects.create(user=sensor.user, quality="insufficient")
+    return sequences
+
+
+def _queries(client, url: str, **params: str) -> tuple[int, bytes]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, params)
+    assert response.status_code == 200, response.content[:500]
+    return len(ctx.captured_queries), response.content
+
+
+@pytest.mark.parametrize("url_name", CHANGELISTS)
+def test_changelist_query_count_does_not_grow_with_rows(admin_client_logged_in, url_name):
+    _add_data(1)
+    small, _ = _queries(admin_client_logged_in, reverse(url_name))
+    _add_data(4)
+    large, _ = _queries(admin_client_logged_in, reverse(url_name))
+    assert large == small
+    assert large <= 12
+
+
+@pytest.mark.parametrize("url_name", CHANGELISTS)
+def test_changelist_search(admin_client_logged_in, url_name):
+    _add_data(2)
+    count, _ = _queries(admin_client_logged_in, reverse(url_name), q="AA:BB:CC")
+    assert count <= 12
+
+
+def test_sequence_search_by_mac(admin_client_logged_in):
+    sequences = _add_data(2)
+    response = admin_client_logged_in.get(
+        reverse("admin:analytics_sequence_changelist"), {"q": sequences[0].sensor.client_id}
+    )
+    assert response.context["cl"].result_count == 2
+
+
+def test_sequence_change_page_shows_the_power_chart(admin_client_logged_in):
+    sequence = _add_data(1)[0]
+    Reading.objects.bulk_create(
+        Reading(
+            sensor=sequence.sensor,
+            timestamp=T0 - timedelta(minutes=40) + timedelta(minutes=i),
+            value=Decimal(100) + Decimal("0.01") * i,
+            consumption=Decimal("0.01"),
+        )
+        for i in range(90)
+    )
+    url = reverse("admin:analytics_sequence_change", args=[sequence.pk])
+    count, content = _queries(admin_client_logged_in, url)
+    assert count <= 12
+    assert b"<svg" in content
+    assert b"600 W" in content  # 0.01 kWh per minute
+    assert b'name="average_peak_power_w"' not in content  # read-only
+    assert admin_client_logged_in.get(reverse("admin:analytics_sequence_add")).status_code == 403
+
+
+def test_device_pages_render(admin_client_logged_in):
+    _add_data(1)
+    device = Device.objects.get()
+    assert admin_client_logged_in.get(reverse("admin:analytics_device_add")).status_code == 200
+    change = admin_client_logged_in.get(reverse("admin:analytics_device_change", args=[device.pk]))
+    assert change.status_code == 200
+    history = reverse("admin:analytics_device_history", args=[device.pk])
+    assert admin_client_logged_in.get(history).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    ["admin:analytics_devicesuggestion_change", "admin:analytics_devicepowerestimation_change"],
+)
+def test_read_only_pages_render(admin_client_logged_in, url_name):
+    _add_data(1)
+    model = DeviceSuggestion if "suggestion" in url_name else DevicePowerEstimation
+    obj = model.objects.first()
+    assert admin_client_logged_in.get(reverse(url_name, args=[obj.pk])).status_code == 200
+    add = url_name.replace("_change", "_add")
+    assert admin_client_logged_in.get(reverse(add)).status_code == 403
+
+
+def test_power_chart_svg_holds_numbers_only():
+    points = [PowerPoint(T0 + timedelta(minutes=m), 100.0 * m) for m in range(5)]
+    svg = power_chart_svg(
+        points=points,
+        window_start=T0,
+        window_end=T0 + timedelta(minutes=4),
+        highlight_start=T0 + timedelta(minutes=1),
+        highlight_end=T0 + timedelta(minutes=2),
+    )
+    assert svg.startswith("<svg")
+    assert svg.endswith("</svg>")
+    assert "400 W" in svg
+    texts = re.findall(r">([^<]+)<", svg)
+    assert texts == ["400 W", "0 W"]
+    attribute_values = re.findall(r'="([^"]*)"', svg)
+    allowed = re.compile(r"^[0-9., \-]*$|^#[0-9a-f]{6}$|^(none|img|http://www.w3.org/2000/svg)$")
+    assert all(allowed.match(value) for value in attribute_values), attribute_values
+
+
+def test_power_chart_svg_without_readings():
+    svg = power_chart_svg(
+        points=[],
+        window_start=T0,
+        window_end=T0 + timedelta(hours=1),
+        highlight_start=T0 + timedelta(minutes=30),
+        highlight_end=T0 + timedelta(minutes=35),
+    )
+    assert 'points=""' in svg

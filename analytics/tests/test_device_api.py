@@ -1,0 +1,243 @@
+"""Devices and peaks API: shapes, ownership, validation and query budgets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from analytics.models import Device, DeviceCategory, DevicePeak, DeviceSuggestion, Sequence
+from energyleaf.users.tests.factories import TEST_PASSWORD, UserFactory
+from sensors.tests.factories import SensorFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2024, 7, 1, 12, tzinfo=UTC)
+RANGE = {"start": "2024-07-01T00:00:00+00:00", "end": "2024-07-02T00:00:00+00:00"}
+ERROR_KEYS = {"message", "code", "extra"}
+
+
+def make_sequence(sensor, *, minutes: int = 0, power_w: float = 100.0, kind="peak") -> Sequence:
+    start = T0 + timedelta(minutes=minutes)
+    return Sequence.objects.create(
+        sensor=sensor,
+        kind=kind,
+        start=start,
+        end=start + timedelta(minutes=5),
+        average_power_w=power_w + 50,
+        average_peak_power_w=power_w,
+        energy_kwh=0.01,
+    )
+
+
+def make_device(user, name: str = "Kettle") -> Device:
+    return Device.objects.create(user=user, name=name, category=DeviceCategory.KETTLE)
+
+
+@pytest.fixture
+def sensor():
+    return SensorFactory()
+
+
+@pytest.fixture
+def client_for(api_client):
+    def login(user):
+        api_client.force_authenticate(user)
+        return api_client
+
+    return login
+
+
+def test_peaks_require_authentication(api_client):
+    response = api_client.get(reverse("analytics:peak-list"), RANGE)
+    assert response.status_code == 401
+    assert set(response.json()) == ERROR_KEYS
+
+
+def test_peak_list_shape_and_query_budget(client_for, sensor, django_assert_num_queries):
+    client = client_for(sensor.user)
+    device = make_device(sensor.user)
+    for minutes in (0, 10, 20):
+        peak = make_sequence(sensor, minutes=minutes)
+        DevicePeak.objects.create(device=device, sequence=peak)
+        DeviceSuggestion.objects.create(
+            sequence=peak, category="kettle", probability=0.8, model_version="v1"
+        )
+        DeviceSuggestion.objects.create(
+            sequence=peak, category="oven", probability=0.3, model_version="v1"
+        )
+    make_sequence(sensor, minutes=30, kind="anomaly")
+    with django_assert_num_queries(4):
+        response = client.get(reverse("analytics:peak-list"), RANGE)
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body) == 3
+    assert set(body[0]) == {
+        "id",
+        "kind",
+        "start",
+        "end",
+        "average_power_w",
+        "average_peak_power_w",
+        "energy_kwh",
+        "devices",
+        "suggestions",
+    }
+    assert body[0]["devices"] == [{"id": device.pk, "name": "Kettle", "category": "kettle"}]
+    assert body[0]["suggestions"] == [
+        {"category": "kettle", "probability": 0.8, "model_version": "v1"}
+    ]
+    anomalies = client.get(reverse("analytics:peak-list"), {**RANGE, "kind": "anomaly"}).json()
+    assert [a["kind"] for a in anomalies] == ["anomaly"]
+
+
+def test_peak_list_accepts_dates(client_for, sensor):
+    make_sequence(sensor)
+    response = client_for(sensor.user).get(
+        reverse("analytics:peak-list"), {"start": "2024-07-01", "end": "2024-07-02"}
+    )
+    assert response.status_code == 200
+    assert len(response.json()) == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        pytest.param({"start": RANGE["end"], "end": RANGE["start"]}, "end", id="end_before"),
+        pytest.param({"start": RANGE["start"], "end": RANGE["start"]}, "end", id="empty"),
+        pytest.param({"start": "2024-07-01", "end": "2024-08-02"}, "end", id="more_than_31_days"),
+        pytest.param({"start": "2024-07-01T00:00:00", "end": RANGE["end"]}, "start", id="naive"),
+        pytest.param({"start": "yesterday", "end": RANGE["end"]}, "start", id="garbage"),
+        pytest.param({**RANGE, "kind": "spike"}, "kind", id="kind"),
+        pytest.param({"end": RANGE["end"]}, "start", id="missing"),
+    ],
+)
+def test_peak_list_rejects_bad_parameters(client_for, sensor, params, field):
+    response = client_for(sensor.user).get(reverse("analytics:peak-list"), params)
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == ERROR_KEYS
+    assert field in body["extra"]["fields"]
+
+
+def test_admin_may_read_another_household_over_a_long_span(client_for, sensor):
+    make_sequence(sensor)
+    admin = UserFactory(is_staff=True)
+    response = client_for(admin).get(
+        reverse("analytics:peak-list"),
+        {"start": "2024-06-01", "end": "2024-08-01", "user": sensor.user.pk},
+    )
+    assert response.status_code == 200
+    assert len(response.json()) == 1
+
+
+def test_household_may_not_pass_another_user(client_for, sensor):
+    other = SensorFactory()
+    response = client_for(sensor.user).get(
+        reverse("analytics:peak-list"), {**RANGE, "user": other.user.pk}
+    )
+    assert response.status_code == 403
+    assert set(response.json()) == ERROR_KEYS
+
+
+def test_assign_then_again_then_unassign(client_for, sensor):
+    client = client_for(sensor.user)
+    device, peak = make_device(sensor.user), make_sequence(sensor, power_w=2000)
+    url = reverse("analytics:peak-device-assign", args=[peak.pk])
+    first = client.post(url, {"device_id": device.pk}, format="json")
+    assert first.status_code == 201
+    assert [d["id"] for d in first.json()["devices"]] == [device.pk]
+    again = client.post(url, {"device_id": device.pk}, format="json")
+    assert again.status_code == 200
+    assert DevicePeak.objects.count() == 1
+    device.refresh_from_db()
+    assert device.power_w == pytest.approx(2000.0)
+    estimation = client.get(reverse("analytics:device-estimation"))
+    assert estimation.status_code == 200
+    assert estimation.json()["quality"] == "insufficient"  # one peak: no variance
+    assert estimation.json()["devices"][0]["power_w"] == pytest.approx(2000.0)
+    gone = client.delete(reverse("analytics:peak-device-unassign", args=[peak.pk, device.pk]))
+    assert gone.status_code == 204
+    assert not DevicePeak.objects.exists()
+
+
+def test_assign_rejects_a_missing_device_id(client_for, sensor):
+    peak = make_sequence(sensor)
+    response = client_for(sensor.user).post(
+        reverse("analytics:peak-device-assign", args=[peak.pk]), {}, format="json"
+    )
+    assert response.status_code == 400
+    assert "device_id" in response.json()["extra"]["fields"]
+
+
+def test_device_crud(client_for, django_assert_num_queries):
+    user = UserFactory()
+    client = client_for(user)
+    created = client.post(
+        reverse("analytics:device-list"),
+        {"name": "Oven", "category": "oven", "weekly_usage_hours": 4},
+        format="json",
+    )
+    assert created.status_code == 201
+    device_id = created.json()["id"]
+    assert created.json()["is_power_estimated"] is True
+    make_device(user, "Dryer")
+    with django_assert_num_queries(1):
+        listed = client.get(reverse("analytics:device-list"))
+    assert [d["name"] for d in listed.json()] == ["Dryer", "Oven"]
+    detail = reverse("analytics:device-detail", args=[device_id])
+    assert client.get(detail).json()["name"] == "Oven"
+    patched = client.patch(detail, {"power_w": 3000, "is_power_estimated": False}, format="json")
+    assert patched.status_code == 200
+    assert (patched.json()["power_w"], patched.json()["is_power_estimated"]) == (3000.0, False)
+    assert client.delete(detail).status_code == 204
+    assert client.get(detail).status_code == 404
+
+
+def test_device_create_rejects_unknown_category(client_for):
+    response = client_for(UserFactory()).post(
+        reverse("analytics:device-list"), {"name": "Robot", "category": "robot"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "category" in response.json()["extra"]["fields"]
+    assert not Device.objects.exists()
+
+
+def test_estimation_is_404_before_the_first_run(client_for):
+    response = client_for(UserFactory()).get(reverse("analytics:device-estimation"))
+    assert response.status_code == 404
+    assert set(response.json()) == ERROR_KEYS
+
+
+def _jwt_client(api_client, user):
+    tokens = api_client.post(
+        reverse("users:jwt-obtain"), {"email": user.email, "password": TEST_PASSWORD}, format="json"
+    ).json()
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    return api_client
+
+
+def test_second_household_cannot_see_or_change_the_first(api_client, sensor):
+    device, peak = make_device(sensor.user), make_sequence(sensor)
+    DevicePeak.objects.create(device=device, sequence=peak)
+    intruder = SensorFactory().user
+    own_device = make_device(intruder, "Mine")
+    client = _jwt_client(api_client, intruder)
+
+    assert client.get(reverse("analytics:peak-list"), RANGE).json() == []
+    assert client.get(reverse("analytics:device-list")).json()[0]["id"] == own_device.pk
+    detail = reverse("analytics:device-detail", args=[device.pk])
+    assert client.get(detail).status_code == 404
+    assert client.patch(detail, {"name": "x"}, format="json").status_code == 404
+    assert client.delete(detail).status_code == 404
+    assign = reverse("analytics:peak-device-assign", args=[peak.pk])
+    assert client.post(assign, {"device_id": own_device.pk}, format="json").status_code == 404
+    unassign = reverse("analytics:peak-device-unassign", args=[peak.pk, device.pk])
+    response = client.delete(unassign)
+    assert response.status_code == 404
+    assert set(response.json()) == ERROR_KEYS
+    device.refresh_from_db()
+    assert device.name == "Kettle"
+    assert DevicePeak.objects.filter(device=device, sequence=peak).exists()
+    assert not DevicePeak.objects.filter(device=own_device).exists()
