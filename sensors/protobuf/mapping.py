@@ -437,14 +437,18 @@ def decode_batch(body: bytes | bytearray | memoryview) -> BatchData:
     """Decode a SensorDataBatchRequest (this project's batch upload); readings keep their order."""
     message = batch_pb.SensorDataBatchRequest()
     _decode(message, body, _BATCH)
+    # One list comprehension with positional arguments: this runs for every reading of a batch.
+    make = BatchReadingData
     readings = tuple(
-        BatchReadingData(
-            value=reading.value,
-            value_current=reading.value_current if reading.HasField("value_current") else None,
-            value_out=reading.value_out if reading.HasField("value_out") else None,
-            timestamp_raw=_nonzero(reading.timestamp),
-        )
-        for reading in message.readings
+        [
+            make(
+                reading.value,
+                reading.value_current if reading.HasField("value_current") else None,
+                reading.value_out if reading.HasField("value_out") else None,
+                reading.timestamp or None,  # as _nonzero
+            )
+            for reading in message.readings
+        ]
     )
     return BatchData(
         access_token=message.access_token,

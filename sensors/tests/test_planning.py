@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sensors.planning import (
     DUPLICATE_MESSAGE,
@@ -16,6 +20,8 @@ from sensors.planning import (
     PlausibilityConfig,
     Reason,
     StoredReading,
+    _decimals,
+    _plan_fast,
     plan_ingestion,
     to_decimal,
 )
@@ -294,3 +300,219 @@ def test_storage_precision_rounds_half_up_to_six_decimals():
     assert to_decimal(12345.6787109375) == Decimal("12345.678711")
     assert to_decimal(0.0000005) == Decimal("0.000001")
     assert to_decimal(float("nan")) is None
+
+
+# --- the vectorised fast path gives the general path's plan -------------------------------------
+
+
+def _both(stored_rows, incoming, *, increments=False, config=CONFIG):  # type: ignore[no-untyped-def]
+    fast = plan_ingestion(
+        stored=stored_rows, incoming=incoming, increments=increments, config=config
+    )
+    general = plan_ingestion(
+        stored=stored_rows, incoming=incoming, increments=increments, config=config, fast=False
+    )
+    return fast, general
+
+
+def _texts(result):  # type: ignore[no-untyped-def]
+    """The plan's numbers as text: equal Decimals must also have the same digits."""
+    return [
+        tuple(str(x) for x in (r.value, r.consumption, r.value_out, r.inserted, r.value_current))
+        for r in result.inserts
+    ]
+
+
+def assert_same_plan(stored_rows, incoming, **options):  # type: ignore[no-untyped-def]
+    fast, general = _both(stored_rows, incoming, **options)
+    assert fast == general
+    assert _texts(fast) == _texts(general)
+    assert list(fast.outcomes) == list(general.outcomes)
+
+
+def _valid_batch(count: int = 20, *, first: float = 15, **extra) -> list[IncomingReading]:  # type: ignore[no-untyped-def]
+    return [
+        IncomingReading(
+            index=i, timestamp=at(first + 15 * i), value=1000.0 + 0.01 * (i + 1), **extra
+        )
+        for i in range(count)
+    ]
+
+
+STORED = [stored(0, "1000", 1, value_current=Decimal("200"), value_out=Decimal("50"))]
+
+
+def test_fast_path_handles_a_plain_appended_batch():
+    batch = _valid_batch(value_current=230.5)
+    assert _plan_fast(STORED, batch, CONFIG) is not None
+    assert _plan_fast([], batch, CONFIG) is not None
+    assert_same_plan(STORED, batch)
+    assert_same_plan([], batch)
+
+
+def test_fast_path_handles_feed_in_rate_limit_exactly():
+    # 2 per minute: after 15 s the feed-in may rise by exactly 0.5.
+    batch = [
+        IncomingReading(0, at(15), 1000.01, value_out=50.5),
+        IncomingReading(1, at(30), 1000.02, value_out=None),
+        IncomingReading(2, at(45), 1000.03, value_out=51.0),
+        IncomingReading(3, at(60), 1000.04, value_out=51.5),
+    ]
+    assert _plan_fast(STORED, batch, CONFIG) is not None
+    assert_same_plan(STORED, batch)
+
+
+def _replace(batch, position, **changes):  # type: ignore[no-untyped-def]
+    changed = list(batch)
+    changed[position] = replace(changed[position], **changes)
+    return changed
+
+
+FALLBACKS = {
+    "timestamp out of range": lambda b: _replace(b, 3, timestamp=None),
+    "not sorted": lambda b: [b[1], b[0], *b[2:]],
+    "same timestamp twice": lambda b: _replace(b, 4, timestamp=b[3].timestamp),
+    "nan": lambda b: _replace(b, 2, value=float("nan")),
+    "infinite": lambda b: _replace(b, 2, value=float("inf")),
+    "zero": lambda b: _replace(b, 0, value=0.0),
+    "rounds to zero": lambda b: _replace(b, 0, value=0.0000004),
+    "negative": lambda b: _replace(b, 5, value=-1.0),
+    "beyond storage": lambda b: _replace(b, 5, value=1e30),
+    "decreases": lambda b: _replace(b, 5, value=999.0),
+    "rises too fast": lambda b: _replace(b, 5, value=1050.0),
+    "power out of band": lambda b: _replace(b, 5, value_current=45000.0),
+    "power nan": lambda b: _replace(b, 5, value_current=float("nan")),
+    "feed-in negative": lambda b: _replace(b, 5, value_out=-1.0),
+    "feed-in decreases": lambda b: _replace(b, 0, value_out=49.0),
+    "feed-in too fast": lambda b: _replace(b, 0, value_out=60.0),
+    "feed-in nan": lambda b: _replace(b, 0, value_out=float("nan")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FALLBACKS))
+def test_fast_path_falls_back(case):
+    batch = FALLBACKS[case](_valid_batch())
+    assert _plan_fast(STORED, batch, CONFIG) is None
+    assert_same_plan(STORED, batch)
+
+
+@pytest.mark.parametrize(
+    ("case", "rows"),
+    [
+        ("stored reading after the earliest incoming", [*STORED, stored(40, "1000.2", 2)]),
+        ("stored reading at an incoming time", [*STORED, stored(30, "1000.02", 2)]),
+        ("stored value finer than storage", [stored(0, "1000.0000001", 1)]),
+    ],
+)
+def test_fast_path_falls_back_for_stored_rows(case, rows):
+    batch = _valid_batch()
+    assert _plan_fast(rows, batch, CONFIG) is None
+    assert_same_plan(rows, batch)
+
+
+def test_fast_path_leaves_naive_times_to_the_general_path():
+    naive = [replace(r, timestamp=r.timestamp.replace(tzinfo=None)) for r in _valid_batch()]
+    rows = [replace(STORED[0], timestamp=T0.replace(tzinfo=None))]
+    assert _plan_fast(rows, naive, CONFIG) is None
+    assert_same_plan(rows, naive)
+
+
+def test_increments_take_the_general_path():
+    batch = _valid_batch()
+    assert_same_plan(STORED, batch, increments=True)
+
+
+RATES = st.sampled_from([Decimal("0.6"), Decimal("0.2"), Decimal("0.1"), Decimal("0.07")])
+STEPS_US = st.one_of(
+    st.sampled_from([15_000_000, 1_000_000, 60_000_000, 100_000, 1]),
+    st.integers(min_value=1, max_value=86_400_000_000),
+)
+FRACTIONS = st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(min_value=0.0, max_value=1.02))
+POWER = st.one_of(
+    st.none(),
+    st.sampled_from([-20000.0, 40000.0, 40000.0000004, 40000.0000005, -20000.0000005, 0.0]),
+    st.floats(min_value=-20000, max_value=40000),
+)
+
+
+@st.composite
+def batches(draw):  # type: ignore[no-untyped-def]
+    """(stored rows, incoming, config): mostly batches the fast path takes, some at its edges."""
+    config = PlausibilityConfig(max_rate_per_minute=draw(RATES))
+    start = draw(st.floats(min_value=0.0000005, max_value=1e6))
+    rows = []
+    previous_out: float | None = None
+    if draw(st.booleans()):
+        start_out = draw(st.one_of(st.none(), st.floats(min_value=0, max_value=1e5)))
+        rows = [
+            StoredReading(
+                pk=1,
+                timestamp=T0,
+                value=to_decimal(start) or Decimal(1),
+                consumption=Decimal(0),
+                value_out=None if start_out is None else to_decimal(start_out),
+                value_current=to_decimal(draw(st.floats(min_value=-100, max_value=100))),
+            )
+        ]
+        previous_out = start_out
+    moment = T0
+    value = start
+    incoming = []
+    for index in range(draw(st.integers(min_value=1, max_value=25))):
+        step = draw(STEPS_US)
+        moment += timedelta(microseconds=step)
+        minutes = step / 60_000_000
+        if rows or index:
+            value += float(config.max_rate_per_minute) * minutes * draw(FRACTIONS)
+        out = None
+        if draw(st.booleans()):
+            base = previous_out if previous_out is not None else draw(st.floats(0, 1e5))
+            out = base + float(config.max_out_rate_per_minute) * minutes * draw(FRACTIONS)
+        previous_out = out
+        incoming.append(
+            IncomingReading(
+                index=index,
+                timestamp=moment,
+                value=value,
+                value_current=draw(POWER),
+                value_out=out,
+                server_time=draw(st.booleans()),
+            )
+        )
+    return rows, incoming, config
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches())
+def test_fast_path_plans_like_the_general_path(case):
+    rows, incoming, config = case
+    assert_same_plan(rows, incoming, config=config)
+
+
+TIES = st.integers(min_value=-(10**13), max_value=10**13).map(lambda n: (n + 0.5) / 1e6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(min_value=-1e12, max_value=1e12, exclude_min=True, exclude_max=True),
+            TIES,
+            st.sampled_from([0.0, -0.0, 0.0000005, -0.0000005, 1e7, 9999999.9999995]),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_vectorised_rounding_is_to_decimal(raw):
+    converted = _decimals(np.array(raw, dtype=np.float64))
+    assert converted is not None
+    micros, numbers = converted
+    expected = [to_decimal(x) for x in raw]
+    assert [str(n) for n in numbers] == [str(e) for e in expected]
+    assert micros.tolist() == [int(e.scaleb(6)) for e in expected if e is not None]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 1e12, -2e15])
+def test_vectorised_rounding_leaves_the_rest_to_the_general_path(bad):
+    assert _decimals(np.array([1.0, bad])) is None
