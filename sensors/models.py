@@ -128,7 +128,10 @@ class Reading(models.Model):
     Precision is that of the reference, numeric(30, 6).
     """
 
-    sensor = models.ForeignKey(Sensor, on_delete=models.PROTECT, related_name="readings")
+    # No index of its own: the unique (sensor, timestamp) index starts with the sensor.
+    sensor = models.ForeignKey(
+        Sensor, on_delete=models.PROTECT, related_name="readings", db_index=False
+    )
     timestamp = models.DateTimeField()
     value = models.DecimalField(max_digits=30, decimal_places=6)
     consumption = models.DecimalField(max_digits=30, decimal_places=6)
