@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from .cron import CronAnomalyView, CronMarkPeaksView
+
+urlpatterns: list[URLPattern] = [
+    path("mark_peaks", CronMarkPeaksView.as_view(), name="cron-mark-peaks"),
+    path("anomaly", CronAnomalyView.as_view(), name="cron-anomaly"),
+]

@@ -1,0 +1,375 @@
+"""Peak and anomaly detection for one sensor and one half-hour window, stored idempotently.
+
+The pure detector (`analytics.compute.sequences`) sees the 24 h before the window and the window
+itself, so a sequence that began before the window comes back whole. Persisting reconciles each
+detected sequence with the stored ones of the same sensor and kind: one that overlaps, touches or
+`should_merge`s with stored rows updates the earliest of them (union of the time spans, figures
+recomputed from the readings) and absorbs the others; anything else is inserted. Re-running a
+window, or running it again after late readings arrived, therefore never duplicates a sequence
+and never loses one. All times are aware UTC; powers in W, energy in kWh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from analytics.compute.sequences import (
+    DEFAULT_CONFIG,
+    DetectedSequence,
+    DetectionConfig,
+    DetectionResult,
+    SequenceKind,
+    SequenceSummary,
+    detect,
+    should_merge,
+)
+from analytics.models import DevicePeak, Sequence
+from analytics.selectors.detection import (
+    electricity_sensor_ids_assigned,
+    sensor_readings_arrays,
+    sequence_latest,
+    sequences_near,
+)
+from analytics.tasks import detect_sequences_fanout_task, detect_sequences_for_sensor_task
+from energyleaf.audit.models import AuditEvent
+from energyleaf.audit.services import audit_event_record
+from sensors.models import Sensor
+
+WINDOW = timedelta(minutes=30)
+ALL_KINDS: tuple[SequenceKind, ...] = ("peak", "anomaly")
+AUDIT_TITLE = "analytics/detection"
+_KWH_PER_NS_TO_W = 3.6e15
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class WindowResult:
+    """What one detection run of a sensor's window did. `status` per kind is the detector's
+    ("ok" or "insufficient_data"); the counts are sequences detected, rows inserted, rows
+    updated, stored rows that already matched, and stored rows absorbed into another."""
+
+    sensor_id: int
+    window_start: datetime
+    window_end: datetime
+    status: dict[str, str] = field(default_factory=dict)
+    detected: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    absorbed: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "detected": self.detected,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "absorbed": self.absorbed,
+        }
+
+
+def detection_window_just_ended(now: datetime) -> tuple[datetime, datetime]:
+    """The half hour (UTC) that ended last at `now` (aware): at 12:47 it is [12:00, 12:30]."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValidationError("now must be timezone-aware.", code="naive_datetime")
+    now = now.astimezone(UTC)
+    end = now.replace(minute=30 if now.minute >= 30 else 0, second=0, microsecond=0)
+    return end - WINDOW, end
+
+
+def detection_windows_between(*, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Starts of the half-hour windows that lie within [start, end] after aligning `start` down
+    and `end` up to a half hour (aware; yields UTC)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValidationError("start and end must be timezone-aware.", code="naive_datetime")
+    current, _ = detection_window_just_ended(start.astimezone(UTC) + WINDOW)
+    while current < end:
+        yield current
+        current += WINDOW
+
+
+def detection_window_validate(*, window_start: datetime, window_end: datetime) -> None:
+    """A window is aware, exactly 30 minutes long and starts on a UTC half hour."""
+    if window_start.tzinfo is None or window_end.tzinfo is None:
+        raise ValidationError("The window bounds must be timezone-aware.", code="naive_datetime")
+    if window_end - window_start != WINDOW:
+        raise ValidationError("A detection window is exactly 30 minutes.", code="window_length")
+    start = window_start.astimezone(UTC)
+    if start.minute % 30 or start.second or start.microsecond:
+        raise ValidationError(
+            "A detection window starts on a half hour (UTC).", code="window_alignment"
+        )
+
+
+def _kinds_validate(kinds: Iterable[str]) -> tuple[SequenceKind, ...]:
+    result = tuple(dict.fromkeys(kinds))
+    unknown = [kind for kind in result if kind not in ALL_KINDS]
+    if unknown or not result:
+        raise ValidationError(
+            "Unknown or no sequence kinds: %(kinds)s.",
+            code="kinds",
+            params={"kinds": ", ".join(unknown) or "none"},
+        )
+    return cast(tuple[SequenceKind, ...], result)
+
+
+def _ns(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+@dataclass(frozen=True)
+class _Figures:
+    average_power_w: float
+    average_peak_power_w: float
+    energy_kwh: float
+
+
+def _figures(
+    detected: DetectedSequence,
+    start: datetime,
+    end: datetime,
+    t_ns: npt.NDArray[np.int64],
+    kwh: npt.NDArray[np.float64],
+    base_load_w: float | None,
+) -> _Figures:
+    """Figures of [start, end]: the detector's when it is the detected span, otherwise summed
+    from the readings (the consumption of readings in (start, end]) when they cover it."""
+    same_span = start == detected.start and end == detected.end
+    if same_span or t_ns.size == 0 or _ns(start) < int(t_ns[0]):
+        return _Figures(
+            detected.average_power_w, detected.average_peak_power_w, detected.energy_kwh
+        )
+    lo = int(np.searchsorted(t_ns, _ns(start), side="right"))
+    hi = int(np.searchsorted(t_ns, _ns(end), side="right"))
+    energy = float(np.nansum(np.clip(kwh[lo:hi], 0.0, None)))
+    power = energy * _KWH_PER_NS_TO_W / (_ns(end) - _ns(start))
+    base = base_load_w if base_load_w is not None else power - detected.average_peak_power_w
+    return _Figures(power, power - base, energy)
+
+
+def _continues(stored: Sequence, detected: DetectedSequence, config: DetectionConfig) -> bool:
+    """Whether a stored row and a detected sequence are one event (overlap, touch or merge)."""
+    summary = SequenceSummary(stored.start, stored.end, stored.average_peak_power_w)
+    if stored.start <= detected.start:
+        return should_merge(summary, detected, config)
+    return should_merge(detected, summary, config)
+
+
+def _absorb(*, keep: Sequence, others: list[Sequence]) -> None:
+    """Move device confirmations of `others` to `keep` (without duplicates) and delete them."""
+    other_ids = [row.pk for row in others]
+    linked = set(DevicePeak.objects.filter(sequence=keep).values_list("device_id", flat=True))
+    for link in DevicePeak.objects.filter(sequence_id__in=other_ids).order_by("pk"):
+        if link.device_id not in linked:
+            linked.add(link.device_id)
+            link.sequence = keep
+            link.save(update_fields=["sequence"])
+    Sequence.objects.filter(pk__in=other_ids).delete()
+
+
+def _persist_kind(
+    *,
+    sensor_id: int,
+    kind: SequenceKind,
+    outcome: DetectionResult,
+    t_ns: npt.NDArray[np.int64],
+    kwh: npt.NDArray[np.float64],
+    config: DetectionConfig,
+    result: WindowResult,
+) -> None:
+    detected = outcome.sequences
+    reach = timedelta(seconds=config.merge_gap_s)
+    stored = sequences_near(
+        sensor_id=sensor_id,
+        kinds=[kind],
+        start=min(d.start for d in detected) - reach,
+        end=max(d.end for d in detected) + reach,
+        for_update=True,
+    )
+    for sequence in detected:
+        matches = [row for row in stored if _continues(row, sequence, config)]
+        if not matches:
+            figures = _figures(sequence, sequence.start, sequence.end, t_ns, kwh, None)
+            row = Sequence(
+                sensor_id=sensor_id,
+                kind=kind,
+                start=sequence.start,
+                end=sequence.end,
+                average_power_w=figures.average_power_w,
+                average_peak_power_w=figures.average_peak_power_w,
+                energy_kwh=figures.energy_kwh,
+                base_load_w=outcome.base_load_w,
+            )
+            row.full_clean(exclude=["sensor"], validate_unique=False, validate_constraints=False)
+            row.save()
+            stored.append(row)
+            stored.sort(key=lambda item: item.start)
+            result.inserted += 1
+            continue
+        keep, others = matches[0], matches[1:]
+        start = min([sequence.start, *(row.start for row in matches)])
+        end = max([sequence.end, *(row.end for row in matches)])
+        if others:
+            _absorb(keep=keep, others=others)
+            stored = [row for row in stored if row not in others]
+            result.absorbed += len(others)
+        figures = _figures(sequence, start, end, t_ns, kwh, outcome.base_load_w)
+        new_values = {
+            "start": start,
+            "end": end,
+            "average_power_w": figures.average_power_w,
+            "average_peak_power_w": figures.average_peak_power_w,
+            "energy_kwh": figures.energy_kwh,
+            "base_load_w": outcome.base_load_w,
+        }
+        changed = [name for name, value in new_values.items() if getattr(keep, name) != value]
+        if not changed and not others:
+            result.unchanged += 1
+            continue
+        for name in changed:
+            setattr(keep, name, new_values[name])
+        keep.full_clean(exclude=["sensor"], validate_unique=False, validate_constraints=False)
+        keep.save(update_fields=[*changed, "updated_at"])
+        result.updated += 1
+
+
+def sequences_detect_window(
+    *,
+    sensor_id: int,
+    window_start: datetime,
+    window_end: datetime,
+    kinds: Iterable[str] = ALL_KINDS,
+    config: DetectionConfig = DEFAULT_CONFIG,
+    audit: bool = True,
+) -> WindowResult:
+    """Detect the sensor's sequences of `kinds` ending in the window and store them (idempotent).
+
+    Reads the sensor's own readings from 24 h before the window to its end (one query); writes,
+    when anything was detected, in one transaction that locks the sensor and its nearby
+    sequences, so concurrent runs of one sensor serialise. Records one audit event (counts only)
+    unless `audit` is False. Raises ValidationError for a window that is not an aware, aligned
+    half hour or for unknown kinds.
+    """
+    detection_window_validate(window_start=window_start, window_end=window_end)
+    wanted = _kinds_validate(kinds)
+    window_start, window_end = window_start.astimezone(UTC), window_end.astimezone(UTC)
+    result = WindowResult(sensor_id=sensor_id, window_start=window_start, window_end=window_end)
+    t_ns, kwh = sensor_readings_arrays(
+        sensor_id=sensor_id,
+        start=window_start - timedelta(hours=config.reference_hours),
+        end=window_end,
+    )
+    outcomes: dict[SequenceKind, DetectionResult] = {}
+    for kind in wanted:
+        outcome = detect(
+            kind, t_ns, kwh, window_start=window_start, window_end=window_end, config=config
+        )
+        if kind == "anomaly" and outcome.sequences:
+            # The spacing rule needs the latest stored anomaly; asked only when there is one
+            # to space (without candidates, no previous anomaly can add any).
+            latest = sequence_latest(sensor_id=sensor_id, kind=kind, before=window_end)
+            if latest is not None:
+                previous = SequenceSummary(latest.start, latest.end, latest.average_peak_power_w)
+                outcome = detect(
+                    kind,
+                    t_ns,
+                    kwh,
+                    window_start=window_start,
+                    window_end=window_end,
+                    config=config,
+                    previous=previous,
+                )
+        outcomes[kind] = outcome
+        result.status[kind] = outcome.status
+        result.detected += len(outcome.sequences)
+
+    with transaction.atomic():
+        if result.detected:
+            # FOR NO KEY UPDATE: serialises detection runs of this sensor without blocking the
+            # readings being inserted for it (their foreign key takes FOR KEY SHARE).
+            list(
+                Sensor.objects.select_for_update(no_key=True)
+                .filter(pk=sensor_id)
+                .values_list("pk", flat=True)
+            )
+            for kind, outcome in outcomes.items():
+                if outcome.sequences:
+                    _persist_kind(
+                        sensor_id=sensor_id,
+                        kind=kind,
+                        outcome=outcome,
+                        t_ns=t_ns,
+                        kwh=kwh,
+                        config=config,
+                        result=result,
+                    )
+        if audit:
+            audit_event_record(
+                title=AUDIT_TITLE,
+                app_function="sequences_detect_window",
+                app_component=AuditEvent.Component.WORKER,
+                sensor_id=sensor_id,
+                details={
+                    "window_start": window_start.isoformat(),
+                    "kinds": list(wanted),
+                    "status": dict(result.status),
+                    **result.counts(),
+                },
+            )
+    return result
+
+
+def sequences_detect_fanout(
+    *,
+    kinds: Iterable[str] = ALL_KINDS,
+    window_start: datetime | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Enqueue (after commit) one detection task per assigned electricity sensor for the window
+    from `window_start`, by default the half hour that just ended at `now`. Returns how many
+    tasks were enqueued and records an audit event with that count."""
+    wanted = _kinds_validate(kinds)
+    if window_start is None:
+        window_start, window_end = detection_window_just_ended(now or timezone.now())
+    else:
+        window_end = window_start + WINDOW
+        detection_window_validate(window_start=window_start, window_end=window_end)
+    start_iso = window_start.astimezone(UTC).isoformat()
+    sensor_ids = electricity_sensor_ids_assigned()
+    for sensor_id in sensor_ids:
+        # partial binds this sensor's id now; the message is sent once the transaction commits
+        # (at once outside a transaction).
+        transaction.on_commit(
+            partial(detect_sequences_for_sensor_task.delay, sensor_id, start_iso, list(wanted))
+        )
+    audit_event_record(
+        title="analytics/detection-fanout",
+        app_function="sequences_detect_fanout",
+        app_component=AuditEvent.Component.WORKER,
+        details={"window_start": start_iso, "kinds": list(wanted), "sensors": len(sensor_ids)},
+    )
+    return len(sensor_ids)
+
+
+def sequences_detect_enqueue(*, kinds: Iterable[str] = ALL_KINDS) -> None:
+    """Enqueue a detection fan-out for the half hour that just ended, after the current
+    transaction commits (an operator's manual trigger), and record it in the audit log."""
+    wanted = list(_kinds_validate(kinds))
+    transaction.on_commit(partial(detect_sequences_fanout_task.delay, kinds=wanted))
+    audit_event_record(
+        title="analytics/detection-triggered",
+        app_function="sequences_detect_enqueue",
+        app_component=AuditEvent.Component.API,
+        details={"kinds": wanted},
+    )

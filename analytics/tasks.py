@@ -1,0 +1,68 @@
+"""Celery tasks of analytics: thin wrappers over services (ids and ISO strings in, nothing out)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+FANOUT_TASK_NAME = "analytics.detect_sequences_fanout"
+SENSOR_TASK_NAME = "analytics.detect_sequences_for_sensor"
+
+
+@shared_task(
+    name=SENSOR_TASK_NAME,
+    ignore_result=True,
+    acks_late=True,  # the service is idempotent: a redelivered window changes nothing
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def detect_sequences_for_sensor_task(
+    sensor_id: int, window_start: str, kinds: Sequence[str] | None = None
+) -> None:
+    """Detect and store one sensor's peaks/anomalies in the half hour from `window_start` (ISO,
+    UTC); the service records the audit event."""
+    from datetime import datetime
+
+    from .services.detection import ALL_KINDS, WINDOW, sequences_detect_window
+
+    start = datetime.fromisoformat(window_start)
+    sequences_detect_window(
+        sensor_id=sensor_id,
+        window_start=start,
+        window_end=start + WINDOW,
+        kinds=tuple(kinds) if kinds else ALL_KINDS,
+    )
+
+
+@shared_task(
+    name=FANOUT_TASK_NAME,
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=3,
+    soft_time_limit=120,
+    time_limit=180,
+)
+def detect_sequences_fanout_task(
+    kinds: Sequence[str] | None = None, window_start: str | None = None
+) -> int:
+    """Enqueue one detection task per assigned electricity sensor for the half hour that just
+    ended (or the one starting at `window_start`, ISO); returns how many were enqueued."""
+    from datetime import datetime
+
+    from .services.detection import ALL_KINDS, sequences_detect_fanout
+
+    return sequences_detect_fanout(
+        kinds=tuple(kinds) if kinds else ALL_KINDS,
+        window_start=datetime.fromisoformat(window_start) if window_start else None,
+    )
+
+
+from .tasks_rollups import refresh_rollups_task  # noqa: E402,F401
