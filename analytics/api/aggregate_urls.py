@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from .aggregate_views import AggregateListView
+
+urlpatterns: list[URLPattern] = [
+    path("aggregates", AggregateListView.as_view(), name="aggregate-list"),
+]

@@ -1,0 +1,231 @@
+"""The 15-minute consumption rollups: incremental refresh from newly received readings, and a full
+rebuild of a range.
+
+A bucket is the floor of a reading's UTC timestamp to 15 minutes; a reading's consumption counts
+in the bucket of its `timestamp`. The refresh reads the readings *received* since a watermark
+(`Reading.received_at`, indexed), so late and back-filled readings re-open their old buckets too.
+Touched buckets are recomputed from the raw readings (never added to), which makes every run
+idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db import models, transaction
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.expressions import Func
+from django.db.models.functions import Cast
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
+from django.utils import timezone
+
+from sensors.models import Reading
+
+from ..models import ConsumptionRollup, RollupState
+
+BUCKET = timedelta(minutes=15)
+# Readings commit a little after their `received_at` is set; re-reading this much before the
+# newest seen receive time catches rows that committed out of order.
+OVERLAP = timedelta(minutes=2)
+STATE_NAME = "consumption_rollups"
+RANGES_PER_QUERY = 200
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class Bucket15(Func):
+    """The start of the 15-minute UTC bucket of a datetime column."""
+
+    output_field = models.DateTimeField()
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> _AsSqlType:
+        return self.as_sql(
+            compiler,
+            connection,
+            template=(
+                "date_bin('15 minutes', %(expressions)s, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+            ),
+            **extra,
+        )
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> _AsSqlType:
+        # SQLite stores UTC datetimes as text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+        return self.as_sql(
+            compiler,
+            connection,
+            template=(
+                "(strftime('%%Y-%%m-%%d %%H:', %(expressions)s) || "
+                "printf('%%02d', (CAST(strftime('%%M', %(expressions)s) AS INTEGER) / 15) * 15)"
+                " || ':00')"
+            ),
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class RollupRefreshResult:
+    """What one refresh did: readings window read, buckets rewritten, the new watermark."""
+
+    read_from: datetime | None
+    read_until: datetime
+    buckets: int
+    sensors: int
+    watermark: datetime | None
+
+
+def bucket_floor(moment: datetime) -> datetime:
+    """The start of the 15-minute UTC bucket holding `moment` (aware)."""
+    moment = moment.astimezone(UTC)
+    return moment - (moment - _EPOCH) % BUCKET
+
+
+def rollups_refresh(*, now: datetime | None = None) -> RollupRefreshResult:
+    """Recompute every bucket that received a reading since the stored watermark, then move the
+    watermark to min(now - OVERLAP, newest `received_at` read). Safe to run again at any time;
+    concurrent runs are serialised on the state row."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        RollupState.objects.get_or_create(name=STATE_NAME)
+        state = RollupState.objects.select_for_update().get(name=STATE_NAME)
+        read_from = state.watermark
+        received = Reading.objects.filter(received_at__lte=now)
+        if read_from is not None:
+            received = received.filter(received_at__gte=read_from)
+        newest = received.aggregate(newest=Max("received_at"))["newest"]
+        if newest is None:
+            return RollupRefreshResult(read_from, now, 0, 0, read_from)
+        touched = (
+            received.filter(received_at__lte=newest)
+            .annotate(bucket=Bucket15("timestamp"))
+            .values_list("sensor_id", "bucket")
+            .distinct()
+            .order_by()
+        )
+        per_sensor: dict[int, list[datetime]] = {}
+        for sensor_id, bucket in touched:
+            per_sensor.setdefault(sensor_id, []).append(bucket)
+        ranges = [
+            (sensor_id, first, last)
+            for sensor_id, buckets in per_sensor.items()
+            for first, last in _contiguous(sorted(buckets))
+        ]
+        written = _recompute(ranges)
+        watermark = min(now - OVERLAP, newest)
+        if read_from is not None:
+            watermark = max(watermark, read_from)
+        state.watermark = watermark
+        state.save(update_fields=["watermark", "updated_at"])
+    return RollupRefreshResult(read_from, now, written, len(per_sensor), watermark)
+
+
+def rollups_rebuild(*, sensor_id: int, start: datetime, end: datetime) -> int:
+    """Recompute all rollups of one sensor for the buckets meeting [start, end) from the raw
+    readings (buckets without readings are removed). Returns the number of buckets written."""
+    first = bucket_floor(start)
+    last = bucket_floor(end - timedelta(microseconds=1)) if end > start else first
+    with transaction.atomic():
+        ConsumptionRollup.objects.filter(
+            sensor_id=sensor_id, bucket_start__gte=first, bucket_start__lte=last
+        ).delete()
+        return _recompute([(sensor_id, first, last)])
+
+
+def _contiguous(buckets: list[datetime]) -> Iterator[tuple[datetime, datetime]]:
+    """(first, last) bucket starts of each run of consecutive buckets in a sorted list."""
+    first = previous = buckets[0]
+    for bucket in buckets[1:]:
+        if bucket - previous != BUCKET:
+            yield first, previous
+            first = bucket
+        previous = bucket
+    yield first, previous
+
+
+def _batches(
+    ranges: list[tuple[int, datetime, datetime]],
+) -> Iterable[list[tuple[int, datetime, datetime]]]:
+    for index in range(0, len(ranges), RANGES_PER_QUERY):
+        yield ranges[index : index + RANGES_PER_QUERY]
+
+
+def _recompute(ranges: list[tuple[int, datetime, datetime]]) -> int:
+    """Aggregate the readings of the given (sensor, first bucket, last bucket) ranges, one query
+    per batch grouped by sensor and bucket, and upsert the rollups."""
+    written = 0
+    float_field: models.FloatField[float, float] = models.FloatField()
+    for batch in _batches(ranges):
+        condition = Q()
+        for sensor_id, first, last in batch:
+            condition |= Q(sensor_id=sensor_id, timestamp__gte=first, timestamp__lt=last + BUCKET)
+        rows = (
+            Reading.objects.filter(condition)
+            .annotate(bucket=Bucket15("timestamp"))
+            .values("sensor_id", "bucket")
+            .annotate(
+                consumption_sum=Sum("consumption"),
+                inserted_sum=Sum("inserted"),
+                reading_count=Count("id"),
+                power_sum=Sum(Cast("value_current", float_field)),
+                power_count=Count("value_current"),
+                power_max=Max(Cast("value_current", float_field)),
+                power_min=Min(Cast("value_current", float_field)),
+                value_low=Min("value"),
+                value_high=Max("value"),
+            )
+            .order_by()
+        )
+        rollups = [
+            ConsumptionRollup(
+                sensor_id=row["sensor_id"],
+                bucket_start=_aware(row["bucket"]),
+                consumption=row["consumption_sum"] or Decimal(0),
+                inserted=row["inserted_sum"],
+                readings=row["reading_count"],
+                power_sum_w=row["power_sum"] or 0.0,
+                power_count=row["power_count"],
+                power_max_w=row["power_max"],
+                power_min_w=row["power_min"],
+                value_min=row["value_low"],
+                value_max=row["value_high"],
+            )
+            for row in rows
+        ]
+        ConsumptionRollup.objects.bulk_create(
+            rollups,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["sensor", "bucket_start"],
+            update_fields=[
+                "consumption",
+                "inserted",
+                "readings",
+                "power_sum_w",
+                "power_count",
+                "power_max_w",
+                "power_min_w",
+                "value_min",
+                "value_max",
+                "updated_at",
+            ],
+        )
+        written += len(rollups)
+    return written
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A bucket value from the database as an aware UTC datetime (SQLite may give text)."""
+    if isinstance(value, str):  # pragma: no cover - the DateTimeField converter parses it
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
