@@ -19,12 +19,12 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from analytics.models import Sequence
 from energyleaf.audit.models import AuditEvent
+from energyleaf.common.testing import database_url_for
 
 from .factories import SensorFactory, readings_from_power
 
@@ -48,20 +48,10 @@ def _redis_reachable() -> bool:
 
 
 def _database_url(settings_dict: dict[str, Any]) -> str:
-    engine, name = settings_dict["ENGINE"], str(settings_dict["NAME"])
-    if engine == "django.db.backends.sqlite3":
-        path = Path(name)
-        if not path.is_absolute() or not path.exists():
-            pytest.skip(f"the SQLite test database is not a file a worker can open: {name}")
-        return f"sqlite:///{path}"
-    if engine == "django.db.backends.postgresql":
-        user = quote(str(settings_dict.get("USER") or ""), safe="")
-        password = quote(str(settings_dict.get("PASSWORD") or ""), safe="")
-        credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = str(settings_dict.get("HOST") or "")
-        port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-        return f"postgres://{credentials}{host}{port}/{quote(name, safe='')}"
-    pytest.skip(f"no Celery end-to-end support for database engine {engine}")
+    url = database_url_for(settings_dict)
+    if url is None:
+        pytest.skip(f"a Celery worker cannot open the test database {settings_dict['NAME']}")
+    return url
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -20,6 +20,16 @@ class PayloadTooLarge(APIException):
     default_code = "too_large"
 
 
+def read_limited(stream: IO[Any] | None) -> bytes:
+    """The whole body, or PayloadTooLarge (413) beyond ENERGYLEAF_SENSOR_MAX_BODY_BYTES; reads
+    at most one byte more than the limit, whatever Content-Length claims."""
+    limit = int(settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES)
+    body: bytes = stream.read(limit + 1) if stream is not None else b""
+    if len(body) > limit:
+        raise PayloadTooLarge
+    return body
+
+
 class ProtobufParser(BaseParser):
     """Reads the body whatever its Content-Type (sensors send various or none) and decodes it
     with the view's `decode_body`; undecodable bodies raise ParseError (400 `Invalid data`)."""
@@ -32,10 +42,7 @@ class ProtobufParser(BaseParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        limit = int(settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES)
-        body = stream.read(limit + 1) if stream is not None else b""
-        if len(body) > limit:
-            raise PayloadTooLarge
+        body = read_limited(stream)
         view = (parser_context or {}).get("view")
         try:
             return view.decode_body(body)  # type: ignore[union-attr]
@@ -54,10 +61,7 @@ class LimitedJSONParser(BaseParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        limit = int(settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES)
-        body = stream.read(limit + 1) if stream is not None else b""
-        if len(body) > limit:
-            raise PayloadTooLarge
+        body = read_limited(stream)
         try:
             return json.loads(body, parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as exc:

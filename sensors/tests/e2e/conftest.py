@@ -21,9 +21,10 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
+
+from energyleaf.common.testing import database_url_for
 
 from .clients import HttpConnection, ProtocolViolation
 
@@ -60,22 +61,10 @@ def _gunicorn() -> Path:
 
 
 def _database_url(settings_dict: dict[str, Any]) -> str:
-    """The URL of the test database for django-environ, from the test connection's settings."""
-    engine = settings_dict["ENGINE"]
-    name = str(settings_dict["NAME"])
-    if engine == "django.db.backends.sqlite3":
-        path = Path(name)
-        if not path.is_absolute() or not path.exists():
-            pytest.skip(f"the SQLite test database is not a file gunicorn can open: {name}")
-        return f"sqlite:///{path}"
-    if engine == "django.db.backends.postgresql":
-        user = quote(str(settings_dict.get("USER") or ""), safe="")
-        password = quote(str(settings_dict.get("PASSWORD") or ""), safe="")
-        credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = str(settings_dict.get("HOST") or "")
-        port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-        return f"postgres://{credentials}{host}{port}/{quote(name, safe='')}"
-    pytest.skip(f"no end-to-end support for database engine {engine}")
+    url = database_url_for(settings_dict)
+    if url is None:
+        pytest.skip(f"gunicorn cannot open the test database {settings_dict['NAME']}")
+    return url
 
 
 def _free_port() -> int:
