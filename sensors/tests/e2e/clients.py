@@ -212,14 +212,15 @@ class HttpConnection:
         chunks, data = self.read_body(lines, status)
         return Answer(status_line, status, lines, chunks, data)
 
-    def is_open(self) -> bool:
-        """Whether the server still keeps this connection open (no FIN received).
+    def is_open(self, grace: float = 0.0) -> bool:
+        """Whether the server still keeps this connection open (no FIN received within
+        `grace` seconds).
 
         Bytes the server sent beyond the answers read so far are a protocol violation.
         """
         if self._buffer:
             raise ProtocolViolation(f"unexpected bytes after the answer: {bytes(self._buffer)!r}")
-        readable, _, _ = select.select([self.sock], [], [], 0)
+        readable, _, _ = select.select([self.sock], [], [], grace)
         if not readable:
             return True
         try:
@@ -255,8 +256,11 @@ class TasmotaDriver:
 
     USER_AGENT = "Energyleaf-Sensor-Digital"
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, close_grace: float = 0.0) -> None:
+        """`close_grace`: how long to wait for a FIN after each answer before calling the
+        connection open (0 checks only what has already arrived)."""
         self.connection = HttpConnection(host, port)
+        self.close_grace = close_grace
 
     def __enter__(self) -> TasmotaDriver:
         return self
@@ -298,7 +302,8 @@ class TasmotaDriver:
         else:
             _, first = conn.read_body(lines, status)
             drained = []
-        if (head.header("Connection") or "").lower() == "close" or not conn.is_open():
+        closing = (head.header("Connection") or "").lower() == "close"
+        if closing or not conn.is_open(self.close_grace):
             raise ProtocolViolation(f"the server closed the connection after {path}")
         answer = Answer(status_line, status, lines, (first, *drained), first + b"".join(drained))
         return DriverAnswer(status, first, tuple(drained), answer)

@@ -122,7 +122,11 @@ def test_driver_refuses_what_tasmota_refuses(canned, answer, close):
     """A 2xx answer that is not chunked, not `application/x-protobuf`, or followed by the server
     closing the connection fails the driver helper."""
     server = serve(canned, (answer, close))
-    with TasmotaDriver("127.0.0.1", server.port) as driver, pytest.raises(ProtocolViolation):
+    # The grace lets the canned server's FIN arrive: without it the check races the close.
+    with (
+        TasmotaDriver("127.0.0.1", server.port, close_grace=2.0) as driver,
+        pytest.raises(ProtocolViolation),
+    ):
         driver.post("/api/v1/token", b"")
 
 
