@@ -287,7 +287,7 @@ def plan_ingestion(
     With `fast` (the default) the common case (see `_plan_fast`) is planned vectorised; the plan
     is the same as the general path's.
     """
-    if fast and not increments:
+    if fast and not increments and len(incoming) >= FAST_PATH_MIN_READINGS:
         quick = _plan_fast(stored, incoming, config)
         if quick is not None:
             return quick
@@ -539,6 +539,10 @@ def _try_replacement(
 
 
 # --- fast path -----------------------------------------------------------------------------------
+
+# Below this many readings numpy's fixed cost outweighs what vectorising saves (a single live
+# reading is planned faster by the general path).
+FAST_PATH_MIN_READINGS = 16
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)

@@ -393,7 +393,11 @@ def sensor_readings_ingest(
 
 def _incoming(readings: Sequence[ReadingInput], now: datetime) -> list[planning.IncomingReading]:
     """The readings as the planner takes them, timestamps converted (vectorised for integers)."""
-    moments = _integer_timestamps([reading.timestamp for reading in readings], now)
+    moments = (
+        _integer_timestamps([reading.timestamp for reading in readings], now)
+        if len(readings) >= planning.FAST_PATH_MIN_READINGS
+        else None
+    )
     if moments is not None:
         return [
             planning.IncomingReading(

@@ -306,7 +306,10 @@ def test_storage_precision_rounds_half_up_to_six_decimals():
 
 
 def _both(stored_rows, incoming, *, increments=False, config=CONFIG):  # type: ignore[no-untyped-def]
-    fast = plan_ingestion(
+    # The fast path itself, whatever the batch size (plan_ingestion only tries it from
+    # FAST_PATH_MIN_READINGS readings on).
+    quick = None if increments else _plan_fast(stored_rows, incoming, config)
+    fast = quick or plan_ingestion(
         stored=stored_rows, incoming=incoming, increments=increments, config=config
     )
     general = plan_ingestion(
