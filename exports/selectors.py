@@ -1,0 +1,260 @@
+"""Reads of the CSV exports: whose sensor, which range, and the rows as streamed CSV blocks.
+
+Rows are never collected: on PostgreSQL the database writes the CSV itself
+(`COPY (SELECT …) TO STDOUT WITH CSV`, read block by block through psycopg); elsewhere a
+server-side cursor (`iterator(chunk_size=…)`) is formatted in blocks. Both give identical bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import QuerySet
+
+from analytics.selectors.aggregates import consumption_aggregates
+from energyleaf.common.exceptions import NotFoundError
+from energyleaf.common.time import default_household_time_zone
+from energyleaf.users.models import ExperimentParticipation
+from sensors.models import Reading, ReadingFlag, Sensor
+
+from .csv import (
+    AGGREGATE_HEADER,
+    ENERGY_HEADER,
+    EXPERIMENT_HEADER,
+    csv_line,
+    csv_lines,
+    format_number,
+    format_timestamp,
+)
+
+Resolution = Literal["raw", "hour", "day"]
+CHUNK_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class EnergyExportTarget:
+    """The household and sensor an energy export reads, and the household's zone."""
+
+    user_id: int
+    sensor_id: int
+    time_zone: str
+
+
+def energy_export_target(
+    *, requester_id: int, is_staff: bool, user_id: int | None, sensor_id: int | None
+) -> EnergyExportTarget:
+    """The sensor to export: `sensor_id` or the household's electricity sensor. Households see
+    only their own sensors; admins any household's (`user_id`) or any assigned sensor.
+
+    Raises NotFoundError for an unknown or foreign household or sensor (indistinguishable).
+    """
+    if not is_staff and user_id is not None and user_id != requester_id:
+        raise NotFoundError("No such household.", code="household_not_found")
+    sensors = Sensor.objects.select_related("user__household").filter(user__isnull=False)
+    if user_id is not None or not is_staff or sensor_id is None:
+        sensors = sensors.filter(user_id=user_id if user_id is not None else requester_id)
+    if sensor_id is not None:
+        sensors = sensors.filter(pk=sensor_id)
+    else:
+        sensors = sensors.filter(sensor_type=Sensor.SensorType.ELECTRICITY)
+    sensor = sensors.first()
+    if sensor is None or sensor.user_id is None:
+        raise NotFoundError("No such sensor for this household.", code="sensor_not_found")
+    household = getattr(sensor.user, "household", None)
+    zone = household.time_zone if household is not None else default_household_time_zone()
+    return EnergyExportTarget(user_id=sensor.user_id, sensor_id=sensor.pk, time_zone=zone)
+
+
+def energy_export_range(
+    *, start: date | datetime, end: date | datetime, time_zone: str, is_staff: bool
+) -> tuple[datetime, datetime]:
+    """The UTC range [start, end) of an export. Plain dates are local days of the household
+    (`end` included); datetimes carry an offset. Households may ask for at most
+    ENERGYLEAF_EXPORT_MAX_DAYS days (366 by default); admins for any span."""
+    zone = ZoneInfo(time_zone)
+    first = _instant(start, zone, end=False)
+    last = _instant(end, zone, end=True)
+    if last <= first:
+        raise ValidationError({"end": "end must be after start."})
+    max_days = int(getattr(settings, "ENERGYLEAF_EXPORT_MAX_DAYS", 366))
+    if not is_staff and last - first > timedelta(days=max_days):
+        raise ValidationError({"end": f"At most {max_days} days per export."})
+    return first, last
+
+
+def _instant(value: date | datetime, zone: ZoneInfo, *, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError({"end" if end else "start": "A datetime needs an offset."})
+        return value.astimezone(UTC)
+    day = value + timedelta(days=1) if end else value
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+
+def energy_csv_blocks(
+    *,
+    sensor_id: int,
+    start: datetime,
+    end: datetime,
+    resolution: Resolution = "raw",
+    time_zone: str | None = None,
+    local_times: bool = False,
+) -> Iterator[bytes]:
+    """The CSV file (header first) of the sensor's data in [start, end), ascending, in blocks.
+
+    `raw`: one row per reading, the reference columns then `flags` and their names. `hour`/`day`:
+    one row per local period of the household's zone. Timestamps are UTC (`…Z`) unless
+    `local_times`, then in `time_zone` with its offset.
+    """
+    zone_name = time_zone or default_household_time_zone()
+    out_zone = ZoneInfo(zone_name) if local_times else None
+    if resolution != "raw":
+        yield from _aggregate_blocks(sensor_id, start, end, resolution, zone_name, out_zone)
+        return
+    yield csv_line(ENERGY_HEADER).encode()
+    if connection.vendor == "postgresql":
+        yield from _readings_copy(sensor_id, start, end, zone_name if local_times else None)
+    else:
+        yield from _readings_iterated(sensor_id, start, end, out_zone)
+
+
+_NUMBERS = ("value", "consumption", "value_out", "inserted", "value_current")
+
+
+def _readings_copy(
+    sensor_id: int, start: datetime, end: datetime, zone_name: str | None
+) -> Iterator[bytes]:
+    numbers = ", ".join(f"trim_scale({name})" for name in _NUMBERS)
+    flag_names = ", ".join(
+        f"CASE WHEN flags & {bit} <> 0 THEN '{label}' END"
+        for bit, label in ReadingFlag.LABELS.items()
+    )
+    if zone_name is None:
+        stamp = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+        params: list[Any] = []
+    else:
+        offset = """(EXTRACT(EPOCH FROM ("timestamp" AT TIME ZONE %s)
+                     - ("timestamp" AT TIME ZONE 'UTC'))::int)"""
+        stamp = f"""to_char("timestamp" AT TIME ZONE %s, 'YYYY-MM-DD"T"HH24:MI:SS.MS')
+            || CASE WHEN {offset} < 0 THEN '-' ELSE '+' END
+            || lpad((abs({offset}) / 3600)::text, 2, '0') || ':'
+            || lpad((abs({offset}) %% 3600 / 60)::text, 2, '0')"""
+        params = [zone_name, zone_name, zone_name, zone_name]
+    table = Reading._meta.db_table
+    statement = f"""COPY (
+        SELECT {numbers}, {stamp}, flags, NULLIF(concat_ws('|', {flag_names}), '')
+        FROM {table}
+        WHERE sensor_id = %s AND "timestamp" >= %s AND "timestamp" < %s
+        ORDER BY "timestamp"
+    ) TO STDOUT WITH (FORMAT csv)"""  # noqa: S608 - only our own identifiers are interpolated
+    params += [sensor_id, start, end]
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(statement, params) as copy:
+            for block in copy:
+                yield bytes(block)
+
+
+def _readings_iterated(
+    sensor_id: int, start: datetime, end: datetime, out_zone: ZoneInfo | None
+) -> Iterator[bytes]:
+    rows = (
+        Reading.objects.filter(sensor_id=sensor_id, timestamp__gte=start, timestamp__lt=end)
+        .order_by("timestamp")
+        .values_list(*_NUMBERS, "timestamp", "flags")
+        .iterator(chunk_size=CHUNK_ROWS)
+    )
+    block: list[list[str]] = []
+    for *numbers, moment, flags in rows:
+        block.append(
+            [format_number(number) for number in numbers]
+            + [
+                format_timestamp(moment, out_zone),
+                str(flags),
+                "|".join(ReadingFlag.names(flags)),
+            ]
+        )
+        if len(block) >= CHUNK_ROWS:
+            yield csv_lines(block).encode()
+            block = []
+    if block:
+        yield csv_lines(block).encode()
+
+
+def _aggregate_blocks(
+    sensor_id: int,
+    start: datetime,
+    end: datetime,
+    resolution: Literal["hour", "day"],
+    zone_name: str,
+    out_zone: ZoneInfo | None,
+) -> Iterator[bytes]:
+    yield csv_line(AGGREGATE_HEADER).encode()
+    rows = consumption_aggregates(
+        sensor_id=sensor_id, start=start, end=end, resolution=resolution, time_zone=zone_name
+    )
+    for offset in range(0, len(rows), CHUNK_ROWS):
+        yield csv_lines(
+            [
+                format_timestamp(row.start, out_zone),
+                format_timestamp(row.end, out_zone),
+                format_number(_rounded(row.consumption_kwh, 6)),
+                format_number(_rounded(row.feed_in_kwh, 6)),
+                format_number(
+                    None if row.average_power_w is None else round(row.average_power_w, 3)
+                ),
+                format_number(row.max_power_w),
+                str(row.readings),
+            ]
+            for row in rows[offset : offset + CHUNK_ROWS]
+        ).encode()
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def experiment_participants(
+    *, status: str | None = ExperimentParticipation.Status.APPROVED
+) -> QuerySet[ExperimentParticipation]:
+    """Participants for the survey tool (reference §6.2): flagged participants with an experiment
+    number ≥ 0, in `status` (approved by default; None for all), ordered by user id."""
+    participants = ExperimentParticipation.objects.select_related("user").filter(
+        user__is_participant=True, experiment_number__gte=0
+    )
+    if status is not None:
+        participants = participants.filter(status=status)
+    return participants.order_by("user_id")
+
+
+def experiment_csv_blocks(*, status: str | None) -> Iterator[bytes]:
+    """The participant CSV: header, then per participant firstname and lastname (commas made
+    spaces), e-mail, token (the user id without `-`/`_`), status, number, prolific, paid."""
+    yield csv_line(EXPERIMENT_HEADER).encode()
+    block: list[list[str]] = []
+    for participation in experiment_participants(status=status).iterator(chunk_size=CHUNK_ROWS):
+        user = participation.user
+        block.append(
+            [
+                user.first_name.replace(",", " "),
+                user.last_name.replace(",", " "),
+                user.email,
+                str(user.pk).replace("-", "").replace("_", ""),
+                participation.status,
+                str(participation.experiment_number),
+                str(participation.uses_prolific).lower(),
+                str(participation.gets_paid).lower(),
+            ]
+        )
+        if len(block) >= CHUNK_ROWS:
+            yield csv_lines(block).encode()
+            block = []
+    if block:
+        yield csv_lines(block).encode()

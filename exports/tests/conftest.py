@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import LazySettings
+
+
+@pytest.fixture(autouse=True)
+def _default_export_span(settings: LazySettings) -> None:
+    settings.ENERGYLEAF_EXPORT_MAX_DAYS = 366
+
+
+def body_of(response: Any) -> str:
+    """The text of a streamed CSV response."""
+    assert response.streaming
+    return b"".join(response.streaming_content).decode()
