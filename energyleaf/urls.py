@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("sensors.api.urls")),
     path("api/v1/", include("energyleaf.users.api.urls")),
     path("api/v1/", include("analytics.api.urls")),
+    path("api/v1/", include("reports.api.urls")),
     path("api/v1/", include("exports.api.urls")),
     path("", include("reports.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

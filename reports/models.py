@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from analytics.models import Sequence
@@ -65,3 +66,144 @@ class AnomalyNotification(models.Model):
 
     def __str__(self) -> str:
         return f"anomaly mail for sequence {self.sequence_id}: {self.status}"
+
+
+class ReportSettings(models.Model):
+    """When the household's consumption report is built (reference `report_config`, §8.9).
+
+    `local_hour` is an hour of the household's own time zone (`Household.time_zone`), not of the
+    server (reference D23). `last_report_at` (UTC) is when the last report was built; None means
+    never. `receive_mails` only decides whether the report is mailed: reports are built either
+    way. One row per user, created with the defaults on first use."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_settings"
+    )
+    receive_mails = models.BooleanField(default=True)
+    interval_days = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(7)],
+        help_text="A report covers this many full local days and is built every so many days.",
+    )
+    local_hour = models.PositiveSmallIntegerField(
+        default=6,
+        validators=[MinValueValidator(0), MaxValueValidator(23)],
+        help_text="Hour of the day (0-23) in the household's time zone.",
+    )
+    last_report_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "report settings"
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(interval_days__gte=1, interval_days__lte=7),
+                name="report_settings_interval_1_to_7",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(local_hour__gte=0, local_hour__lte=23),
+                name="report_settings_hour_0_to_23",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"report settings of user {self.user_id}"
+
+
+class Report(models.Model):
+    """One consumption report of a household over `[period_start, period_end)`: the local days
+    `first_day`..`last_day` of the household's zone, as aware UTC bounds (a local day has 23, 24
+    or 25 hours). At most one report per user and period.
+
+    Energy in kWh (3 decimals), money in € (2 decimals). `total_cost_eur` is the sum over the
+    days of consumption * working price plus the monthly base price prorated per local day (base
+    price / days of that day's month); None without a working price. Averages divide by the
+    number of days of the period, days without readings included (as the reference does).
+    `best_day` has the lowest consumption, `worst_day` the highest; ties go to the later day.
+    Status `no_data` (with `no_data_reason`) leaves the figures empty."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        NO_DATA = "no_data", "No data"
+
+    class NoDataReason(models.TextChoices):
+        NO_HOUSEHOLD = "no_household", "No household data"
+        NO_SENSOR = "no_sensor", "No electricity sensor"
+        NO_READINGS = "no_readings", "No readings in the period"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    first_day = models.DateField(help_text="First local day of the period.")
+    last_day = models.DateField(help_text="Last local day of the period (included).")
+    time_zone = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
+    no_data_reason = models.CharField(max_length=16, choices=NoDataReason.choices, blank=True)
+    total_consumption_kwh = models.DecimalField(
+        max_digits=14, decimal_places=3, null=True, blank=True
+    )
+    average_daily_consumption_kwh = models.DecimalField(
+        max_digits=14, decimal_places=3, null=True, blank=True
+    )
+    total_cost_eur = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    average_daily_cost_eur = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    best_day = models.DateField(null=True, blank=True)
+    best_day_consumption_kwh = models.DecimalField(
+        max_digits=14, decimal_places=3, null=True, blank=True
+    )
+    worst_day = models.DateField(null=True, blank=True)
+    worst_day_consumption_kwh = models.DecimalField(
+        max_digits=14, decimal_places=3, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["user", "period_start", "period_end"], name="report_user_period_uniq"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__gt=models.F("period_start")),
+                name="report_period_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="no_data", no_data_reason__gt="")
+                    | (~models.Q(status="no_data") & models.Q(no_data_reason=""))
+                ),
+                name="report_no_data_reason_iff_no_data",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["user", "-period_start"], name="report_user_period_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report of user {self.user_id}: {self.first_day} to {self.last_day}"
+
+
+class ReportDay(models.Model):
+    """One local day of a report: its consumption (kWh) and, for households in the
+    self-reflection or support arm with a positive daily goal, the goal, whether it was exceeded
+    (consumption > goal) and the progress (consumption / goal * 100, in percent)."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    consumption_kwh = models.DecimalField(max_digits=14, decimal_places=3)
+    goal_kwh = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    exceeded = models.BooleanField(null=True, blank=True)
+    progress_percent = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["day"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["report", "day"], name="report_day_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.consumption_kwh} kWh"

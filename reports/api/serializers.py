@@ -1,0 +1,71 @@
+"""Serializers of the household report API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..models import Report, ReportDay, ReportSettings
+
+REPORT_FIELDS: tuple[str, ...] = (
+    "id",
+    "period_start",
+    "period_end",
+    "first_day",
+    "last_day",
+    "time_zone",
+    "status",
+    "no_data_reason",
+    "total_consumption_kwh",
+    "average_daily_consumption_kwh",
+    "total_cost_eur",
+    "average_daily_cost_eur",
+    "best_day",
+    "best_day_consumption_kwh",
+    "worst_day",
+    "worst_day_consumption_kwh",
+    "created_at",
+)
+
+
+class ReportSettingsUpdateInputSerializer(serializers.Serializer[None]):
+    """Any subset of the settings; `local_hour` is an hour of the household's time zone."""
+
+    receive_mails = serializers.BooleanField(required=False)
+    interval_days = serializers.IntegerField(required=False, min_value=1, max_value=7)
+    local_hour = serializers.IntegerField(required=False, min_value=0, max_value=23)
+
+
+class ReportSettingsOutputSerializer(serializers.ModelSerializer[ReportSettings]):
+    class Meta:
+        model = ReportSettings
+        fields = ("receive_mails", "interval_days", "local_hour", "last_report_at")
+        read_only_fields = fields
+
+
+class ReportOutputSerializer(serializers.ModelSerializer[Report]):
+    """A report without its days (the listing)."""
+
+    # A plain string in the schema: a `status` enum would collide with other apps' by name.
+    status = serializers.CharField(read_only=True, help_text="`ok`, or `no_data` (see reason).")
+
+    class Meta:
+        model = Report
+        fields = REPORT_FIELDS
+        read_only_fields = fields
+
+
+class ReportDayOutputSerializer(serializers.ModelSerializer[ReportDay]):
+    class Meta:
+        model = ReportDay
+        fields = ("day", "consumption_kwh", "goal_kwh", "exceeded", "progress_percent")
+        read_only_fields = fields
+
+
+class ReportDetailOutputSerializer(ReportOutputSerializer):
+    """A report with its day statistics."""
+
+    days = ReportDayOutputSerializer(many=True, read_only=True)
+
+    class Meta(ReportOutputSerializer.Meta):
+        fields = (*REPORT_FIELDS, "days")
+        read_only_fields = fields
