@@ -256,6 +256,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "analytics.refresh_rollups",
         "schedule": crontab(minute="*/5"),
     },
+    # hourly at :00: build the reports that are due in each household's own time zone
+    "reports": {
+        "task": "reports.generate_due_reports",
+        "schedule": crontab(minute="0"),
+    },
     # at :05 and :35, after detection: mail households about new anomalies
     "anomaly-mails": {
         "task": "reports.send_anomaly_mails",

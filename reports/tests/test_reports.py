@@ -278,3 +278,19 @@ def test_settings_update_changes_only_the_given_fields() -> None:
     settings.refresh_from_db()
     assert (settings.receive_mails, settings.interval_days, settings.local_hour) == (False, 7, 0)
     assert settings.last_report_at is None
+
+
+def test_hourly_fanout_task_builds_each_due_report_once() -> None:
+    from reports.tasks import generate_due_reports_task
+
+    due, _ = household_with_sensor()
+    not_yet, _ = household_with_sensor()
+    report_settings_update(user_id=due.pk, interval_days=1, local_hour=6)
+    report_settings_update(user_id=not_yet.pk, interval_days=1, local_hour=9)
+    now = datetime(2024, 4, 2, 7, tzinfo=BERLIN).isoformat()
+
+    assert generate_due_reports_task.delay(now).get() == 1  # eager in the test settings
+    assert list(Report.objects.values_list("user_id", flat=True)) == [due.pk]
+    # A re-delivered fan-out finds nothing due any more and stores nothing twice.
+    assert generate_due_reports_task.delay(now).get() == 0
+    assert Report.objects.count() == 1
