@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
 
+from energyleaf.common.fields import DateOrDateTimeField
+
 from ..selectors.aggregates import RESOLUTIONS
-
-
-class DateOrDateTimeField(serializers.Field):  # type: ignore[type-arg]
-    """A plain date (a local day of the household) or an ISO 8601 datetime with an offset."""
-
-    default_error_messages = {
-        "invalid": "Give a date (YYYY-MM-DD) or an ISO 8601 datetime with an offset.",
-        "naive": "A datetime needs an offset (for example 2024-03-31T00:00:00+01:00).",
-    }
-
-    def to_internal_value(self, data: Any) -> date | datetime:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        text = data.strip()
-        try:
-            if len(text) == 10:
-                return date.fromisoformat(text)
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            self.fail("invalid")
-        if moment.tzinfo is None:
-            self.fail("naive")
-        return moment
-
-    def to_representation(self, value: Any) -> Any:  # pragma: no cover - input only
-        return value.isoformat()
 
 
 class AggregateListInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
