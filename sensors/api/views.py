@@ -234,14 +234,16 @@ class GasInputView(SensorInputView):
     """`POST /api/v2/gas`: GasDataRequest (m³ register, server time) → SensorDataResponse."""
 
     sensor_type = Sensor.SensorType.GAS
+    wire_format = "g3_gas"
 
     def decode_body(self, body: bytes) -> object:
         return mapping.decode_gas(body)
 
     def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
-        reading: mapping.GasReadingData = data
+        # GasReadingData and WaterReadingData have the same fields.
+        reading: mapping.GasReadingData | mapping.WaterReadingData = data
         return reading.access_token, services.ReadingInput(
-            value=reading.value, value_current=reading.value_current, wire_format="g3_gas"
+            value=reading.value, value_current=reading.value_current, wire_format=self.wire_format
         )
 
 
@@ -249,15 +251,10 @@ class WaterInputView(GasInputView):
     """`POST /api/v2/water`: WaterDataRequest (m³ register, server time) → SensorDataResponse."""
 
     sensor_type = Sensor.SensorType.WATER
+    wire_format = "g3_water"
 
     def decode_body(self, body: bytes) -> object:
         return mapping.decode_water(body)
-
-    def reading(self, data: Any) -> tuple[str, services.ReadingInput]:
-        reading: mapping.WaterReadingData = data
-        return reading.access_token, services.ReadingInput(
-            value=reading.value, value_current=reading.value_current, wire_format="g3_water"
-        )
 
 
 class ScriptAcceptedView(ProtobufView):
