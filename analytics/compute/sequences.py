@@ -257,6 +257,32 @@ def detect_anomalies(
 DETECTORS: dict[str, Detector] = {"peak": detect_peaks, "anomaly": detect_anomalies}
 
 
+def detect_peaks_own_reference(
+    timestamps: npt.ArrayLike,
+    consumption_kwh: npt.ArrayLike,
+    *,
+    window_start: datetime,
+    window_end: datetime,
+    config: DetectionConfig = DEFAULT_CONFIG,
+) -> DetectionResult:
+    """Peaks in [window_start, window_end] with the window's own readings as the reference
+    period, for a history shorter than `reference_hours` (docs/ML.md: one household-day given
+    on its own). The coverage rule applies to the window instead of the 24 h before it;
+    everything else is as in `detect`."""
+    return _detect(
+        "peak",
+        config.peak_k,
+        config.min_excess_w,
+        timestamps,
+        consumption_kwh,
+        window_start,
+        window_end,
+        config,
+        None,
+        own_reference=True,
+    )
+
+
 def detect(
     kind: SequenceKind,
     timestamps: npt.ArrayLike,
@@ -301,12 +327,18 @@ def _detect(
     window_end: datetime,
     config: DetectionConfig,
     previous: SequenceSummary | None,
+    *,
+    own_reference: bool = False,
 ) -> DetectionResult:
     window_start_ns = _to_ns(window_start)
     window_end_ns = _to_ns(window_end)
     if window_end_ns <= window_start_ns:
         raise ValueError("window_end must be after window_start")
-    reference_start_ns = window_start_ns - round(config.reference_hours * 3600 * _NS_PER_S)
+    if own_reference:
+        reference_start_ns, reference_end_ns = window_start_ns, window_end_ns
+    else:
+        reference_start_ns = window_start_ns - round(config.reference_hours * 3600 * _NS_PER_S)
+        reference_end_ns = window_start_ns
     t, consumption = _prepare(timestamps, consumption_kwh, reference_start_ns, window_end_ns)
     insufficient = DetectionResult("insufficient_data", None, None, None, None)
     if t.size < 2:
@@ -326,9 +358,9 @@ def _detect(
     power = np.zeros(energy.shape, dtype=np.float64)
     np.divide(energy * _KWH_PER_NS_TO_W, duration_ns, out=power, where=valid)
 
-    in_reference = valid & (end_ns <= window_start_ns)
+    in_reference = valid & (start_ns >= reference_start_ns) & (end_ns <= reference_end_ns)
     covered_ns = int(duration_ns[in_reference].sum())
-    reference_ns = window_start_ns - reference_start_ns
+    reference_ns = reference_end_ns - reference_start_ns
     if covered_ns == 0 or covered_ns < config.min_reference_coverage * reference_ns:
         return insufficient
 

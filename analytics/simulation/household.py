@@ -120,7 +120,7 @@ class Run:
     `category` is the reference category key, None for an unlabelled load; `source` the antgen
     model path or the synthetic load's name. `start`/`end` are aware UTC (end exclusive, whole
     seconds); `energy_kwh` the run's own energy (kWh) and `mean_power_w` its own mean power (W),
-    both on top of everything else.
+    both on top of everything else; `power_w` its own power (W) per second from `start`.
     """
 
     category: str | None
@@ -129,6 +129,8 @@ class Run:
     end: datetime
     energy_kwh: float
     mean_power_w: float
+    # The run's own power (W) per second from `start`; not part of equality.
+    power_w: npt.NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
 
     @property
     def labelled(self) -> bool:
@@ -182,6 +184,7 @@ class _Builder:
             end=self.start + timedelta(seconds=offset + int(cycle.size)),
             energy_kwh=float(cycle.sum()) / _J_PER_KWH,
             mean_power_w=float(cycle.mean()),
+            power_w=cycle,
         )
         self.runs.append(run)
         return run

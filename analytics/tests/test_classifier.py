@@ -1,0 +1,272 @@
+"""The peak classifier without Django: features, own-reference detection, history peaks,
+training determinism, the validation report and the artefact checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analytics.classifier.artefact import (
+    CURRENT_FILE,
+    MODEL_FILE,
+    SIDECAR_FILE,
+    ModelUnavailableError,
+    artefact_load,
+    current_version,
+    probabilities,
+)
+from analytics.classifier.features import (
+    FEATURE_NAMES,
+    PowerSeries,
+    instant_ns,
+    intervals_from_readings,
+    intervals_from_samples,
+    peak_features,
+)
+from analytics.classifier.history import HistoryError, history_from_line
+from analytics.classifier.peaks import history_peaks
+from analytics.classifier.pipeline import classifier_build, history_classify
+from analytics.classifier.training import (
+    TrainingConfig,
+    classified_categories,
+    dataset_restrict,
+    peak_dataset_build,
+    validate_held_out_programmes,
+)
+from analytics.compute.sequences import detect_peaks_own_reference
+from analytics.simulation.antgen_models import CATEGORY_BY_ANTGEN_TYPE
+from analytics.simulation.household import HouseholdConfig, PlannedRun, simulate_household
+
+from .conftest import TINY
+
+START = datetime(2024, 3, 4, tzinfo=UTC)
+F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def _quiet_kettle_day(kettle_at_s: int = 8 * 3600, days: int = 1) -> tuple[object, ...]:
+    config = HouseholdConfig(
+        activities=(),
+        planned=(PlannedRun("KETTLE/ECO-H1/mode0", kettle_at_s, duration_s=240, exact=True),),
+        fridge=False,
+        freezer_probability=0.0,
+        unlabelled=False,
+        lost_push_probability=0.0,
+    )
+    household = simulate_household(START, days, seed=3, config=config)
+    return household, household.runs[0]
+
+
+def test_features_of_a_constant_load() -> None:
+    series = PowerSeries(np.full(12, 15.0), np.full(12, 2000.0))
+    features = peak_features(series)
+    assert features.shape == (len(FEATURE_NAMES),)
+    assert features[F["mean_w"]] == pytest.approx(2000.0)
+    assert features[F["max_w"]] == pytest.approx(2000.0)
+    assert features[F["cv"]] == pytest.approx(0.0)
+    assert features[F["band_1500_2500"]] == pytest.approx(1.0)
+    assert features[F["log_duration_s"]] == pytest.approx(np.log1p(180.0))
+    assert features[F["log_energy_wh"]] == pytest.approx(np.log1p(100.0))
+
+
+def test_features_see_switching() -> None:
+    steady = peak_features(PowerSeries(np.full(40, 15.0), np.full(40, 1000.0)))
+    power = np.where(np.arange(40) % 4 < 2, 1800.0, 200.0)
+    switching = peak_features(PowerSeries(np.full(40, 15.0), power))
+    assert switching[F["big_steps_per_hour"]] > 20 > steady[F["big_steps_per_hour"]]
+    assert switching[F["cv"]] > 0.5
+
+
+def test_intervals_from_readings_skip_gaps_and_unknowns() -> None:
+    t = np.array([0, 15, 30, 400, 415, 430], dtype=np.int64) * 1_000_000_000
+    kwh = np.array([np.nan, 0.01, np.nan, 0.02, -0.1, 0.005])
+    series = intervals_from_readings(t, kwh, start_ns=0, end_ns=int(t[-1]), max_gap_s=300)
+    # 0-15 valid; 15-30 unknown; 30-400 a gap; 400-415 negative; 415-430 valid
+    assert series.duration_s.tolist() == [15.0, 15.0]
+    assert series.power_w == pytest.approx([0.01 * 3.6e6 / 15, 0.005 * 3.6e6 / 15])
+
+
+def test_intervals_from_samples_validates() -> None:
+    t = np.array([15, 30, 45], dtype=np.int64) * 1_000_000_000
+    series = intervals_from_samples(t, np.array([1.0, 2.0, 3.0]))
+    assert series.duration_s.tolist() == [15.0, 15.0, 15.0]
+    with pytest.raises(ValueError, match="increasing"):
+        intervals_from_samples(t[::-1].copy(), np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="finite"):
+        intervals_from_samples(t, np.array([1.0, np.nan, 3.0]))
+    with pytest.raises(ValueError, match="finite"):
+        intervals_from_samples(t, np.array([1.0, -2.0, 3.0]))
+    with pytest.raises(ValueError, match="at least one"):
+        intervals_from_samples(t[:0], np.zeros(0))
+
+
+def test_instant_ns_exact_and_aware_only() -> None:
+    moment = datetime(2024, 1, 18, 0, 0, 15, 123456, tzinfo=UTC)
+    assert instant_ns(moment) == 1_705_536_015_123_456_000
+    with pytest.raises(ValueError, match="aware"):
+        instant_ns(moment.replace(tzinfo=None))
+
+
+def test_own_reference_finds_a_kettle_in_a_single_day() -> None:
+    household, kettle = _quiet_kettle_day()
+    first = datetime.fromtimestamp(household.timestamps_ns[0] / 1e9, UTC)
+    last = datetime.fromtimestamp(household.timestamps_ns[-1] / 1e9, UTC)
+    result = detect_peaks_own_reference(
+        household.timestamps_ns, household.consumption_kwh, window_start=first, window_end=last
+    )
+    assert result.status == "ok"
+    (peak,) = result.sequences
+    assert peak.start < kettle.end
+    assert kettle.start < peak.end
+    # the same day through history_peaks (shorter than 24 h: own reference)
+    (same,) = history_peaks(household.timestamps_ns, household.consumption_kwh)
+    assert (same.start, same.end) == (peak.start, peak.end)
+
+
+def test_history_peaks_uses_production_windows_with_enough_history() -> None:
+    household, kettle = _quiet_kettle_day(kettle_at_s=86_400 + 8 * 3600, days=2)
+    peaks = history_peaks(household.timestamps_ns, household.consumption_kwh)
+    (peak,) = peaks
+    assert peak.start < kettle.end
+    assert kettle.start < peak.end
+
+
+def test_history_from_line_parses_register_readings() -> None:
+    line = json.dumps(
+        {
+            "day": 17,
+            "readings": [
+                ["2024-01-18T00:00:30+01:00", 12345.6791],
+                ["2024-01-18T00:00:15+01:00", 12345.6789],
+                ["2024-01-18T00:00:45+01:00", 12345.6790],
+                ["2024-01-18T00:00:45+01:00", 99.0],
+            ],
+        }
+    )
+    day, t, kwh = history_from_line(line)
+    assert day == 17
+    assert t.tolist() == [
+        instant_ns(datetime(2024, 1, 17, 23, 0, s, tzinfo=UTC)) for s in (15, 30, 45)
+    ]
+    assert np.isnan(kwh[0])
+    assert kwh[1] == pytest.approx(0.0002)
+    assert np.isnan(kwh[2])  # the register went backwards
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{", "not JSON"),
+        ('{"day": 1}', "readings"),
+        ('{"readings": [["2024-01-18T00:00:15", 1.0]]}', "offset"),
+        ('{"readings": [["yesterday", 1.0]]}', "ISO-8601"),
+        ('{"readings": [["2024-01-18T00:00:15Z", "1.0"]]}', "finite number"),
+        ('{"readings": [["2024-01-18T00:00:15Z"]]}', "timestamp, register"),
+    ],
+)
+def test_history_from_line_refuses_bad_lines(line: str, message: str) -> None:
+    with pytest.raises(HistoryError, match=message):
+        history_from_line(line)
+
+
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    config = replace(TINY, households=4, max_iter=5)
+    first = classifier_build(tmp_path / "a", config)
+    second = classifier_build(tmp_path / "b", config)
+    assert first.version == second.version
+    a = (tmp_path / "a" / first.version / MODEL_FILE).read_bytes()
+    b = (tmp_path / "b" / second.version / MODEL_FILE).read_bytes()
+    assert a == b
+    assert first.report["held_out_programmes"] == second.report["held_out_programmes"]
+
+
+def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
+    version = current_version(tiny_model_dir)
+    assert version is not None
+    sidecar = json.loads((tiny_model_dir / version / SIDECAR_FILE).read_text())
+    for key in ("classes", "feature_names", "versions", "seeds", "detector", "metrics"):
+        assert key in sidecar
+    assert set(sidecar["versions"]) == {"scikit-learn", "numpy", "antgen"}
+    assert sidecar["feature_names"] == list(FEATURE_NAMES)
+    assert sidecar["detector"]["peak_k"] == 5.0
+    held = sidecar["metrics"]["held_out_programmes"]
+    for metrics in held["per_category"].values():
+        assert {"precision", "recall", "f1", "support", "held_out"} <= set(metrics)
+    assert held["macro_f1_categories"]
+    assert all(held["per_category"][c]["held_out"] for c in held["macro_f1_categories"])
+    assert (tiny_model_dir / version / "validation.txt").read_text().count("macro-F1") == 2
+
+
+def test_held_out_programmes_never_train_on_what_they_test() -> None:
+    config = replace(TINY, households=4)
+    candidates = sorted(set(CATEGORY_BY_ANTGEN_TYPE.values()))
+    dataset = peak_dataset_build(config, categories=candidates)
+    dataset = dataset_restrict(dataset, classified_categories(dataset, config))
+    report = validate_held_out_programmes(dataset, config)
+    assert report["folds"]
+    for fold in report["folds"]:
+        held = set(fold["held_out"])
+        touching = sum(1 for present in dataset.sources if present & held)
+        # every peak a held-out programme touched is out of training
+        assert fold["train"] <= len(dataset) - touching
+        for path in held:
+            category = CATEGORY_BY_ANTGEN_TYPE[path.split("/")[0]]
+            assert len(report["programmes"][category]) >= 2
+
+
+def test_loading_checks_checksum_sidecar_and_folder(
+    tiny_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, folder)
+    version = current_version(folder)
+    assert version is not None
+    model = artefact_load(folder)
+    assert model.version == version
+    probs = probabilities(model, np.zeros((1, len(FEATURE_NAMES))))[0]
+    assert set(probs) == set(model.categories)
+    assert all(0.0 <= p <= 1.0 for p in probs.values())
+
+    (folder / CURRENT_FILE).write_text("../../etc\n")
+    with pytest.raises(ModelUnavailableError, match="invalid model version"):
+        artefact_load(folder)
+    (folder / CURRENT_FILE).write_text(version + "\n")
+
+    sidecar_path = folder / version / SIDECAR_FILE
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["versions"]["scikit-learn"] = "0.0.1"
+    sidecar_path.write_text(json.dumps(sidecar))
+    with pytest.raises(ModelUnavailableError, match="scikit-learn"):
+        artefact_load(folder)
+    shutil.copy(tiny_model_dir / version / SIDECAR_FILE, sidecar_path)
+
+    with (folder / version / MODEL_FILE).open("ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(ModelUnavailableError, match="checksum"):
+        artefact_load(folder)
+
+    with pytest.raises(ModelUnavailableError, match="no model"):
+        artefact_load(tmp_path / "nothing")
+
+
+def test_history_classify_gives_every_category(tiny_model_dir: Path) -> None:
+    model = artefact_load(tiny_model_dir)
+    household, kettle = _quiet_kettle_day()
+    (peak,) = history_classify(model, household.timestamps_ns, household.consumption_kwh)
+    assert set(peak.probs) == set(model.categories)
+    assert peak.start < kettle.end
+    assert kettle.start < peak.end
+    assert isinstance(TrainingConfig().to_json()["seed"], int)
+    assert peak.start < peak.end <= peak.start + timedelta(hours=1)
+
+
+def test_unknown_model_logs_nothing_at_import(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert current_version(Path("/nonexistent-folder")) is None
+    assert not caplog.records
