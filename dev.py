@@ -77,6 +77,8 @@ def command_run(args: argparse.Namespace) -> int:
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "collectstatic", "--noinput", "-v", "0")
     manage(env, "seed_demo")
+    # The peak classifier: trained once (about 20 s) when no model exists yet.
+    manage(env, "train_peak_classifier", "--if-missing", "--no-progress")
     processes = {
         "web": [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "energyleaf.wsgi"],
         "worker": [str(BIN / "celery"), "-A", "energyleaf", "worker", "-l", "info", "-c", "2"],

@@ -1,4 +1,5 @@
-"""Admin pages of sequences, devices, suggestions and power estimations.
+"""Admin pages of sequences, devices, suggestions (with their evaluation against confirmed
+devices) and power estimations.
 
 A sequence's change page shows the sensor's power around it as an inline SVG built here from
 numbers only (no user text in the SVG, nothing from the request).
@@ -10,12 +11,16 @@ from collections.abc import Sequence as SequenceOf
 from datetime import datetime, timedelta
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils.safestring import SafeString, mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from .models import Device, DevicePowerEstimation, DeviceSuggestion, Sequence
-from .selectors.devices import PowerPoint, sensor_power_around
+from .selectors.devices import SUGGESTION_MIN_PROBABILITY, PowerPoint, sensor_power_around
+from .selectors.suggestions import suggestion_evaluation, suggestion_model_versions
 
 CHART_MARGIN = timedelta(minutes=30)
 CHART_WIDTH = 720
@@ -145,9 +150,37 @@ class DeviceSuggestionAdmin(admin.ModelAdmin[DeviceSuggestion]):
     ordering = ("-created_at",)
     show_full_result_count = False
     readonly_fields = ("sequence", "category", "probability", "model_version", "created_at")
+    change_list_template = "admin/analytics/devicesuggestion/change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
+        urls: list[URLPattern] = [
+            path(
+                "evaluation/",
+                self.admin_site.admin_view(self.evaluation_view),
+                name="analytics_suggestion_evaluation",
+            ),
+        ]
+        return urls + super().get_urls()  # type: ignore[operator]
+
+    def evaluation_view(self, request: HttpRequest) -> HttpResponse:
+        """Suggestions against confirmed devices per category and probability band."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        versions = suggestion_model_versions()
+        wanted = request.GET.get("model_version")
+        version = wanted if wanted in versions else (versions[0] if versions else None)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Suggestions vs confirmed devices",
+            "opts": self.model._meta,
+            "versions": versions,
+            "evaluation": suggestion_evaluation(model_version=version),
+            "threshold": SUGGESTION_MIN_PROBABILITY,
+        }
+        return TemplateResponse(request, "admin/analytics/suggestion_evaluation.html", context)
 
     def has_change_permission(
         self, request: HttpRequest, obj: DeviceSuggestion | None = None

@@ -65,4 +65,26 @@ def detect_sequences_fanout_task(
     )
 
 
+SUGGEST_TASK_NAME = "analytics.suggest_devices"
+
+
+@shared_task(
+    name=SUGGEST_TASK_NAME,
+    ignore_result=True,
+    acks_late=True,  # suggestions of a peak and model are replaced: a redelivery is harmless
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=120,
+    time_limit=180,
+)
+def suggest_devices_task(sequence_ids: Sequence[int]) -> int:
+    """Suggest device categories for these new or grown peaks; returns how many got them."""
+    from .services.suggestions import suggestions_make
+
+    return suggestions_make(sequence_ids=sequence_ids)
+
+
 from .tasks_rollups import refresh_rollups_task  # noqa: E402,F401

@@ -40,6 +40,7 @@ from analytics.selectors.detection import (
     sequence_latest,
     sequences_near,
 )
+from analytics.services.suggestions import suggestions_enqueue
 from analytics.tasks import detect_sequences_fanout_task, detect_sequences_for_sensor_task
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
@@ -67,6 +68,8 @@ class WindowResult:
     updated: int = 0
     unchanged: int = 0
     absorbed: int = 0
+    # Peaks inserted or changed (grown by a merge): they get new device suggestions.
+    changed_peak_ids: list[int] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -216,6 +219,8 @@ def _persist_kind(
             stored.append(row)
             stored.sort(key=lambda item: item.start)
             result.inserted += 1
+            if kind == "peak":
+                result.changed_peak_ids.append(row.pk)
             continue
         keep, others = matches[0], matches[1:]
         start = min([sequence.start, *(row.start for row in matches)])
@@ -242,6 +247,8 @@ def _persist_kind(
         keep.full_clean(exclude=["sensor"], validate_unique=False, validate_constraints=False)
         keep.save(update_fields=[*changed, "updated_at"])
         result.updated += 1
+        if kind == "peak" and {"start", "end"} & set(changed):
+            result.changed_peak_ids.append(keep.pk)
 
 
 def sequences_detect_window(
@@ -314,6 +321,8 @@ def sequences_detect_window(
                         config=config,
                         result=result,
                     )
+        if result.changed_peak_ids:
+            suggestions_enqueue(sequence_ids=result.changed_peak_ids)
         if audit:
             audit_event_record(
                 title=AUDIT_TITLE,

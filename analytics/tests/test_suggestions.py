@@ -1,0 +1,198 @@
+"""Suggestions after detection: made for new and grown peaks, replaced (never duplicated) on
+re-runs, skipped without a usable model; the admin evaluation against confirmed devices."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from analytics.classifier.artefact import SIDECAR_FILE, current_version
+from analytics.models import Device, DevicePeak, DeviceSuggestion, Sequence
+from analytics.selectors.suggestions import suggestion_evaluation
+from analytics.services.detection import WINDOW, sequences_detect_window
+from analytics.services.suggestions import classifier_cache_clear, suggestions_make
+
+from .factories import SensorFactory, readings_from_power
+
+pytestmark = pytest.mark.django_db
+
+W1 = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
+W2 = W1 + WINDOW
+
+
+@pytest.fixture
+def sensor_with_load() -> Any:
+    """A quiet day, then a 2 kW load from 12:24 to 12:42 that crosses the 12:30 boundary."""
+    sensor = SensorFactory()
+    readings_from_power(
+        sensor,
+        start=W1 - timedelta(hours=24, minutes=30),
+        end=W2 + WINDOW,
+        loads=[(W1 + timedelta(minutes=24), W1 + timedelta(minutes=42), 2000.0)],
+    )
+    return sensor
+
+
+def _detect(sensor: Any, window_start: datetime, capture: Any) -> Any:
+    with capture(execute=True):
+        return sequences_detect_window(
+            sensor_id=sensor.pk, window_start=window_start, window_end=window_start + WINDOW
+        )
+
+
+def test_new_and_grown_peaks_get_suggestions_replaced_not_duplicated(
+    trained_model: Path, sensor_with_load: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    version = current_version(trained_model)
+    first = _detect(sensor_with_load, W1, django_capture_on_commit_callbacks)
+    assert first.inserted == 1
+    (peak,) = Sequence.objects.filter(sensor=sensor_with_load, kind="peak")
+    assert first.changed_peak_ids == [peak.pk]
+    rows = list(DeviceSuggestion.objects.filter(sequence=peak))
+    categories = {row.category for row in rows}
+    assert len(rows) == len(categories) >= 2
+    assert {row.model_version for row in rows} == {version}
+    assert all(0.0 <= row.probability <= 1.0 for row in rows)
+    before = {row.category: row.probability for row in rows}
+
+    # The next window sees the load go on: the stored peak grows, suggestions are made anew.
+    second = _detect(sensor_with_load, W2, django_capture_on_commit_callbacks)
+    assert second.updated == 1
+    assert second.changed_peak_ids == [peak.pk]
+    peak.refresh_from_db()
+    assert peak.end > W2
+    assert DeviceSuggestion.objects.filter(sequence=peak).count() == len(categories)
+
+    # Running again (a redelivered task) replaces; nothing is duplicated.
+    assert suggestions_make(sequence_ids=[peak.pk, peak.pk]) == 1
+    assert suggestions_make(sequence_ids=[peak.pk]) == 1
+    again = DeviceSuggestion.objects.filter(sequence=peak)
+    assert {row.category for row in again} == set(before)
+
+    # A re-run of an unchanged window changes nothing and suggests nothing.
+    third = _detect(sensor_with_load, W2, django_capture_on_commit_callbacks)
+    assert third.changed_peak_ids == []
+
+
+def test_anomalies_and_unknown_ids_are_ignored(trained_model: Path) -> None:
+    sensor = SensorFactory()
+    anomaly = Sequence.objects.create(
+        sensor=sensor,
+        kind="anomaly",
+        start=W1,
+        end=W1 + timedelta(minutes=5),
+        average_power_w=5000,
+        average_peak_power_w=4800,
+        energy_kwh=0.4,
+    )
+    assert suggestions_make(sequence_ids=[anomaly.pk, 999_999]) == 0
+    assert not DeviceSuggestion.objects.exists()
+
+
+def test_without_a_model_detection_goes_on(
+    no_model: Path, sensor_with_load: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    result = _detect(sensor_with_load, W1, django_capture_on_commit_callbacks)
+    assert result.inserted == 1
+    assert not DeviceSuggestion.objects.exists()
+
+
+def test_mismatched_sidecar_is_logged_and_skipped(
+    settings: Any,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    sensor_with_load: Any,
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import shutil
+
+    folder = tmp_path / "models"
+    shutil.copytree(tiny_model_dir, folder)
+    version = current_version(folder)
+    assert version is not None
+    sidecar = json.loads((folder / version / SIDECAR_FILE).read_text())
+    sidecar["feature_names"] = ["something", "else"]
+    (folder / version / SIDECAR_FILE).write_text(json.dumps(sidecar))
+    settings.ENERGYLEAF_ML_MODEL_DIR = folder
+    classifier_cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="analytics.services.suggestions"):
+            result = _detect(sensor_with_load, W1, django_capture_on_commit_callbacks)
+            _detect(sensor_with_load, W1, django_capture_on_commit_callbacks)
+    finally:
+        classifier_cache_clear()
+    assert result.inserted == 1
+    assert not DeviceSuggestion.objects.exists()
+    warnings = [r for r in caplog.records if "feature names" in r.getMessage()]
+    assert len(warnings) == 1  # once per model version, not per peak
+
+
+def test_evaluation_counts_correct_wrong_missing_and_bands(admin_client: Any) -> None:
+    sensor = SensorFactory()
+    user = sensor.user
+    kettle = Device.objects.create(user=user, name="Kettle", category="kettle")
+    washer = Device.objects.create(user=user, name="Washer", category="washingMachine")
+    peaks = [
+        Sequence.objects.create(
+            sensor=sensor,
+            kind="peak",
+            start=W1 + timedelta(minutes=10 * i),
+            end=W1 + timedelta(minutes=10 * i + 5),
+            average_power_w=2000,
+            average_peak_power_w=1800,
+            energy_kwh=0.1,
+        )
+        for i in range(4)
+    ]
+    # peak 0: kettle confirmed and suggested (correct); peak 1: washer confirmed, kettle
+    # suggested (wrong kettle, missing washer); peak 2: kettle confirmed, suggested at 0.3
+    # (missing); peak 3: nobody confirmed (not counted).
+    DevicePeak.objects.create(device=kettle, sequence=peaks[0])
+    DevicePeak.objects.create(device=washer, sequence=peaks[1])
+    DevicePeak.objects.create(device=kettle, sequence=peaks[2])
+    for peak, kettle_p, washer_p in (
+        (peaks[0], 0.92, 0.1),
+        (peaks[1], 0.65, 0.2),
+        (peaks[2], 0.3, 0.05),
+        (peaks[3], 0.99, 0.99),
+    ):
+        DeviceSuggestion.objects.create(
+            sequence=peak, category="kettle", probability=kettle_p, model_version="m1"
+        )
+        DeviceSuggestion.objects.create(
+            sequence=peak, category="washingMachine", probability=washer_p, model_version="m1"
+        )
+    evaluation = suggestion_evaluation(model_version="m1")
+    assert evaluation.peaks == 3
+    by_category = {row.category: row for row in evaluation.categories}
+    assert (by_category["kettle"].correct, by_category["kettle"].wrong) == (1, 1)
+    assert by_category["kettle"].missing == 1
+    assert by_category["kettle"].precision == pytest.approx(0.5)
+    assert by_category["washingMachine"].missing == 1
+    assert by_category["washingMachine"].recall == pytest.approx(0.0)
+    bands = {(band.low, band.high): band for band in evaluation.bands}
+    assert (bands[(0.9, 1.0001)].suggestions, bands[(0.9, 1.0001)].confirmed) == (1, 1)
+    assert (bands[(0.6, 0.7)].suggestions, bands[(0.6, 0.7)].confirmed) == (1, 0)
+    assert bands[(0.25, 0.5)].confirmed == 1
+
+    response = admin_client.get(reverse("admin:analytics_suggestion_evaluation"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="evaluated-peaks">3<' in page
+    assert "washingMachine" in page
+    listing = admin_client.get(reverse("admin:analytics_devicesuggestion_changelist"))
+    assert reverse("admin:analytics_suggestion_evaluation") in listing.content.decode()
+
+
+def test_evaluation_page_refuses_households(client: Any) -> None:
+    user = SensorFactory().user
+    client.force_login(user)
+    response = client.get(reverse("admin:analytics_suggestion_evaluation"))
+    assert response.status_code == 302  # to the admin login
