@@ -96,7 +96,9 @@ class HouseholdConfig:
     `overlap_probability`: chance that a run gets a short appliance started during it;
     `base_load_w`: range of the household's mean base load; `drift_w`: amplitude of its slow
     drift; `noise_w`: per-second noise; `push_interval_s` ± `push_jitter_s`: meter pushes;
-    `lost_push_probability`: chance that a push never arrives.
+    `lost_push_probability`: chance that a push never arrives; `power_jitter`,
+    `duration_jitter`: variation of appliance runs (see `render_cycle`), larger values stand in
+    for other brands of the same appliance.
     """
 
     activities: tuple[Activity, ...] = DEFAULT_ACTIVITIES
@@ -111,6 +113,8 @@ class HouseholdConfig:
     push_interval_s: float = 15.0
     push_jitter_s: float = 2.0
     lost_push_probability: float = 0.02
+    power_jitter: float = 0.05
+    duration_jitter: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -306,12 +310,24 @@ def simulate_household(
                 model = _pick(household[activity.category], rng)
                 offset = _start_offset(day, activity.hours, rng)
                 scale = float(rng.uniform(*activity.duration_scale))
-                cycle = render_cycle(model, rng, duration_s=round(model.duration_s * scale))
+                cycle = render_cycle(
+                    model,
+                    rng,
+                    duration_s=round(model.duration_s * scale),
+                    power_jitter=config.power_jitter,
+                    duration_jitter=config.duration_jitter,
+                )
                 run = builder.add(model.category, model.path, offset, cycle)
                 if run is not None and rng.random() < config.overlap_probability:
                     other = _pick(household[_OVERLAPPERS[int(rng.integers(4))]], rng)
                     inside = offset + int(rng.integers(0, max(1, cycle.size)))
-                    builder.add(other.category, other.path, inside, render_cycle(other, rng))
+                    other_cycle = render_cycle(
+                        other,
+                        rng,
+                        power_jitter=config.power_jitter,
+                        duration_jitter=config.duration_jitter,
+                    )
+                    builder.add(other.category, other.path, inside, other_cycle)
         if config.unlabelled:
             if rng.random() < 0.7:
                 length = round(float(rng.uniform(2700, 4500)))
