@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from energyleaf.common.exceptions import NotFoundError
 from sensors.models import Reading
@@ -22,20 +22,11 @@ SUGGESTIONS_PER_PEAK = 3
 """At most this many suggestions are shown with a peak, highest probability first."""
 
 
-def suggestion_latest_model_version() -> str | None:
-    """The model version of the most recent suggestion (None before the classifier ran)."""
-    return (
-        DeviceSuggestion.objects.order_by("-created_at", "-pk")
-        .values_list("model_version", flat=True)
-        .first()
-    )
-
-
 def household_sequences(
     *, user_id: int, start: datetime, end: datetime, kind: str
 ) -> QuerySet[Sequence]:
     """The household's sequences of `kind` starting in [start, end), oldest first, with
-    `devices` (by name) and `top_suggestions` (latest model version, probability at least
+    `devices` (by name) and `top_suggestions` (the peak's latest model version, probability at least
     `SUGGESTION_MIN_PROBABILITY`, at most `SUGGESTIONS_PER_PEAK`, highest first) prefetched."""
     return _with_devices_and_suggestions(
         Sequence.objects.filter(
@@ -55,12 +46,16 @@ def household_sequence_get(*, user_id: int, sequence_id: int) -> Sequence:
 
 
 def _with_devices_and_suggestions(queryset: QuerySet[Sequence]) -> QuerySet[Sequence]:
-    version = suggestion_latest_model_version()
-    suggestions = DeviceSuggestion.objects.none()
-    if version is not None:
-        suggestions = DeviceSuggestion.objects.filter(
-            model_version=version, probability__gte=SUGGESTION_MIN_PROBABILITY
-        ).order_by("-probability", "category")[:SUGGESTIONS_PER_PEAK]
+    # Per peak, the suggestions of the model version that classified it last (a newer model
+    # may not have seen older peaks yet).
+    latest_for_peak = (
+        DeviceSuggestion.objects.filter(sequence=OuterRef("sequence"))
+        .order_by("-created_at", "-pk")
+        .values("model_version")[:1]
+    )
+    suggestions = DeviceSuggestion.objects.filter(
+        model_version=Subquery(latest_for_peak), probability__gte=SUGGESTION_MIN_PROBABILITY
+    ).order_by("-probability", "category")[:SUGGESTIONS_PER_PEAK]
     return queryset.prefetch_related(
         Prefetch("devices", queryset=Device.objects.order_by("name", "pk")),
         Prefetch("suggestions", queryset=suggestions, to_attr="top_suggestions"),

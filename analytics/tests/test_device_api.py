@@ -68,7 +68,7 @@ def test_peak_list_shape_and_query_budget(client_for, sensor, django_assert_num_
             sequence=peak, category="oven", probability=0.3, model_version="v1"
         )
     make_sequence(sensor, minutes=30, kind="anomaly")
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         response = client.get(reverse("analytics:peak-list"), RANGE)
     assert response.status_code == 200
     body = response.json()
@@ -241,3 +241,25 @@ def test_second_household_cannot_see_or_change_the_first(api_client, sensor):
     assert device.name == "Kettle"
     assert DevicePeak.objects.filter(device=device, sequence=peak).exists()
     assert not DevicePeak.objects.filter(device=own_device).exists()
+
+
+def test_each_peak_shows_its_latest_model_and_at_most_three(client_for, sensor):
+    old, new = make_sequence(sensor, minutes=0), make_sequence(sensor, minutes=10)
+    for category, p in (("kettle", 0.9), ("toaster", 0.8), ("iron", 0.7), ("dryer", 0.6)):
+        DeviceSuggestion.objects.create(
+            sequence=old, category=category, probability=p, model_version="v1"
+        )
+    DeviceSuggestion.objects.create(
+        sequence=new, category="kettle", probability=0.4, model_version="v1"
+    )
+    # a newer model re-classified only the second peak
+    DeviceSuggestion.objects.create(
+        sequence=new, category="dryer", probability=0.55, model_version="v2"
+    )
+    DeviceSuggestion.objects.create(
+        sequence=new, category="microwave", probability=0.45, model_version="v2"
+    )
+    body = client_for(sensor.user).get(reverse("analytics:peak-list"), RANGE).json()
+    shown = {peak["id"]: [s["category"] for s in peak["suggestions"]] for peak in body}
+    assert shown[old.pk] == ["kettle", "toaster", "iron"]
+    assert shown[new.pk] == ["dryer"]
