@@ -54,7 +54,7 @@ def validation_table(report: dict[str, Any]) -> str:
     """The validation report as a plain-text table (printed and saved with the model)."""
     lines = []
     for key, title in (
-        ("held_out_programmes", "Held-out programmes (devices never seen in training)"),
+        ("held_out_programmes", "Held-out programmes (antgen models never seen in training)"),
         ("held_out_households", "Held-out households (devices seen: optimistic, for comparison)"),
     ):
         part = report[key]
