@@ -1,9 +1,22 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from typing import cast
 
-from .models import AnomalyNotification, Report, ReportDay, ReportSettings
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from .models import (
+    AnomalyNotification,
+    ExperimentStatusTransition,
+    Report,
+    ReportDay,
+    ReportSettings,
+    SurveyInvitation,
+)
+from .services.report_mails import report_mail_render, report_mails_resend
 
 
 @admin.register(AnomalyNotification)
@@ -44,7 +57,7 @@ class AnomalyNotificationAdmin(admin.ModelAdmin[AnomalyNotification]):
 
 class ReportDayInline(admin.TabularInline[ReportDay, Report]):
     model = ReportDay
-    fields = ("day", "consumption_kwh", "goal_kwh", "exceeded", "progress_percent")
+    fields = ("day", "consumption_kwh", "cost_eur", "goal_kwh", "exceeded", "progress_percent")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -55,7 +68,9 @@ class ReportDayInline(admin.TabularInline[ReportDay, Report]):
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin[Report]):
-    """Read-only: reports are built only by the report service."""
+    """Read-only: reports are built only by the report service. The change page links to a
+    preview of the report's mail; the "resend" action mails selected reports again (recorded in
+    the audit log with the admin)."""
 
     list_display = (
         "id",
@@ -65,21 +80,67 @@ class ReportAdmin(admin.ModelAdmin[Report]):
         "status",
         "total_consumption_kwh",
         "total_cost_eur",
+        "mail_status",
         "created_at",
     )
-    list_filter = ("status", "no_data_reason")
+    list_filter = ("status", "no_data_reason", "mail_status")
     list_select_related = ("user",)
     search_fields = ("user__email",)
     raw_id_fields = ("user",)
+    readonly_fields = ("mail_preview",)
     show_full_result_count = False
     date_hierarchy = "period_start"
     inlines = (ReportDayInline,)
+    actions = ("resend_mails",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Report | None = None) -> bool:
         return False
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("reports.change_report")
+
+    @admin.display(description="Mail preview")
+    def mail_preview(self, obj: Report) -> str:
+        if obj.pk is None or obj.status != Report.Status.OK:
+            return "-"
+        url = reverse("admin:reports_report_mail_preview", args=[obj.pk])
+        return format_html('<a href="{}" target="_blank" rel="noopener">Show the mail</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        preview = path(
+            "<int:report_id>/mail-preview/",
+            self.admin_site.admin_view(self.mail_preview_view),
+            name="reports_report_mail_preview",
+        )
+        return [preview, *super().get_urls()]
+
+    def mail_preview_view(self, request: HttpRequest, report_id: int) -> HttpResponse:
+        """The report's mail as the household would see it (charts as data: URLs); changes
+        nothing and sends nothing."""
+        report = Report.objects.select_related("user").filter(pk=report_id).first()
+        if report is None or not self.has_view_permission(request, report):
+            raise Http404("No such report.")
+        if report.status != Report.Status.OK:
+            raise Http404("A report without data has no mail.")
+        rendered = report_mail_render(report=report, image_mode="data")
+        response = HttpResponse(rendered.html, content_type="text/html; charset=utf-8")
+        response["Content-Security-Policy"] = (
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+        )
+        return response
+
+    @admin.action(description="Resend the report mail of selected reports", permissions=["resend"])
+    def resend_mails(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        queued = report_mails_resend(report_ids=ids, actor_id=cast(int, request.user.pk))
+        self.message_user(
+            request,
+            f"{queued} report mail(s) queued; {len(ids) - queued} report(s) without data skipped.",
+            messages.SUCCESS if queued else messages.WARNING,
+        )
 
 
 @admin.register(ReportSettings)
@@ -92,3 +153,44 @@ class ReportSettingsAdmin(admin.ModelAdmin[ReportSettings]):
     search_fields = ("user__email",)
     raw_id_fields = ("user",)
     readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(ExperimentStatusTransition)
+class ExperimentStatusTransitionAdmin(admin.ModelAdmin[ExperimentStatusTransition]):
+    """Read-only: written only by the survey routine, with each status change."""
+
+    list_display = ("id", "participation", "from_status", "to_status", "changed_at", "source")
+    list_filter = ("to_status", "source")
+    list_select_related = ("participation__user",)
+    search_fields = ("participation__user__email",)
+    raw_id_fields = ("participation",)
+    show_full_result_count = False
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: ExperimentStatusTransition | None = None
+    ) -> bool:
+        return False
+
+
+@admin.register(SurveyInvitation)
+class SurveyInvitationAdmin(admin.ModelAdmin[SurveyInvitation]):
+    """Read-only: invitations are created and mailed by the survey routine."""
+
+    list_display = ("id", "user", "survey_number", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("survey_number", "status")
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+    raw_id_fields = ("user",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: SurveyInvitation | None = None
+    ) -> bool:
+        return False

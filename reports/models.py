@@ -1,4 +1,5 @@
-"""Reports data: one notification row per detected anomaly (the anomaly mail's state machine)."""
+"""Reports data: anomaly mails, report settings, reports with their days and mail state, and the
+survey routine's status transitions and invitations."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from analytics.models import Sequence
+from energyleaf.users.models import ExperimentParticipation
 from sensors.models import Sensor
 
 
@@ -121,7 +123,13 @@ class Report(models.Model):
     price / days of that day's month); None without a working price. Averages divide by the
     number of days of the period, days without readings included (as the reference does).
     `best_day` has the lowest consumption, `worst_day` the highest; ties go to the later day.
-    Status `no_data` (with `no_data_reason`) leaves the figures empty."""
+    Status `no_data` (with `no_data_reason`) leaves the figures empty.
+
+    The mail: `pending` until the mail task sends it (`sent`, with `mail_sent_at`) or gives up
+    after its retries (`failed`, with `mail_last_error`); `skipped` with `mail_skip_reason` when
+    it is not to be mailed. `mail_attempts` counts transport attempts. The report stays stored
+    and visible whatever the mail's fate; it is mailed at most once unless an admin resends it
+    (which sets it back to `pending`)."""
 
     class Status(models.TextChoices):
         OK = "ok", "OK"
@@ -131,6 +139,17 @@ class Report(models.Model):
         NO_HOUSEHOLD = "no_household", "No household data"
         NO_SENSOR = "no_sensor", "No electricity sensor"
         NO_READINGS = "no_readings", "No readings in the period"
+
+    class MailStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    class MailSkipReason(models.TextChoices):
+        OPTED_OUT = "opted_out", "Household does not want report mails"
+        NO_EMAIL = "no_email", "User inactive or without e-mail"
+        NO_DATA = "no_data", "Report without data"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports"
@@ -161,11 +180,30 @@ class Report(models.Model):
         max_digits=14, decimal_places=3, null=True, blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    mail_status = models.CharField(
+        max_length=16, choices=MailStatus.choices, default=MailStatus.PENDING
+    )
+    mail_skip_reason = models.CharField(max_length=16, choices=MailSkipReason.choices, blank=True)
+    mail_attempts = models.PositiveSmallIntegerField(default=0)
+    mail_last_error = models.TextField(blank=True)
+    mail_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar = [
             models.UniqueConstraint(
                 fields=["user", "period_start", "period_end"], name="report_user_period_uniq"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(mail_status="skipped", mail_skip_reason__gt="")
+                    | (~models.Q(mail_status="skipped") & models.Q(mail_skip_reason=""))
+                ),
+                name="report_mail_skip_reason_iff_skipped",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(mail_status="sent", mail_sent_at__isnull=False)
+                | ~models.Q(mail_status="sent"),
+                name="report_mail_sent_has_time",
             ),
             models.CheckConstraint(
                 condition=models.Q(period_end__gt=models.F("period_start")),
@@ -188,9 +226,10 @@ class Report(models.Model):
 
 
 class ReportDay(models.Model):
-    """One local day of a report: its consumption (kWh) and, for households in the
-    self-reflection or support arm with a positive daily goal, the goal, whether it was exceeded
-    (consumption > goal) and the progress (consumption / goal * 100, in percent)."""
+    """One local day of a report: its consumption (kWh), its cost (€, None without a working
+    price) and, for households in the self-reflection or support arm with a positive daily goal,
+    the goal, whether it was exceeded (consumption > goal) and the progress (consumption / goal *
+    100, in percent)."""
 
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="days")
     day = models.DateField()
@@ -198,6 +237,13 @@ class ReportDay(models.Model):
     goal_kwh = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     exceeded = models.BooleanField(null=True, blank=True)
     progress_percent = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    cost_eur = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Consumption * working price + that day's share of the monthly base price.",
+    )
 
     class Meta:
         ordering: ClassVar = ["day"]
@@ -207,3 +253,70 @@ class ReportDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.consumption_kwh} kWh"
+
+
+class ExperimentStatusTransition(models.Model):
+    """One change of a participant's experiment status: from, to, when (UTC) and what made it.
+
+    Written in the same transaction as the status change, so the rows are the complete history
+    of the changes made by the survey routine (admins' edits are in the participation history)."""
+
+    class Source(models.TextChoices):
+        SURVEY_ROUTINE = "survey_routine", "Daily survey routine"
+
+    participation = models.ForeignKey(
+        ExperimentParticipation, on_delete=models.CASCADE, related_name="status_transitions"
+    )
+    from_status = models.CharField(max_length=32, choices=ExperimentParticipation.Status.choices)
+    to_status = models.CharField(max_length=32, choices=ExperimentParticipation.Status.choices)
+    changed_at = models.DateTimeField()
+    source = models.CharField(max_length=32, choices=Source.choices)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["participation", "changed_at"], name="exp_transition_part_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participation_id}: {self.from_status} -> {self.to_status}"
+
+
+class SurveyInvitation(models.Model):
+    """The invitation mail to survey `survey_number` (2 or 3) of one user: at most one row per
+    user and survey, so nobody is invited twice. Created `pending` together with the status
+    change; the mail is then sent, and a failed one is tried again by the next runs until
+    `attempts` reaches the limit. `survey_id` and `link` are those of the mail."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="survey_invitations"
+    )
+    survey_number = models.PositiveSmallIntegerField()
+    survey_id = models.CharField(max_length=64)
+    link = models.URLField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["user", "survey_number"], name="survey_invitation_user_survey_uniq"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="sent", sent_at__isnull=False) | ~models.Q(status="sent"),
+                name="survey_invitation_sent_has_time",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "attempts"], name="survey_invitation_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"survey {self.survey_number} invitation of user {self.user_id}: {self.status}"

@@ -101,3 +101,31 @@ def report_settings_current(*, user_id: int) -> ReportSettings:
     """The user's settings row, or an unsaved one with the defaults when there is none yet."""
     found = ReportSettings.objects.filter(user_id=user_id).first()
     return found if found is not None else ReportSettings(user_id=user_id)
+
+
+def report_previous(*, report: Report) -> Report | None:
+    """The user's latest report with data whose period starts before `report`'s, if any: what
+    the trend arrows compare with."""
+    return (
+        Report.objects.filter(
+            user_id=report.user_id,
+            status=Report.Status.OK,
+            period_start__lt=report.period_start,
+        )
+        .order_by("-period_start", "-id")
+        .first()
+    )
+
+
+def report_mail_ids_stuck(*, created_after: datetime, created_before: datetime) -> list[int]:
+    """Reports whose mail is still `pending` (never tried: its task was lost, say to a broker
+    outage) and that were built between the two times (aware UTC), oldest first."""
+    return list(
+        Report.objects.filter(
+            mail_status=Report.MailStatus.PENDING,
+            created_at__gt=created_after,
+            created_at__lt=created_before,
+        )
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from .errors import ReportMailError
+
 
 @shared_task(
     name="reports.send_anomaly_mails",
@@ -29,16 +31,19 @@ def send_anomaly_mails_task() -> dict[str, int]:
 )
 def generate_due_reports_task(now: str | None = None) -> int:
     """Hourly fan-out (beat at :00): one `reports.generate_report` task per household whose
-    report is due in its own time zone. `now` (ISO 8601 with offset) is for operators and tests."""
+    report is due in its own time zone, and report mails whose task was lost enqueued again.
+    `now` (ISO 8601 with offset) is for operators and tests."""
     from django.utils import timezone
     from django.utils.dateparse import parse_datetime
 
     from .selectors_reports import reports_due
+    from .services.reports import report_mails_requeue_stuck
 
     moment = (parse_datetime(now) if now else None) or timezone.now()
     user_ids = reports_due(now=moment)
     for user_id in user_ids:
         generate_report_task.delay(user_id, moment.isoformat())
+    report_mails_requeue_stuck(now=moment)
     return len(user_ids)
 
 
@@ -62,3 +67,42 @@ def generate_report_task(user_id: int, now: str) -> int:
     if moment is None:
         raise ValueError(f"not an ISO 8601 datetime: {now!r}")
     return report_generate(user_id=user_id, now=moment).pk
+
+
+@shared_task(
+    name="reports.send_report_mail",
+    acks_late=True,  # the service sends only a pending or failed report: no double send
+    autoretry_for=(ReportMailError, OperationalError, InterfaceError),
+    retry_backoff=60,  # about 1, 2, 4, 8 minutes between the attempts (with jitter)
+    retry_backoff_max=900,
+    retry_jitter=True,
+    max_retries=4,  # 5 attempts in all; the report then stays `failed`
+    soft_time_limit=120,
+    time_limit=150,
+    ignore_result=True,
+)
+def send_report_mail_task(report_id: int) -> str:
+    """Mail one report (enqueued after the report is built, or by an admin's resend). A
+    transport failure is recorded on the report and retried with exponential backoff."""
+    from .services.report_mails import report_mail_send
+
+    return report_mail_send(report_id=report_id)
+
+
+@shared_task(
+    name="reports.survey_routine",
+    acks_late=True,  # idempotent: status guards and one invitation per user and survey
+    soft_time_limit=600,
+    time_limit=660,
+    ignore_result=True,
+)
+def survey_routine_task(now: str | None = None) -> dict[str, int]:
+    """Daily: move participants due for survey 2 or 3 on and invite them (reference §7.2).
+    `now` (ISO 8601 with offset) is for operators and tests."""
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    from .services.surveys import survey_routine_run
+
+    moment = (parse_datetime(now) if now else None) or timezone.now()
+    return survey_routine_run(now=moment).as_dict()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Report, ReportDay, ReportSettings
+from ..services.charts import HEIGHT_PX, WIDTH_PX, chart_names
+from ..services.report_mails import report_chart_days
 
 REPORT_FIELDS: tuple[str, ...] = (
     "id",
@@ -57,15 +63,48 @@ class ReportOutputSerializer(serializers.ModelSerializer[Report]):
 class ReportDayOutputSerializer(serializers.ModelSerializer[ReportDay]):
     class Meta:
         model = ReportDay
-        fields = ("day", "consumption_kwh", "goal_kwh", "exceeded", "progress_percent")
+        fields = ("day", "consumption_kwh", "cost_eur", "goal_kwh", "exceeded", "progress_percent")
         read_only_fields = fields
+
+
+class ReportChartOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """A chart of the report: a PNG at `url` (same JWT), rendered on request, the same bytes for
+    the same report every time."""
+
+    name = serializers.CharField(help_text="`consumption` (always) or `cost` (with a price).")
+    url = serializers.URLField()
+    content_type = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
 
 
 class ReportDetailOutputSerializer(ReportOutputSerializer):
-    """A report with its day statistics."""
+    """A report with its day statistics and its charts."""
 
     days = ReportDayOutputSerializer(many=True, read_only=True)
+    charts = serializers.SerializerMethodField()
 
     class Meta(ReportOutputSerializer.Meta):
-        fields = (*REPORT_FIELDS, "days")
+        fields = (*REPORT_FIELDS, "days", "charts")
         read_only_fields = fields
+
+    @extend_schema_field(ReportChartOutputSerializer(many=True))
+    def get_charts(self, report: Report) -> list[dict[str, Any]]:
+        if report.status != Report.Status.OK:
+            return []
+        request = self.context.get("request")
+        charts = []
+        for name in chart_names(report_chart_days(days=report.days.all())):
+            path = reverse(
+                "reports_api:report-chart", kwargs={"report_id": report.pk, "name": name}
+            )
+            charts.append(
+                {
+                    "name": name,
+                    "url": request.build_absolute_uri(path) if request is not None else path,
+                    "content_type": "image/png",
+                    "width": WIDTH_PX,
+                    "height": HEIGHT_PX,
+                }
+            )
+        return charts

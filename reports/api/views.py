@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from typing import cast
 
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..selectors_reports import report_get, report_list, report_settings_current
+from ..services.report_mails import report_chart_for_user
 from ..services.reports import report_settings_update
 from .serializers import (
     ReportDetailOutputSerializer,
@@ -56,4 +64,42 @@ class ReportDetailView(APIView):
     @extend_schema(responses=ReportDetailOutputSerializer, operation_id="reports_get")
     def get(self, request: Request, report_id: int) -> Response:
         report = report_get(user_id=cast(int, request.user.pk), report_id=report_id)
-        return Response(ReportDetailOutputSerializer(report).data)
+        return Response(ReportDetailOutputSerializer(report, context={"request": request}).data)
+
+
+class JSONErrorsNegotiation(BaseContentNegotiation):
+    """The PNG view answers image/png itself; whatever the client accepts, errors are rendered
+    with the first renderer (JSON) instead of a 406."""
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
+
+
+class ReportChartView(APIView):
+    """A chart of one of the household's reports as PNG (600 x 300 px), in the household's mail
+    language; 404 for another household's report or a chart the report does not have."""
+
+    content_negotiation_class = JSONErrorsNegotiation
+
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="PNG image"),
+            404: OpenApiResponse(description="No such report of the household, or no such chart"),
+        },
+        operation_id="reports_chart",
+    )
+    def get(self, request: Request, report_id: int, name: str) -> HttpResponse:
+        png = report_chart_for_user(
+            user_id=cast(int, request.user.pk), report_id=report_id, name=name
+        )
+        response = HttpResponse(png, content_type="image/png")
+        # The bytes of a report's chart never change: cache privately, validate by hash.
+        response["Cache-Control"] = "private, max-age=86400"
+        response["ETag"] = f'"{hashlib.sha256(png).hexdigest()[:32]}"'
+        return response

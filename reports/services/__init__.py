@@ -1,1 +1,3 @@
-"""Writes for reports, split by sub-domain: anomaly mails and unsubscribe links."""
+"""Writes for reports, split by sub-domain: reports (building), report_mails (the report mail and
+its sending state), charts (PNG rendering), anomaly_mails, surveys (the daily survey routine),
+unsubscribe (signed links) and mails (what every mail shares)."""

@@ -10,10 +10,8 @@ once); opted-out households are skipped (recorded); at most one mail per sensor 
 from __future__ import annotations
 
 import logging
-import smtplib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -31,18 +29,15 @@ from ..selectors import (
     anomaly_mail_sent_recently,
     anomaly_notification_ids_due,
 )
-from .unsubscribe import unsubscribe_token_make
+from .mails import MAIL_ERRORS, app_url, mail_language
+from .mails import unsubscribe_url as _unsubscribe_url
 
 logger = logging.getLogger(__name__)
 
 DETECTION_WINDOW = timedelta(hours=24)
 RATE_LIMIT_WINDOW = timedelta(hours=24)
 MAX_ATTEMPTS = 3
-DEFAULT_APP_URL = "http://localhost:8000/"
-MAIL_LANGUAGES = ("de", "en")
-DEFAULT_MAIL_LANGUAGE = "de"
-# Errors of the mail transport that are recorded on the row and retried on a later run.
-MAIL_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
+__all__ = ["MAIL_ERRORS", "anomaly_mails_send", "app_url", "unsubscribe_url"]
 
 _DATE_FORMATS = {"de": "%d.%m.%Y, %H:%M %Z", "en": "%Y-%m-%d %H:%M %Z"}
 
@@ -63,16 +58,9 @@ class AnomalyMailsResult:
         return asdict(self)
 
 
-def app_url() -> str:
-    """The web app's base URL with a trailing slash (`ENERGYLEAF_APP_URL`, default localhost)."""
-    base = str(getattr(settings, "ENERGYLEAF_APP_URL", "") or DEFAULT_APP_URL)
-    return base.rstrip("/") + "/"
-
-
 def unsubscribe_url(*, user_id: int) -> str:
     """The absolute unsubscribe link for the user's anomaly mails."""
-    token = unsubscribe_token_make(user_id=user_id, scope="anomaly")
-    return f"{app_url()}unsubscribe?{urlencode({'token': token}, safe=':')}"
+    return _unsubscribe_url(user_id=user_id, scope="anomaly")
 
 
 def anomaly_mails_send(*, now: datetime | None = None) -> AnomalyMailsResult:
@@ -167,11 +155,6 @@ def _skip(notification: AnomalyNotification, reason: AnomalyNotification.SkipRea
     return f"skipped_{reason.value}"
 
 
-def _mail_language(household: Household) -> str:
-    language = (household.language or "").lower()[:2]
-    return language if language in MAIL_LANGUAGES else DEFAULT_MAIL_LANGUAGE
-
-
 def _format_watts(value: float, language: str) -> str:
     text = f"{round(value):,}"
     return (text.replace(",", ".") if language == "de" else text) + " W"
@@ -180,7 +163,7 @@ def _format_watts(value: float, language: str) -> str:
 def _anomaly_message(
     *, notification: AnomalyNotification, household: Household
 ) -> EmailMultiAlternatives:
-    language = _mail_language(household)
+    language = mail_language(household)
     sequence = notification.sequence
     local_start = to_local(sequence.start, household.time_zone)
     context = {

@@ -1,9 +1,11 @@
 """Writes for consumption reports: settings changes and building a household's report.
 
 Data source: the raw readings (`Reading.consumption`), summed per local day in one query with
-exact decimals, rather than the 15-minute rollups. A report covers at most 7 days of one sensor,
-the raw sum is cheap on the (sensor, timestamp) index, it needs no `rollups_refresh()` first (the
-rollups may be up to 5 minutes behind) and it keeps every figure exact to the Wh and the cent.
+exact decimals (grouped by local date on PostgreSQL), rather than the 15-minute rollups. A report
+covers at most 7 days of one sensor, the raw sum runs on the (sensor, timestamp) index, it needs
+no `rollups_refresh()` first (the rollups may be up to 5 minutes behind) and it keeps every
+figure exact to the Wh and the cent. It is also the largest cost of a report after the charts
+(bench/reports.py): 40 320 readings for a week of 15-s data.
 
 Figures (reference §5.3, with its defects fixed): the period is the last `interval_days` full
 local days of the household's zone before today (DST days have 23 or 25 hours; D26). Day sums
@@ -11,6 +13,12 @@ are over [local midnight, next local midnight). Cost per day = consumption * wor
 base price per month / days of that day's month (the reference ignored the base price, D27);
 without a working price there is no cost, without a base price it counts as 0. Totals are summed
 unrounded, then rounded half up to 0.001 kWh and 0.01 €; averages are total / number of days.
+Each day's cost is rounded on its own, so the day costs may add up to the total ± a few cents.
+
+Mail: a new report with data is `pending` and its mail task is enqueued after commit when the
+household wants report mails and the user is active with an e-mail address; otherwise the
+report's mail is `skipped` with the reason. A report found again (same period) is not mailed
+again.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 
 from analytics.selectors.aggregates import local_period_bounds
@@ -31,12 +40,15 @@ from energyleaf.users.models import Household, User
 from sensors.models import Reading, Sensor
 
 from ..models import Report, ReportDay, ReportSettings
-from ..selectors_reports import reports_due
+from ..selectors_reports import report_mail_ids_stuck, reports_due
+from ..tasks import send_report_mail_task
 
 KWH = Decimal("0.001")
 EUR = Decimal("0.01")
 PERCENT = Decimal("0.01")
 _UNSET: Any = object()
+STUCK_MAIL_MIN_AGE = timedelta(minutes=30)
+STUCK_MAIL_MAX_AGE = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -119,10 +131,41 @@ def report_generate(*, user_id: int, now: datetime) -> Report:
         user_id=user_id, period_start=period.bounds[0], period_end=period.bounds[-1]
     ).first()
     if existing is None:
-        existing = _report_create(user_id=user_id, household=household, period=period)
+        mail_skip_reason = ""
+        if not settings.receive_mails:
+            mail_skip_reason = Report.MailSkipReason.OPTED_OUT
+        elif not user.is_active or not user.email:
+            mail_skip_reason = Report.MailSkipReason.NO_EMAIL
+        existing = _report_create(
+            user_id=user_id,
+            household=household,
+            period=period,
+            mail_skip_reason=mail_skip_reason,
+        )
+        if existing.mail_status == Report.MailStatus.PENDING:
+            report_mail_enqueue(report_id=existing.pk)
     settings.last_report_at = now
     settings.save(update_fields=["last_report_at", "updated_at"])
     return existing
+
+
+def report_mail_enqueue(*, report_id: int) -> None:
+    """Enqueue the report's mail task once the current transaction commits. A broker that is
+    down is logged, not raised: the report stays `pending` and the hourly run enqueues it again
+    (`report_mail_ids_pending`)."""
+    transaction.on_commit(partial(send_report_mail_task.delay, report_id), robust=True)
+
+
+def report_mails_requeue_stuck(*, now: datetime) -> int:
+    """Enqueue again the mails of reports built between 2 days and 30 minutes before `now`
+    that are still `pending` (their task was lost); a mail already on its way is not sent twice
+    (the send sees it `sent`). Returns how many were enqueued."""
+    report_ids = report_mail_ids_stuck(
+        created_after=now - STUCK_MAIL_MAX_AGE, created_before=now - STUCK_MAIL_MIN_AGE
+    )
+    for report_id in report_ids:
+        send_report_mail_task.delay(report_id)
+    return len(report_ids)
 
 
 def reports_generate_due(*, now: datetime) -> list[int]:
@@ -130,7 +173,9 @@ def reports_generate_due(*, now: datetime) -> list[int]:
     return [report_generate(user_id=user_id, now=now).pk for user_id in reports_due(now=now)]
 
 
-def _report_create(*, user_id: int, household: Household | None, period: ReportPeriod) -> Report:
+def _report_create(
+    *, user_id: int, household: Household | None, period: ReportPeriod, mail_skip_reason: str
+) -> Report:
     fields: dict[str, Any] = {
         "period_start": period.bounds[0],
         "period_end": period.bounds[-1],
@@ -147,7 +192,12 @@ def _report_create(*, user_id: int, household: Household | None, period: ReportP
     )
     if sensor_id is None:
         return _no_data(user_id, fields, Report.NoDataReason.NO_SENSOR)
-    days, readings = _daily_consumption(sensor_id=sensor_id, bounds=period.bounds)
+    days, readings = _daily_consumption(
+        sensor_id=sensor_id,
+        bounds=period.bounds,
+        time_zone=fields["time_zone"],
+        first_day=period.first_day,
+    )
     if readings == 0:
         return _no_data(user_id, fields, Report.NoDataReason.NO_READINGS)
 
@@ -157,14 +207,13 @@ def _report_create(*, user_id: int, household: Household | None, period: ReportP
     working = household.working_price_per_kwh
     base = household.base_price_per_month or Decimal(0)
     total_cost: Decimal | None = None
+    day_costs: list[Decimal | None] = [None] * len(days)
     if working is not None:
-        total_cost = sum(
-            (
-                used * working + base / calendar.monthrange(day.year, day.month)[1]
-                for used, day in zip(days, day_dates, strict=True)
-            ),
-            Decimal(0),
-        )
+        day_costs = [
+            used * working + base / calendar.monthrange(day.year, day.month)[1]
+            for used, day in zip(days, day_dates, strict=True)
+        ]
+        total_cost = sum((cost for cost in day_costs if cost is not None), Decimal(0))
     # Ties go to the later day: scan in order, replace on <= / >=.
     best = worst = 0
     for index, used in enumerate(days):
@@ -186,6 +235,10 @@ def _report_create(*, user_id: int, household: Household | None, period: ReportP
             best_day_consumption_kwh=_round(days[best], KWH),
             worst_day=day_dates[worst],
             worst_day_consumption_kwh=_round(days[worst], KWH),
+            mail_status=(
+                Report.MailStatus.SKIPPED if mail_skip_reason else Report.MailStatus.PENDING
+            ),
+            mail_skip_reason=mail_skip_reason,
             **fields,
         )
     )
@@ -200,15 +253,23 @@ def _report_create(*, user_id: int, household: Household | None, period: ReportP
             goal_kwh=goal,
             exceeded=used > goal if goal is not None else None,
             progress_percent=_round(used / goal * 100, PERCENT) if goal is not None else None,
+            cost_eur=_round(cost, EUR) if cost is not None else None,
         )
-        for used, day in zip(days, day_dates, strict=True)
+        for used, day, cost in zip(days, day_dates, day_costs, strict=True)
     )
     return report
 
 
 def _no_data(user_id: int, fields: dict[str, Any], reason: str) -> Report:
     return _report_save(
-        Report(user_id=user_id, status=Report.Status.NO_DATA, no_data_reason=reason, **fields)
+        Report(
+            user_id=user_id,
+            status=Report.Status.NO_DATA,
+            no_data_reason=reason,
+            mail_status=Report.MailStatus.SKIPPED,
+            mail_skip_reason=Report.MailSkipReason.NO_DATA,
+            **fields,
+        )
     )
 
 
@@ -218,9 +279,15 @@ def _report_save(report: Report) -> Report:
     return report
 
 
-def _daily_consumption(*, sensor_id: int, bounds: list[datetime]) -> tuple[list[Decimal], int]:
-    """Summed consumption per day [bounds[i], bounds[i+1]) and the number of readings, in one
-    query."""
+def _daily_consumption(
+    *, sensor_id: int, bounds: list[datetime], time_zone: str, first_day: date
+) -> tuple[list[Decimal], int]:
+    """Summed consumption per local day [bounds[i], bounds[i+1]) and the number of readings, in
+    one query: grouped by the local date on PostgreSQL, one filtered sum per day elsewhere."""
+    if connection.vendor == "postgresql":
+        return _daily_consumption_postgresql(
+            sensor_id=sensor_id, bounds=bounds, time_zone=time_zone, first_day=first_day
+        )
     sums: dict[str, Any] = {
         f"day_{i}": Sum(
             "consumption", filter=Q(timestamp__gte=bounds[i], timestamp__lt=bounds[i + 1])
@@ -232,6 +299,24 @@ def _daily_consumption(*, sensor_id: int, bounds: list[datetime]) -> tuple[list[
     ).aggregate(readings=Count("pk"), **sums)
     days = [Decimal(row[f"day_{i}"] or 0) for i in range(len(bounds) - 1)]
     return days, int(row["readings"])
+
+
+def _daily_consumption_postgresql(
+    *, sensor_id: int, bounds: list[datetime], time_zone: str, first_day: date
+) -> tuple[list[Decimal], int]:
+    # `AT TIME ZONE` turns each instant into the household's wall clock, so the date is the
+    # local day: [local midnight, next local midnight), 23 or 25 hours at DST changes.
+    sql = (
+        f"SELECT (timestamp AT TIME ZONE %s)::date, SUM(consumption), COUNT(*) "  # noqa: S608
+        f"FROM {Reading._meta.db_table} "
+        "WHERE sensor_id = %s AND timestamp >= %s AND timestamp < %s GROUP BY 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [time_zone, sensor_id, bounds[0], bounds[-1]])
+        rows = cursor.fetchall()
+    by_day = {day: Decimal(total) for day, total, _ in rows}
+    days = [by_day.get(first_day + timedelta(days=i), Decimal(0)) for i in range(len(bounds) - 1)]
+    return days, sum(int(count) for _, _, count in rows)
 
 
 def _round(value: Decimal, step: Decimal) -> Decimal:

@@ -1,8 +1,10 @@
 """Unsubscribe links: a signed, expiring token that names the user and the mails to turn off.
 
 The token is the only input that chooses the user (reference §9 D31): nothing else the client
-sends is trusted. Tokens are signed with the project's secret key and a dedicated salt and expire
-after `UNSUBSCRIBE_TOKEN_MAX_AGE`; applying a token twice is harmless.
+sends is trusted. Scopes: `anomaly` turns off the anomaly mails, `reports` the report mails
+(`ReportSettings.receive_mails`), `all` both. Tokens are signed with the project's secret key
+and a dedicated salt and expire after `UNSUBSCRIBE_TOKEN_MAX_AGE`; applying a token twice is
+harmless.
 """
 
 from __future__ import annotations
@@ -18,18 +20,22 @@ from django.db import transaction
 from energyleaf.users.models import Household, User
 from energyleaf.users.services import household_update
 
+from ..models import ReportSettings
+from .reports import report_settings_update
+
 UnsubscribeScope = Literal["anomaly", "reports", "all"]
 
 UNSUBSCRIBE_TOKEN_MAX_AGE = timedelta(days=30)
 UNSUBSCRIBE_TOKEN_SALT = "energyleaf.reports.unsubscribe"  # noqa: S105 - a salt, not a secret
 
-# The household flags each scope turns off. Report mails have no per-household switch yet: a
-# "reports" token is valid but changes nothing until that switch exists (add it here).
+# What each scope turns off: household flags, and whether report mails
+# (`ReportSettings.receive_mails`) go too.
 _HOUSEHOLD_FLAGS: dict[str, tuple[str, ...]] = {
     "anomaly": ("receive_anomaly_mails",),
     "reports": (),
     "all": ("receive_anomaly_mails",),
 }
+_REPORT_MAILS_OFF: dict[str, bool] = {"anomaly": False, "reports": True, "all": True}
 
 
 @dataclass(frozen=True)
@@ -85,4 +91,14 @@ def unsubscribe_apply(*, token: str) -> User:
     already_off = household is not None and not any(getattr(household, f) for f in flags)
     if flags and not already_off:
         household_update(user=request.user, data=dict.fromkeys(flags, False))
+    if _REPORT_MAILS_OFF[request.scope]:
+        # Only a row that is on (or missing: the default is on) is written, so a second use
+        # changes nothing.
+        receives = (
+            ReportSettings.objects.filter(user=request.user)
+            .values_list("receive_mails", flat=True)
+            .first()
+        )
+        if receives is None or receives:
+            report_settings_update(user_id=request.user.pk, receive_mails=False)
     return request.user

@@ -130,11 +130,99 @@ def test_detail_has_the_day_statistics() -> None:
     assert body["days"][2] == {
         "day": "2024-06-11",
         "consumption_kwh": "1.500",
+        "cost_eur": "0.45",
         "goal_kwh": "2.000",
         "exceeded": False,
         "progress_percent": "75.00",
     }
     assert [day["consumption_kwh"] for day in body["days"]] == ["0.000", "0.000", "1.500"]
+    assert body["charts"] == [
+        {
+            "name": name,
+            "url": f"http://testserver/api/v1/reports/{report.pk}/charts/{name}.png",
+            "content_type": "image/png",
+            "width": 600,
+            "height": 300,
+        }
+        for name in ("consumption", "cost")
+    ]
+
+
+def test_chart_urls_of_the_detail_serve_the_same_png_every_time() -> None:
+    user = UserFactory()
+    report = report_for(user)
+    client = client_for(user)
+    charts = client.get(
+        reverse("reports_api:report-detail", kwargs={"report_id": report.pk})
+    ).json()["charts"]
+
+    for chart in charts:
+        first = client.get(chart["url"], HTTP_ACCEPT="image/png")
+        second = client.get(chart["url"])
+
+        assert first.status_code == 200, chart["name"]
+        assert first["Content-Type"] == "image/png"
+        assert first.content.startswith(b"\x89PNG\r\n\x1a\n")
+        assert first.content == second.content
+        assert first["ETag"] == second["ETag"]
+
+
+@pytest.mark.parametrize("case", ["another household", "unknown chart", "no data"])
+def test_chart_requests_that_must_not_see_a_chart_are_not_found(case: str) -> None:
+    user = UserFactory()
+    if case == "no data":
+        report = report_generate(user_id=user.pk, now=NOW)  # no sensor: a no_data report
+        name = "consumption"
+    else:
+        report = report_for(UserFactory() if case == "another household" else user)
+        name = "consumption" if case == "another household" else "pie"
+
+    response = client_for(user).get(
+        reverse("reports_api:report-chart", kwargs={"report_id": report.pk, "name": name}),
+        HTTP_ACCEPT="image/png",
+    )
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"
+
+
+def test_chart_without_a_working_price_has_no_cost_chart() -> None:
+    user = UserFactory()
+    report = report_for(user)
+    report.days.update(cost_eur=None)
+
+    body = (
+        client_for(user)
+        .get(reverse("reports_api:report-detail", kwargs={"report_id": report.pk}))
+        .json()
+    )
+    response = client_for(user).get(
+        reverse("reports_api:report-chart", kwargs={"report_id": report.pk, "name": "cost"})
+    )
+
+    assert [chart["name"] for chart in body["charts"]] == ["consumption"]
+    assert response.status_code == 404
+
+
+def test_chart_needs_a_login() -> None:
+    report = report_for(UserFactory())
+
+    response = APIClient().get(
+        reverse("reports_api:report-chart", kwargs={"report_id": report.pk, "name": "cost"})
+    )
+
+    assert response.status_code == 401
+
+
+def test_schema_documents_the_chart_endpoint_as_png() -> None:
+    response = Client().get(reverse("api-schema"), HTTP_ACCEPT="application/json")
+
+    schema = response.json()
+    operation = schema["paths"]["/api/v1/reports/{report_id}/charts/{name}.png"]["get"]
+    assert "image/png" in operation["responses"]["200"]["content"]
+    detail = schema["components"]["schemas"]["ReportDetailOutput"]["properties"]
+    assert detail["charts"]["items"]["$ref"].endswith("/ReportChartOutput")
 
 
 def test_another_households_report_is_not_found() -> None:

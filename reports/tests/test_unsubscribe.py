@@ -210,3 +210,65 @@ def test_confirmation_form_posts_with_its_csrf_token():
 )
 def test_mask_email(email, masked):
     assert mask_email(email) == masked
+
+
+def receives_report_mails(user) -> bool:  # type: ignore[no-untyped-def]
+    from reports.models import ReportSettings
+
+    found = ReportSettings.objects.filter(user=user).values_list("receive_mails", flat=True).first()
+    return True if found is None else found
+
+
+@pytest.mark.parametrize(
+    ("scope", "anomaly_after", "reports_after"),
+    [("anomaly", False, True), ("reports", True, False), ("all", False, False)],
+)
+def test_each_scope_turns_off_its_mails_for_the_named_user_only(
+    scope, anomaly_after, reports_after
+):
+    user, other = UserFactory(), UserFactory()
+
+    unsubscribe_apply(token=unsubscribe_token_make(user_id=user.pk, scope=scope))
+
+    assert (receives_anomaly_mails(user), receives_report_mails(user)) == (
+        anomaly_after,
+        reports_after,
+    )
+    assert (receives_anomaly_mails(other), receives_report_mails(other)) == (True, True)
+
+
+def test_reports_scope_applied_twice_writes_once():
+    from reports.models import ReportSettings
+
+    user = UserFactory()
+    token = unsubscribe_token_make(user_id=user.pk, scope="reports")
+    unsubscribe_apply(token=token)
+    changed_at = ReportSettings.objects.get(user=user).updated_at
+
+    assert unsubscribe_apply(token=token) == user
+
+    assert ReportSettings.objects.get(user=user).updated_at == changed_at
+    assert receives_report_mails(user) is False
+
+
+@pytest.mark.parametrize("case", ["tampered", "expired"])
+def test_bad_reports_token_gives_the_error_page_and_keeps_report_mails_on(client, case):
+    user = UserFactory()
+    token = {
+        "tampered": unsubscribe_token_make(user_id=user.pk, scope="reports")[:-3] + "xyz",
+        "expired": old_token(user.pk, age_seconds=UNSUBSCRIBE_TOKEN_MAX_AGE.total_seconds() + 1),
+    }[case]
+
+    response = client.post(URL, {"token": token})
+
+    assert response.status_code == 400
+    assert "ungültig oder abgelaufen" in response.content.decode()
+    assert receives_report_mails(user) is True
+
+
+def test_reports_confirmation_names_report_mails(client):
+    user = UserFactory()
+
+    response = client.get(URL, {"token": unsubscribe_token_make(user_id=user.pk, scope="reports")})
+
+    assert "Verbrauchsberichte per E-Mail" in response.content.decode()

@@ -1,0 +1,233 @@
+"""The daily survey routine (reference §7.2, its defects fixed): participants due for the second
+or third survey move to `second_survey` / `third_survey` and are invited by mail.
+
+Fixes against the reference (§9 D14, D15): each survey has its own window (7 and 14 local days
+after the installation day in the household's zone, plus a catch-up of
+`ENERGYLEAF_SURVEY_CATCH_UP_DAYS` days for a missed run) and its own starting statuses (survey 2
+from `first_finished` or `installation`, survey 3 from `second_finished`); the survey token is
+the user id as text, as in the participant CSV export; the status change, its transition row and
+a pending invitation are one transaction, and the invitation is then mailed; a failed mail is
+tried again by later runs (up to `MAX_ATTEMPTS`), so a mail failure no longer loses the
+invitation. Idempotent: a second run the same day finds nobody in a starting status and no
+pending invitation. One participant's failure is logged and counted; the others go on.
+
+Survey links and ids come from settings: `ENERGYLEAF_SURVEY_URL_TEMPLATE` (with `{token}`,
+`{survey_id}` and `{language}`), `ENERGYLEAF_SURVEY_SECOND_ID`, `ENERGYLEAF_SURVEY_THIRD_ID`.
+A survey whose link or id is not configured is left alone (nobody is moved or invited).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+
+from energyleaf.users.models import ExperimentParticipation, Household, User
+
+from ..models import ExperimentStatusTransition, SurveyInvitation
+from ..selectors_surveys import (
+    SURVEY_STEPS,
+    SurveyStep,
+    survey_candidates,
+    survey_invitation_ids_to_send,
+)
+from .mails import MAIL_ERRORS, mail_language
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+DEFAULT_CATCH_UP_DAYS = 7
+
+
+@dataclass
+class SurveyRoutineResult:
+    """Counts of one run."""
+
+    not_configured: int = 0
+    moved_to_second_survey: int = 0
+    moved_to_third_survey: int = 0
+    failed: int = 0
+    invitations_sent: int = 0
+    invitations_failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def survey_token(*, user_id: int) -> str:
+    """The participant's token in the survey tool: the user id as text (the participant CSV
+    export writes the same)."""
+    return str(user_id)
+
+
+def survey_link(*, user_id: int, survey_id: str, language: str) -> str:
+    """The survey link of the user from `ENERGYLEAF_SURVEY_URL_TEMPLATE`."""
+    template = str(settings.ENERGYLEAF_SURVEY_URL_TEMPLATE)
+    return template.format(
+        token=survey_token(user_id=user_id), survey_id=survey_id, language=language
+    )
+
+
+def survey_routine_run(*, now: datetime) -> SurveyRoutineResult:
+    """One daily run at `now` (aware): advance every due participant, then mail every invitation
+    still to be sent. Safe to run twice and concurrently."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    result = SurveyRoutineResult()
+    catch_up = int(getattr(settings, "ENERGYLEAF_SURVEY_CATCH_UP_DAYS", DEFAULT_CATCH_UP_DAYS))
+    for step in SURVEY_STEPS:
+        survey_id = str(getattr(settings, step.survey_id_setting, "") or "")
+        if not survey_id or not settings.ENERGYLEAF_SURVEY_URL_TEMPLATE:
+            result.not_configured += 1
+            continue
+        for participation_id in survey_candidates(step=step, now=now, catch_up_days=catch_up):
+            try:
+                moved = survey_step_advance(
+                    participation_id=participation_id, step=step, survey_id=survey_id, now=now
+                )
+            except Exception:
+                # One participant's failure must not stop the others; it is logged with its id.
+                logger.exception(
+                    "survey_routine.advance_failed",
+                    extra={"participation_id": participation_id, "survey": step.number},
+                )
+                result.failed += 1
+                continue
+            if moved and step.number == 2:
+                result.moved_to_second_survey += 1
+            elif moved:
+                result.moved_to_third_survey += 1
+    for invitation_id in survey_invitation_ids_to_send(max_attempts=MAX_ATTEMPTS):
+        try:
+            outcome = survey_invitation_send(invitation_id=invitation_id, now=now)
+        except Exception:
+            logger.exception(
+                "survey_routine.invitation_failed", extra={"invitation_id": invitation_id}
+            )
+            outcome = "failed"
+        if outcome == "sent":
+            result.invitations_sent += 1
+        elif outcome == "failed":
+            result.invitations_failed += 1
+    logger.info("survey_routine.run", extra=result.as_dict())
+    return result
+
+
+@transaction.atomic
+def survey_step_advance(
+    *, participation_id: int, step: SurveyStep, survey_id: str, now: datetime
+) -> bool:
+    """Move one participation to the step's status, record the transition and create its
+    pending invitation, in one transaction. False (nothing written) when the participation is
+    no longer in a starting status."""
+    participation = (
+        ExperimentParticipation.objects.select_for_update(of=("self",))
+        .select_related("user__household")
+        .filter(pk=participation_id, status__in=step.from_statuses)
+        .first()
+    )
+    if participation is None:
+        return False
+    from_status = participation.status
+    participation.status = step.to_status
+    participation.status_changed_at = now
+    participation.full_clean()
+    participation.save(update_fields=["status", "status_changed_at", "updated_at"])
+    _transition_record(participation=participation, from_status=from_status, now=now)
+    household = getattr(participation.user, "household", None)
+    SurveyInvitation.objects.get_or_create(
+        user_id=participation.user_id,
+        survey_number=step.number,
+        defaults={
+            "survey_id": survey_id,
+            "link": survey_link(
+                user_id=participation.user_id,
+                survey_id=survey_id,
+                language=mail_language(household),
+            ),
+            "created_at": now,
+        },
+    )
+    return True
+
+
+def _transition_record(
+    *, participation: ExperimentParticipation, from_status: str, now: datetime
+) -> ExperimentStatusTransition:
+    transition = ExperimentStatusTransition(
+        participation=participation,
+        from_status=from_status,
+        to_status=participation.status,
+        changed_at=now,
+        source=ExperimentStatusTransition.Source.SURVEY_ROUTINE,
+    )
+    transition.full_clean()
+    transition.save()
+    return transition
+
+
+@transaction.atomic
+def survey_invitation_send(*, invitation_id: int, now: datetime) -> str | None:
+    """Mail one invitation that is still to be sent: `sent`, `failed` (recorded, tried again by
+    a later run) or None when another run has it or it is done."""
+    invitation = (
+        SurveyInvitation.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("user")
+        .filter(
+            pk=invitation_id,
+            status__in=[SurveyInvitation.Status.PENDING, SurveyInvitation.Status.FAILED],
+            attempts__lt=MAX_ATTEMPTS,
+        )
+        .first()
+    )
+    if invitation is None:
+        return None
+    message = _invitation_message(invitation)
+    invitation.attempts += 1
+    try:
+        message.send()
+    except MAIL_ERRORS as error:
+        invitation.status = SurveyInvitation.Status.FAILED
+        invitation.last_error = f"{type(error).__name__}: {error}"[:2000]
+        invitation.save(update_fields=["status", "last_error", "attempts"])
+        logger.warning(
+            "survey_invitation.failed",
+            extra={"invitation_id": invitation.pk, "attempts": invitation.attempts},
+        )
+        return "failed"
+    invitation.status = SurveyInvitation.Status.SENT
+    invitation.sent_at = now
+    invitation.last_error = ""
+    invitation.save(update_fields=["status", "sent_at", "last_error", "attempts"])
+    return "sent"
+
+
+def _display_name(user: User) -> str:
+    if user.first_name and user.last_name:
+        return f"{user.first_name} {user.last_name}"
+    return user.username or user.email
+
+
+def _invitation_message(invitation: SurveyInvitation) -> EmailMultiAlternatives:
+    user = invitation.user
+    language = mail_language(Household.objects.filter(user_id=user.pk).first())
+    context = {
+        "name": _display_name(user),
+        "survey_number": invitation.survey_number,
+        "link": invitation.link,
+        "contact_email": str(getattr(settings, "ENERGYLEAF_SURVEY_CONTACT_EMAIL", "") or ""),
+    }
+    prefix = f"reports/mail/survey_invitation.{language}"
+    message = EmailMultiAlternatives(
+        subject=" ".join(render_to_string(f"{prefix}.subject.txt", context).split()),
+        body=render_to_string(f"{prefix}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+    )
+    message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
+    return message
