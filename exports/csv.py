@@ -3,9 +3,7 @@ neutralisation of cells a spreadsheet would read as a formula. No Django here.""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
@@ -42,6 +40,7 @@ EXPERIMENT_HEADER: tuple[str, ...] = (
 )
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NEEDS_QUOTES = (",", '"', "\r", "\n")
 
 
 def format_number(value: Decimal | float | int | None) -> str:
@@ -87,16 +86,38 @@ def neutralise(cell: str) -> str:
     return cell
 
 
+def _cell(text: str) -> str:
+    text = neutralise(text)
+    if any(special in text for special in _NEEDS_QUOTES):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def csv_line(cells: Sequence[str]) -> str:
-    """One CSV record (comma, quoting only when needed, `\\n` line end), cells neutralised."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([neutralise(cell) for cell in cells])
-    return buffer.getvalue()
+    """One CSV record (comma, `\\n` line end, cells neutralised), quoted only when a cell holds a
+    comma, a quote, CR or LF (as PostgreSQL's COPY does; the csv module would leave a lone CR
+    unquoted, which readers take for a line end)."""
+    return ",".join(_cell(cell) for cell in cells) + "\n"
 
 
 def csv_lines(rows: Iterable[Sequence[str]]) -> str:
-    """Several records at once (one writer, for blocks of rows)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows([neutralise(cell) for cell in row] for row in rows)
-    return buffer.getvalue()
+    """Several records at once (for blocks of rows)."""
+    return "".join(",".join(_cell(cell) for cell in row) + "\n" for row in rows)
+
+
+def coalesced(
+    blocks: Iterable[bytes | bytearray | memoryview], size: int = 256 * 1024
+) -> Iterator[bytes]:
+    """The same bytes in blocks of at least `size` (the last may be shorter): COPY hands out one
+    row at a time, and one write per row would dominate."""
+    pending: list[bytes | bytearray | memoryview] = []
+    length = 0
+    for block in blocks:
+        pending.append(block)
+        length += len(block)
+        if length >= size:
+            yield b"".join(pending)
+            pending = []
+            length = 0
+    if pending:
+        yield b"".join(pending)

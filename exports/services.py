@@ -1,4 +1,5 @@
-"""Writes of the exports: marking survey participants as exported (an explicit admin action)."""
+"""Writes of the exports: marking survey participants as exported (an explicit admin action) and
+recording participant CSV downloads. The research dataset jobs are in `services_dataset`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from energyleaf.audit.models import AuditEvent
+from energyleaf.audit.services import audit_event_record
 from energyleaf.users.models import ExperimentParticipation, User
 
 from .models import ExperimentExportMark
@@ -47,3 +50,16 @@ def experiment_participants_mark_exported(
         mark.save()
         marks.append(mark)
     return marks
+
+
+def experiment_csv_download_record(*, user: User, participation_ids: list[int]) -> None:
+    """Record in the audit log that `user` downloaded the participant CSV of these
+    participations (the admin action; the download itself changes nothing)."""
+    audit_event_record(
+        title="exports/experiment-csv-downloaded",
+        app_function="experiment_csv_download_record",
+        log_type=AuditEvent.LogType.ACTION,
+        app_component=AuditEvent.Component.ADMIN,
+        user_id=user.pk,
+        details={"participations": participation_ids},
+    )

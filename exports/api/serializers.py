@@ -31,7 +31,9 @@ class ExperimentExportInputSerializer(serializers.Serializer):  # type: ignore[t
 
 class ExperimentMarkExportedInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     user_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=10_000
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        allow_empty=False,
+        max_length=10_000,
     )
 
 

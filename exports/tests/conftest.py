@@ -15,3 +15,9 @@ def body_of(response: Any) -> str:
     """The text of a streamed CSV response."""
     assert response.streaming
     return b"".join(response.streaming_content).decode()
+
+
+@pytest.fixture(autouse=True)
+def _private_exports_root(settings: LazySettings, tmp_path: Any) -> None:
+    """Every test writes its dataset files into its own folder."""
+    settings.EXPORTS_ROOT = tmp_path / "exports"

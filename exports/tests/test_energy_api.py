@@ -138,16 +138,24 @@ def test_every_row_matches_the_stored_readings_in_order() -> None:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
 @pytest.mark.parametrize("zone", [None, "America/St_Johns"])
-def test_copy_and_cursor_paths_write_identical_bytes(household: User, zone: str | None) -> None:
+def test_copy_server_cursor_and_iterator_paths_write_identical_bytes(
+    household: User, zone: str | None
+) -> None:
     sensor = Sensor.objects.get(user=household)
     start, end = utc(2024, 3, 1), utc(2024, 4, 1)
     from zoneinfo import ZoneInfo
 
-    copied = b"".join(selectors._readings_copy(sensor.pk, start, end, zone))
+    statement, params = selectors.energy_copy_statement(
+        sensor_id=sensor.pk, start=start, end=end, zone_name=zone
+    )
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
+        copied = b"".join(bytes(block) for block in copy)
+    fetched = b"".join(selectors._readings_cursor(sensor.pk, start, end, zone))
     iterated = b"".join(
         selectors._readings_iterated(sensor.pk, start, end, ZoneInfo(zone) if zone else None)
     )
     assert copied == iterated
+    assert fetched == iterated
     assert copied.count(b"\n") == 5
 
 

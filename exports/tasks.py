@@ -1,0 +1,50 @@
+"""Celery tasks of the exports: thin wrappers over services (ids in, nothing out)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+RUN_TASK_NAME = "exports.run_export_job"
+CLEANUP_TASK_NAME = "exports.cleanup_exports"
+
+
+@shared_task(
+    name=RUN_TASK_NAME,
+    ignore_result=True,
+    # The run is idempotent (status guard, files renamed into place, same bytes every time): the
+    # message is acknowledged only after the run, and a worker killed mid-run hands it back.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=10,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+    # Long exports: below the Redis broker's visibility timeout (3600 s by default), or the
+    # message would be handed to a second worker while the first still runs.
+    soft_time_limit=3000,
+    time_limit=3300,
+)
+def run_export_job_task(job_id: int) -> None:
+    """Write the dataset files of export job `job_id` (no-op when it already finished)."""
+    from .services_dataset import export_job_run
+
+    export_job_run(job_id=job_id)
+
+
+@shared_task(
+    name=CLEANUP_TASK_NAME,
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    max_retries=3,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def cleanup_exports_task() -> None:
+    """Delete export files past retention and re-queue stuck export jobs."""
+    from .services_dataset import export_jobs_cleanup
+
+    export_jobs_cleanup()
