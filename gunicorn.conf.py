@@ -24,6 +24,9 @@ max_requests_jitter = 2000
 # Request bodies are protobuf or JSON; 10 000 buffered readings fit well below this.
 limit_request_line = 4094
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+# gunicorn's default line holds the query string and the referrer; the unsubscribe link carries
+# its token in the query, and tokens never go to logs. Path only, no referrer.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s" %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # Behind a TLS terminator on the same host.

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "simple_history",
     "django_celery_beat",
+    "corsheaders",
     # Our apps, lowest layer first: users <- audit <- sensors <- analytics <- reports; exports.
     "energyleaf.users",
     "energyleaf.audit",
@@ -68,6 +69,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that can answer (WhiteNoise, CommonMiddleware): CORS headers on every answer.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -134,6 +137,16 @@ USE_TZ = True
 ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE = env.str(
     "ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE", default="Europe/Berlin"
 )
+# Base URL of the households' web app: mail links (reports page, unsubscribe) start with it.
+ENERGYLEAF_APP_URL = env.str("ENERGYLEAF_APP_URL", default="http://localhost:8000/")
+# Survey routine (reports): the link of the survey tool with {token}, {survey_id} and {language},
+# the ids of surveys 2 and 3 (a survey without link or id is not run), days of catch-up after a
+# survey's due day, and the contact address named in the invitation.
+ENERGYLEAF_SURVEY_URL_TEMPLATE = env.str("ENERGYLEAF_SURVEY_URL_TEMPLATE", default="")
+ENERGYLEAF_SURVEY_SECOND_ID = env.str("ENERGYLEAF_SURVEY_SECOND_ID", default="")
+ENERGYLEAF_SURVEY_THIRD_ID = env.str("ENERGYLEAF_SURVEY_THIRD_ID", default="")
+ENERGYLEAF_SURVEY_CATCH_UP_DAYS = env.int("ENERGYLEAF_SURVEY_CATCH_UP_DAYS", default=7)
+ENERGYLEAF_SURVEY_CONTACT_EMAIL = env.str("ENERGYLEAF_SURVEY_CONTACT_EMAIL", default="")
 
 # --- Static files ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -158,6 +171,12 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Cross-origin browser access (django-cors-headers), only to the JSON API and only from these
+# origins (e.g. https://app.example.org); empty: no cross-origin access at all. The CSV
+# downloads' file name must be readable by the calling page.
+CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = ["Content-Disposition"]
 # Tokens and secrets are never logged; the audit log stores hashes at most.
 ENERGYLEAF_CRON_SECRET = env.str("ENERGYLEAF_CRON_SECRET", default="")
 
@@ -194,6 +213,10 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "energyleaf.common.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Proxies in front of the web processes that append to X-Forwarded-For (1 behind nginx or a
+    # load balancer). 0 uses the peer address only, so a client cannot choose its own address
+    # for the per-address rate limit of /api/v1/token by sending the header itself.
+    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(
@@ -226,6 +249,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A message taken by a worker that dies before acknowledging it goes back to the queue after
+    # this many seconds. It must exceed the longest task run plus its retry countdown (up to 300 s
+    # here), or a slow task runs twice; kombu's default is one hour.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
@@ -233,7 +263,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_ACKS_LATE = False
+# Tasks are idempotent (DESIGN: a worker killed mid-task loses nothing): a message is acknowledged
+# only after its task finished, and handed out again when the worker process running it died.
+CELERY_TASK_ACKS_LATE = env.bool("CELERY_TASK_ACKS_LATE", default=True)
+CELERY_TASK_REJECT_ON_WORKER_LOST = env.bool("CELERY_TASK_REJECT_ON_WORKER_LOST", default=True)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
@@ -266,7 +299,29 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "reports.send_anomaly_mails",
         "schedule": crontab(minute="5,35"),
     },
+    # daily at 06:15 UTC (morning in Europe): advance participants due for survey 2 or 3, invite
+    "survey-routine": {
+        "task": "reports.survey_routine",
+        "schedule": crontab(minute="15", hour="6"),
+    },
+    # daily at 03:17: delete research exports past retention, re-queue stuck export jobs
+    "cleanup-exports": {
+        "task": "exports.cleanup_exports",
+        "schedule": crontab(minute="17", hour="3"),
+    },
 }
+
+# --- Research exports ----------------------------------------------------------------------------
+# Folder of the research dataset files (never served by the web server: downloads go through the
+# staff-only admin view). Files older than the retention are deleted by exports.cleanup_exports.
+EXPORTS_ROOT = Path(env.str("ENERGYLEAF_EXPORTS_ROOT", default="") or VAR_DIR / "exports")
+EXPORT_RETENTION_DAYS = env.int("ENERGYLEAF_EXPORT_RETENTION_DAYS", default=7)
+# Key of the household pseudonyms (HMAC-SHA256); empty: derived from DJANGO_SECRET_KEY. The same
+# key gives the same pseudonym for a household in every export: keep it to link datasets, change
+# it to make new datasets unlinkable to old ones.
+EXPORT_PSEUDONYM_KEY = env.str("ENERGYLEAF_EXPORT_PSEUDONYM_KEY", default="")
+# A running job without progress for this long is considered lost and queued again.
+EXPORT_STUCK_MINUTES = env.int("ENERGYLEAF_EXPORT_STUCK_MINUTES", default=60)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {
@@ -306,3 +361,14 @@ ENERGYLEAF_TOKEN_RATE_PER_CLIENT = env.str("ENERGYLEAF_TOKEN_RATE_PER_CLIENT", d
 # Batch uploads and protobuf bodies are read by the sensor parser up to this size (bytes).
 ENERGYLEAF_SENSOR_MAX_BODY_BYTES = env.int("ENERGYLEAF_SENSOR_MAX_BODY_BYTES", default=4_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENERGYLEAF_SENSOR_MAX_BODY_BYTES
+
+# --- Detection ----------------------------------------------------------------------------------
+# A scheduled detection run also enqueues the half hours that earlier runs missed (broker or
+# worker down), at most this many windows in all (48: the last 24 h).
+ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS = env.int("ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS", default=48)
+
+# --- Peak classifier ------------------------------------------------------------------------------
+# Folder of the trained models (outside git); only model files in it are ever loaded.
+ENERGYLEAF_ML_MODEL_DIR = Path(env.str("ENERGYLEAF_ML_MODEL_DIR", default=str(VAR_DIR / "models")))
+# Key for POST /api/v1/ml in the X-Api-Key header (empty: only staff JWTs are accepted).
+ENERGYLEAF_ML_API_KEY = env.str("ENERGYLEAF_ML_API_KEY", default="")
