@@ -6,3 +6,6 @@ class SensorsConfig(AppConfig):
 
     name = "sensors"
     verbose_name = "Sensors and readings"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the deployment checks)

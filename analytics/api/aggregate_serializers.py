@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from energyleaf.common.fields import DateOrDateTimeField
@@ -20,6 +22,7 @@ class AggregateListInputSerializer(serializers.Serializer):  # type: ignore[type
     user = serializers.IntegerField(required=False, min_value=1)
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class LocalDateTimeField(serializers.Field):  # type: ignore[type-arg]
     """An aware datetime written as ISO 8601 with its own (local) offset, not converted to UTC."""
 

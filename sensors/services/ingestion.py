@@ -92,16 +92,22 @@ def timestamp_from_client(
         return now, True
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        # ASCII only: str.isdigit() also holds for digits int() refuses (superscripts); and
+        # short, since int() refuses more than 4300 digits (any over 30 are out of range).
+        if text.isascii() and text.isdigit():
+            if len(text) > 30:
+                return None, False
             value = int(text)
         else:
             try:
                 parsed = parse_datetime(text)
-            except ValueError:
-                parsed = None
-            if parsed is None or parsed.tzinfo is None:
+                # An offset can move a time at the ends of datetime's range out of it.
+                moment = parsed.astimezone(UTC) if parsed and parsed.tzinfo else None
+            except (ValueError, OverflowError):
+                moment = None
+            if moment is None:
                 return None, False
-            return _in_range(parsed.astimezone(UTC), now), False
+            return _in_range(moment, now), False
     if value <= 0:
         return None, False
     if value < 10**11:

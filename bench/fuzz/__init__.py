@@ -1,0 +1,1 @@
+"""Coverage-guided fuzzing (atheris) of the sensor wire protocol and endpoints; see run.py."""
