@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
 
 FANOUT_TASK_NAME = "analytics.detect_sequences_fanout"
 SENSOR_TASK_NAME = "analytics.detect_sequences_for_sensor"
@@ -44,7 +45,9 @@ def detect_sequences_for_sensor_task(
 @shared_task(
     name=FANOUT_TASK_NAME,
     ignore_result=True,
-    autoretry_for=(OperationalError, InterfaceError),
+    # BrokerError: the broker went away half-way; a retry (or the next scheduled run, which
+    # catches up missed windows) sends the rest again, and re-sent windows change nothing.
+    autoretry_for=(OperationalError, InterfaceError, BrokerError),
     retry_backoff=5,
     max_retries=3,
     soft_time_limit=120,
@@ -54,7 +57,8 @@ def detect_sequences_fanout_task(
     kinds: Sequence[str] | None = None, window_start: str | None = None
 ) -> int:
     """Enqueue one detection task per assigned electricity sensor for the half hour that just
-    ended (or the one starting at `window_start`, ISO); returns how many were enqueued."""
+    ended and any windows earlier scheduled runs missed (or only the one starting at
+    `window_start`, ISO); returns how many were enqueued."""
     from datetime import datetime
 
     from .services.detection import ALL_KINDS, sequences_detect_fanout

@@ -19,6 +19,7 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -339,36 +340,95 @@ def sequences_detect_window(
     return result
 
 
+FANOUT_AUDIT_TITLE = "analytics/detection-fanout"
+
+
+def _last_scheduled_window(wanted: tuple[SequenceKind, ...]) -> datetime | None:
+    """Start of the latest window a scheduled fan-out enqueued for all of `wanted`, from the
+    audit log (a fan-out records its event only after every task was sent)."""
+    recent = (
+        AuditEvent.objects.filter(title=FANOUT_AUDIT_TITLE)
+        .order_by("-timestamp")
+        .values_list("details", flat=True)[:200]
+    )
+    for details in recent:
+        if not isinstance(details, dict) or not details.get("scheduled"):
+            continue
+        if not set(wanted) <= set(details.get("kinds") or ()):
+            continue
+        try:
+            return datetime.fromisoformat(str(details["window_start"])).astimezone(UTC)
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def detection_windows_due(
+    *, now: datetime, kinds: Iterable[str] = ALL_KINDS, catch_up: int | None = None
+) -> list[datetime]:
+    """Starts of the windows a scheduled fan-out at `now` enqueues: the half hour that just
+    ended and, when earlier scheduled runs were missed (beat could not reach the broker, the
+    worker was down), the windows after the last one that was enqueued, at most `catch_up`
+    (ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS) windows in all, oldest first. Without any earlier
+    run (a new installation) it is the window that just ended alone."""
+    wanted = _kinds_validate(kinds)
+    limit = max(1, settings.ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS if catch_up is None else catch_up)
+    latest, end = detection_window_just_ended(now)
+    last = _last_scheduled_window(wanted)
+    if last is None or last >= latest:
+        return [latest]
+    windows = list(detection_windows_between(start=last + WINDOW, end=end))
+    return windows[-limit:]
+
+
 def sequences_detect_fanout(
     *,
     kinds: Iterable[str] = ALL_KINDS,
     window_start: datetime | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Enqueue (after commit) one detection task per assigned electricity sensor for the window
-    from `window_start`, by default the half hour that just ended at `now`. Returns how many
-    tasks were enqueued and records an audit event with that count."""
+    """Enqueue (after commit) one detection task per assigned electricity sensor and window.
+
+    With `window_start` it is that window alone. Without (the beat schedule), it is the half
+    hour that just ended at `now` plus any windows that scheduled runs missed since the last one
+    that got through (`detection_windows_due`). Returns how many tasks were enqueued and records
+    an audit event with the count, after the tasks were sent: a run that fails half-way (broker
+    down) is caught up by the next one.
+    """
     wanted = _kinds_validate(kinds)
+    scheduled = window_start is None
     if window_start is None:
-        window_start, window_end = detection_window_just_ended(now or timezone.now())
+        windows = detection_windows_due(now=now or timezone.now(), kinds=wanted)
     else:
-        window_end = window_start + WINDOW
-        detection_window_validate(window_start=window_start, window_end=window_end)
-    start_iso = window_start.astimezone(UTC).isoformat()
+        detection_window_validate(window_start=window_start, window_end=window_start + WINDOW)
+        windows = [window_start.astimezone(UTC)]
     sensor_ids = electricity_sensor_ids_assigned()
-    for sensor_id in sensor_ids:
-        # partial binds this sensor's id now; the message is sent once the transaction commits
-        # (at once outside a transaction).
-        transaction.on_commit(
-            partial(detect_sequences_for_sensor_task.delay, sensor_id, start_iso, list(wanted))
+    for start in windows:
+        start_iso = start.isoformat()
+        for sensor_id in sensor_ids:
+            # partial binds this sensor's id now; the message is sent once the transaction
+            # commits (at once outside a transaction).
+            transaction.on_commit(
+                partial(detect_sequences_for_sensor_task.delay, sensor_id, start_iso, list(wanted))
+            )
+    # Recorded after the last message was sent (callbacks run in order and stop at the first
+    # that raises): a run that failed half-way leaves no event, and the next run catches it up.
+    transaction.on_commit(
+        partial(
+            audit_event_record,
+            title=FANOUT_AUDIT_TITLE,
+            app_function="sequences_detect_fanout",
+            app_component=AuditEvent.Component.WORKER,
+            details={
+                "window_start": windows[-1].isoformat(),
+                "windows": len(windows),
+                "scheduled": scheduled,
+                "kinds": list(wanted),
+                "sensors": len(sensor_ids),
+            },
         )
-    audit_event_record(
-        title="analytics/detection-fanout",
-        app_function="sequences_detect_fanout",
-        app_component=AuditEvent.Component.WORKER,
-        details={"window_start": start_iso, "kinds": list(wanted), "sensors": len(sensor_ids)},
     )
-    return len(sensor_ids)
+    return len(sensor_ids) * len(windows)
 
 
 def sequences_detect_enqueue(*, kinds: Iterable[str] = ALL_KINDS) -> None:

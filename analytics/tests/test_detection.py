@@ -11,12 +11,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from kombu.exceptions import OperationalError as BrokerError
 
 from analytics.models import Sequence
 from analytics.selectors.detection import sensor_readings_arrays
 from analytics.services.detection import (
     detection_window_just_ended,
     detection_windows_between,
+    detection_windows_due,
     sequences_detect_fanout,
     sequences_detect_window,
 )
@@ -219,6 +221,79 @@ def test_fanout_enqueues_assigned_electricity_sensors(django_capture_on_commit_c
     ):
         assert sequences_detect_fanout(kinds=("peak",), now=at(47)) == 1
     delay.assert_called_once_with(wanted.pk, WS.isoformat(), ["peak"])
+
+
+def _enqueued_windows(delay: mock.MagicMock) -> list[str]:
+    return sorted({call.args[1] for call in delay.call_args_list})
+
+
+class TestCatchUp:
+    """A scheduled fan-out also sends the windows that earlier scheduled runs missed."""
+
+    @pytest.fixture(autouse=True)
+    def _callbacks(self, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+        self.callbacks = django_capture_on_commit_callbacks
+
+    def fanout(self, now: datetime, **kwargs) -> tuple[int, list[str]]:  # type: ignore[no-untyped-def]
+        with (
+            mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay") as delay,
+            self.callbacks(execute=True),
+        ):
+            count = sequences_detect_fanout(now=now, **kwargs)
+        return count, _enqueued_windows(delay)
+
+    def test_missed_windows_are_enqueued_oldest_first(self) -> None:
+        SensorFactory()
+        assert self.fanout(at(47)) == (1, [WS.isoformat()])
+        # beat could not reach the broker at 13:00, 13:30 and 14:00: the 14:30 run catches up
+        count, windows = self.fanout(at(47 + 120))
+        assert windows == [at(m).isoformat() for m in (30, 60, 90, 120)]
+        assert count == 4
+        # and the next regular run does only its own half hour again
+        assert self.fanout(at(47 + 150)) == (1, [at(150).isoformat()])
+
+    def test_a_repeated_tick_does_the_same_window_once_more_only(self) -> None:
+        SensorFactory()
+        self.fanout(at(47))
+        assert self.fanout(at(50)) == (1, [WS.isoformat()])
+
+    def test_at_most_the_configured_number_of_windows(self) -> None:
+        self.fanout(at(47))
+        assert detection_windows_due(now=at(47 + 600), catch_up=3) == [
+            at(m) for m in (540, 570, 600)
+        ]
+        with override_settings(ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS=2):
+            assert detection_windows_due(now=at(47 + 600)) == [at(570), at(600)]
+
+    def test_a_new_installation_starts_with_the_window_that_just_ended(self) -> None:
+        assert detection_windows_due(now=at(47 + 600)) == [at(600)]
+
+    def test_only_scheduled_runs_of_the_same_kinds_count(self) -> None:
+        # an operator's run of one window
+        with (
+            mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay"),
+            self.callbacks(execute=True),
+        ):
+            sequences_detect_fanout(window_start=at(60))
+        self.fanout(at(47), kinds=("peak",))
+        assert detection_windows_due(now=at(107), kinds=("peak",)) == [at(30), at(60)]
+        # nothing scheduled for both kinds yet: no catch-up
+        assert detection_windows_due(now=at(107)) == [at(60)]
+
+    def test_a_run_that_failed_half_way_is_caught_up(self) -> None:
+        SensorFactory.create_batch(3)
+        self.fanout(at(47))
+        failing = mock.Mock(side_effect=[None, BrokerError("connection refused")])
+        with (
+            mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay", failing),
+            pytest.raises(BrokerError),
+            self.callbacks(execute=True),
+        ):
+            sequences_detect_fanout(now=at(77))
+        # no audit event for the failed run: the next one sends its window again
+        count, windows = self.fanout(at(107))
+        assert windows == [at(30).isoformat(), at(60).isoformat()]
+        assert count == 6
 
 
 def test_fanout_runs_detection_eagerly(django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
