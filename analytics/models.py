@@ -196,12 +196,18 @@ class ConsumptionRollup(models.Model):
         return f"{self.sensor_id} {self.bucket_start:%Y-%m-%d %H:%M} {self.consumption}"
 
 
+ROLLUP_STATE_NAME = "consumption_rollups"
+
+
 class RollupState(models.Model):
     """Progress of a periodic job over received readings, one row per `name`: `watermark` is the
     `Reading.received_at` from which the next incremental rollup refresh reads (with overlap)."""
 
     name = models.CharField(max_length=64, unique=True)
     watermark = models.DateTimeField(null=True, blank=True)
+    # Every reading received before this instant is in the rollups (the `now` of the last
+    # successful refresh less the commit overlap); readers that need complete sums check it.
+    covers_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -24,13 +24,23 @@ from energyleaf.common.exceptions import NotFoundError
 from energyleaf.common.time import default_household_time_zone
 from sensors.models import Sensor
 
-from ..models import ConsumptionRollup
+from ..models import ROLLUP_STATE_NAME, ConsumptionRollup, RollupState
 
 Resolution = Literal["hour", "day", "week", "month"]
 RESOLUTIONS: tuple[Resolution, ...] = ("hour", "day", "week", "month")
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 _EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def rollups_cover_until() -> datetime | None:
+    """The instant before which every received reading is in the rollups (the last refresh's
+    time less its overlap), or None before the first refresh."""
+    return (
+        RollupState.objects.filter(name=ROLLUP_STATE_NAME)
+        .values_list("covers_until", flat=True)
+        .first()
+    )
 
 
 class AggregateRow(NamedTuple):

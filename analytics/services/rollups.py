@@ -28,13 +28,13 @@ from django.utils import timezone
 
 from sensors.models import Reading
 
-from ..models import ConsumptionRollup, RollupState
+from ..models import ROLLUP_STATE_NAME, ConsumptionRollup, RollupState
 
 BUCKET = timedelta(minutes=15)
 # Readings commit a little after their `received_at` is set; re-reading this much before the
 # newest seen receive time catches rows that committed out of order.
 OVERLAP = timedelta(minutes=2)
-STATE_NAME = "consumption_rollups"
+STATE_NAME = ROLLUP_STATE_NAME
 RANGES_PER_QUERY = 200
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -91,8 +91,8 @@ def bucket_floor(moment: datetime) -> datetime:
 
 def rollups_refresh(*, now: datetime | None = None) -> RollupRefreshResult:
     """Recompute every bucket that received a reading since the stored watermark, then move the
-    watermark to min(now - OVERLAP, newest `received_at` read). Safe to run again at any time;
-    concurrent runs are serialised on the state row."""
+    watermark to min(now - OVERLAP, newest `received_at` read) and `covers_until` to now -
+    OVERLAP. Safe to run again at any time; concurrent runs are serialised on the state row."""
     now = now or timezone.now()
     with transaction.atomic():
         RollupState.objects.get_or_create(name=STATE_NAME)
@@ -103,6 +103,8 @@ def rollups_refresh(*, now: datetime | None = None) -> RollupRefreshResult:
             received = received.filter(received_at__gte=read_from)
         newest = received.aggregate(newest=Max("received_at"))["newest"]
         if newest is None:
+            state.covers_until = now - OVERLAP
+            state.save(update_fields=["covers_until", "updated_at"])
             return RollupRefreshResult(read_from, now, 0, 0, read_from)
         touched = (
             received.filter(received_at__lte=newest)
@@ -124,7 +126,10 @@ def rollups_refresh(*, now: datetime | None = None) -> RollupRefreshResult:
         if read_from is not None:
             watermark = max(watermark, read_from)
         state.watermark = watermark
-        state.save(update_fields=["watermark", "updated_at"])
+        # Nothing received up to `now` is left out (rows committing late are read again next
+        # time, thanks to the overlap).
+        state.covers_until = now - OVERLAP
+        state.save(update_fields=["watermark", "covers_until", "updated_at"])
     return RollupRefreshResult(read_from, now, written, len(per_sensor), watermark)
 
 

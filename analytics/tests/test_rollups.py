@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from analytics.models import ConsumptionRollup, RollupState
+from analytics.selectors.aggregates import rollups_cover_until
 from analytics.services.rollups import (
     OVERLAP,
     STATE_NAME,
@@ -149,6 +150,8 @@ def test_watermark_moves_to_the_newest_receive_time_with_an_overlap_bound() -> N
     now = RECEIVED + timedelta(minutes=30)
     rollups_refresh(now=now)
     assert RollupState.objects.get(name=STATE_NAME).watermark == RECEIVED
+    # everything received up to the refresh (less the commit overlap) is in the rollups
+    assert rollups_cover_until() == now - OVERLAP
 
     # Readings received a moment ago: the watermark stays OVERLAP behind now.
     recent = now + timedelta(minutes=5)
@@ -162,6 +165,7 @@ def test_watermark_moves_to_the_newest_receive_time_with_an_overlap_bound() -> N
     # Nothing new: nothing recomputed beyond the overlap, the watermark does not go back.
     result = rollups_refresh(now=recent + timedelta(hours=1))
     assert result.watermark == recent
+    assert rollups_cover_until() == recent + timedelta(hours=1) - OVERLAP
     assert result.buckets == 1
 
 

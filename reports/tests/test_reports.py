@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import F
 
+from analytics.models import ROLLUP_STATE_NAME, ConsumptionRollup, RollupState
+from analytics.services.rollups import rollups_refresh
 from energyleaf.users.models import Household, User
 from energyleaf.users.tests.factories import UserFactory
 from reports.models import Report, ReportSettings
@@ -36,7 +39,20 @@ def readings(sensor: Sensor, rows: list[tuple[datetime, str]]) -> None:
     )
 
 
-def test_report_across_spring_dst_in_berlin_has_every_figure_exact() -> None:
+@pytest.fixture(params=["readings", "rollups"])
+def source(request: pytest.FixtureRequest) -> str:
+    """Where the day sums come from: the raw readings, or the rollups once a refresh covers the
+    period; every figure must come out the same."""
+    return str(request.param)
+
+
+def prepare(source: str) -> None:
+    if source == "rollups":
+        rollups_refresh()
+        assert ConsumptionRollup.objects.exists()
+
+
+def test_report_across_spring_dst_in_berlin_has_every_figure_exact(source: str) -> None:
     user, sensor = household_with_sensor(
         working_price_per_kwh=Decimal("0.3000"),
         base_price_per_month=Decimal("12.40"),
@@ -56,6 +72,7 @@ def test_report_across_spring_dst_in_berlin_has_every_figure_exact() -> None:
             (datetime(2024, 4, 1, 22, tzinfo=UTC), "9"),  # 2.4.: today, not reported
         ],
     )
+    prepare(source)
     now = datetime(2024, 4, 2, 7, tzinfo=BERLIN)
 
     report = report_generate(user_id=user.pk, now=now)
@@ -92,7 +109,9 @@ def test_report_across_spring_dst_in_berlin_has_every_figure_exact() -> None:
     assert ReportSettings.objects.get(user=user).last_report_at == now
 
 
-def test_report_in_new_york_covers_the_25_hour_day_and_has_no_cost_without_working_price() -> None:
+def test_report_in_new_york_covers_the_25_hour_day_and_has_no_cost_without_working_price(
+    source: str,
+) -> None:
     user, sensor = household_with_sensor(
         time_zone="America/New_York",
         base_price_per_month=Decimal("10.00"),
@@ -109,6 +128,7 @@ def test_report_in_new_york_covers_the_25_hour_day_and_has_no_cost_without_worki
             (datetime(2024, 11, 4, 5, tzinfo=UTC), "7"),  # 4.11. 00:00 EST
         ],
     )
+    prepare(source)
 
     report = report_generate(user_id=user.pk, now=datetime(2024, 11, 4, 12, tzinfo=UTC))
 
@@ -145,6 +165,25 @@ def test_ties_go_to_the_later_day_and_missing_base_price_counts_as_zero() -> Non
     assert report.total_cost_eur == Decimal("1.00")
     assert report.average_daily_cost_eur == Decimal("0.50")
     assert report.days.count() == 2
+
+
+def test_rollups_serve_a_report_only_when_they_cover_its_period() -> None:
+    user, sensor = household_with_sensor()
+    report_settings_update(user_id=user.pk, interval_days=1)
+    readings(sensor, [(datetime(2024, 6, 11, 8, tzinfo=UTC), "2")])
+    rollups_refresh()
+    # Marks which source was read: the rollups now say twice what the readings say.
+    ConsumptionRollup.objects.filter(sensor=sensor).update(consumption=F("consumption") * 2)
+    period_end = datetime(2024, 6, 11, 22, tzinfo=UTC)  # 12.6. 00:00 in Berlin
+    state = RollupState.objects.filter(name=ROLLUP_STATE_NAME)
+    now = datetime(2024, 6, 12, 7, tzinfo=BERLIN)
+
+    state.update(covers_until=period_end + timedelta(minutes=14))
+    assert report_generate(user_id=user.pk, now=now).total_consumption_kwh == Decimal("2.000")
+
+    Report.objects.all().delete()
+    state.update(covers_until=period_end + timedelta(minutes=15))
+    assert report_generate(user_id=user.pk, now=now).total_consumption_kwh == Decimal("4.000")
 
 
 def test_building_twice_for_the_same_period_stores_one_report() -> None:
