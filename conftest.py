@@ -7,6 +7,9 @@ from rest_framework.test import APIClient
 
 from energyleaf.users.tests.factories import UserFactory
 
+# Every log record of the suite is searched for secrets at the end of the session.
+pytest_plugins = ("energyleaf.tests.secret_watch",)
+
 
 @pytest.fixture
 def api_client() -> APIClient:

@@ -83,7 +83,12 @@ def _context(user: User, scope: UnsubscribeScope) -> dict[str, str]:
 
 
 def _invalid(request: HttpRequest) -> HttpResponse:
-    return _private(render(request, "reports/unsubscribe_invalid.html", status=400))
+    # German first, English below (the household is unknown). `language` is given so the
+    # template never fails a lookup: Django logs a failed lookup at DEBUG with the whole context,
+    # which holds the request and with it the link's token.
+    return _private(
+        render(request, "reports/unsubscribe_invalid.html", {"language": "de"}, status=400)
+    )
 
 
 def _private(response: HttpResponse) -> HttpResponse:

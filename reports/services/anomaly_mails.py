@@ -77,7 +77,8 @@ def anomaly_mails_send(*, now: datetime | None = None) -> AnomalyMailsResult:
         if outcome is not None:
             counts[outcome] = counts.get(outcome, 0) + 1
     result = AnomalyMailsResult(created=created, **counts)
-    logger.info("anomaly_mails.run", extra=result.as_dict())
+    counts = result.as_dict()
+    logger.info("anomaly_mails.run %s", counts, extra={"counts": counts})
     return result
 
 

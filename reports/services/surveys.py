@@ -114,7 +114,8 @@ def survey_routine_run(*, now: datetime) -> SurveyRoutineResult:
             result.invitations_sent += 1
         elif outcome == "failed":
             result.invitations_failed += 1
-    logger.info("survey_routine.run", extra=result.as_dict())
+    counts = result.as_dict()
+    logger.info("survey_routine.run %s", counts, extra={"counts": counts})
     return result
 
 

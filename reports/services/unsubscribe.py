@@ -63,10 +63,12 @@ def unsubscribe_token_read(*, token: str) -> UnsubscribeRequest:
         payload = signing.loads(
             token, salt=UNSUBSCRIBE_TOKEN_SALT, max_age=UNSUBSCRIBE_TOKEN_MAX_AGE
         )
-    except signing.SignatureExpired as error:
-        raise ValidationError("This unsubscribe link has expired.", code="expired") from error
-    except signing.BadSignature as error:
-        raise ValidationError("This unsubscribe link is not valid.", code="invalid") from error
+    # `from None`: BadSignature's message quotes the link's signature, and a chained exception
+    # would carry it into every traceback logged while the error page is rendered.
+    except signing.SignatureExpired:
+        raise ValidationError("This unsubscribe link has expired.", code="expired") from None
+    except signing.BadSignature:
+        raise ValidationError("This unsubscribe link is not valid.", code="invalid") from None
     if not isinstance(payload, dict):
         raise ValidationError("This unsubscribe link is not valid.", code="invalid")
     user_id, scope = payload.get("u"), payload.get("s")
