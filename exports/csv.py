@@ -105,6 +105,19 @@ def csv_lines(rows: Iterable[Sequence[str]]) -> str:
     return "".join(",".join(_cell(cell) for cell in row) + "\n" for row in rows)
 
 
+def csv_blocks(rows: Iterable[Sequence[str]], size: int) -> Iterator[bytes]:
+    """The records of `rows` as encoded CSV, `size` records per block (the last may be shorter):
+    one write per block, and never more than one block of rows in memory."""
+    block: list[Sequence[str]] = []
+    for row in rows:
+        block.append(row)
+        if len(block) >= size:
+            yield csv_lines(block).encode()
+            block = []
+    if block:
+        yield csv_lines(block).encode()
+
+
 def coalesced(
     blocks: Iterable[bytes | bytearray | memoryview], size: int = 256 * 1024
 ) -> Iterator[bytes]:

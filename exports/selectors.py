@@ -31,6 +31,7 @@ from .csv import (
     AGGREGATE_HEADER,
     ENERGY_HEADER,
     EXPERIMENT_HEADER,
+    csv_blocks,
     csv_line,
     csv_lines,
     format_number,
@@ -202,21 +203,18 @@ def _readings_iterated(
         .values_list(*_NUMBERS, "timestamp", "flags")
         .iterator(chunk_size=CHUNK_ROWS)
     )
-    block: list[list[str]] = []
-    for *numbers, moment, flags in rows:
-        block.append(
-            [format_number(number) for number in numbers]
-            + [
+    yield from csv_blocks(
+        (
+            [
+                *(format_number(number) for number in numbers),
                 format_timestamp(moment, out_zone),
                 str(flags),
                 "|".join(ReadingFlag.names(flags)),
             ]
-        )
-        if len(block) >= CHUNK_ROWS:
-            yield csv_lines(block).encode()
-            block = []
-    if block:
-        yield csv_lines(block).encode()
+            for *numbers, moment, flags in rows
+        ),
+        CHUNK_ROWS,
+    )
 
 
 def _aggregate_blocks(
@@ -276,24 +274,20 @@ def experiment_csv_blocks(
     """The participant CSV: header, then per participant firstname and lastname (commas made
     spaces), e-mail, token (the user id without `-`/`_`), status, number, prolific, paid."""
     yield csv_line(EXPERIMENT_HEADER).encode()
-    block: list[list[str]] = []
     participants = experiment_participants(status=status, participation_ids=participation_ids)
-    for participation in participants.iterator(chunk_size=CHUNK_ROWS):
-        user = participation.user
-        block.append(
+    yield from csv_blocks(
+        (
             [
-                user.first_name.replace(",", " "),
-                user.last_name.replace(",", " "),
-                user.email,
-                str(user.pk).replace("-", "").replace("_", ""),
+                participation.user.first_name.replace(",", " "),
+                participation.user.last_name.replace(",", " "),
+                participation.user.email,
+                str(participation.user.pk).replace("-", "").replace("_", ""),
                 participation.status,
                 str(participation.experiment_number),
                 str(participation.uses_prolific).lower(),
                 str(participation.gets_paid).lower(),
             ]
-        )
-        if len(block) >= CHUNK_ROWS:
-            yield csv_lines(block).encode()
-            block = []
-    if block:
-        yield csv_lines(block).encode()
+            for participation in participants.iterator(chunk_size=CHUNK_ROWS)
+        ),
+        CHUNK_ROWS,
+    )

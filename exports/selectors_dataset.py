@@ -23,7 +23,14 @@ from django.db.models.functions import RowNumber
 from analytics.models import DevicePeak, Sequence
 from sensors.models import Reading, ReadingFlag, Sensor
 
-from .csv import coalesced, csv_line, csv_lines, format_number, format_timestamp
+from .csv import (
+    coalesced,
+    csv_blocks,
+    csv_line,
+    csv_lines,
+    format_number,
+    format_timestamp,
+)
 from .pseudonyms import pseudonym
 
 if TYPE_CHECKING:
@@ -217,9 +224,8 @@ def _readings_iterated(
         .values_list("timestamp", *_NUMBERS, "flags")
         .iterator(chunk_size=CHUNK_ROWS)
     )
-    block: list[list[str]] = []
-    for moment, *numbers, flags in rows:
-        block.append(
+    yield from csv_blocks(
+        (
             [
                 *prefix,
                 format_timestamp(moment),
@@ -227,12 +233,10 @@ def _readings_iterated(
                 str(flags),
                 "|".join(ReadingFlag.names(flags)),
             ]
-        )
-        if len(block) >= CHUNK_ROWS:
-            yield csv_lines(block).encode()
-            block = []
-    if block:
-        yield csv_lines(block).encode()
+            for moment, *numbers, flags in rows
+        ),
+        CHUNK_ROWS,
+    )
 
 
 def sequence_blocks(
