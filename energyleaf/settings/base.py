@@ -256,6 +256,9 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     }
+    # kombu's Redis transport, except that losing Redis while holding unacknowledged messages
+    # no longer stops the worker (energyleaf/celery_broker.py).
+    CELERY_BROKER_TRANSPORT = "energyleaf.celery_broker:Transport"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
