@@ -27,6 +27,7 @@ from exports.models import ExportJob
 from exports.pseudonyms import pseudonym, pseudonym_key
 from exports.services_dataset import export_job_create, export_job_run, export_jobs_cleanup
 from exports.tasks import cleanup_exports_task, run_export_job_task
+from exports.tests.conftest import reading, utc
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory, make_readings
 
@@ -41,22 +42,6 @@ SEQUENCE_HEADER = (
     "household,sensor,kind,start,end,average_power_w,average_peak_power_w,energy_kwh,"
     "base_load_w,device_names,device_categories\n"
 )
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-def add_reading(
-    sensor: Sensor, moment: datetime, value: str, consumption: str, **extra: Any
-) -> None:
-    Reading.objects.create(
-        sensor=sensor,
-        timestamp=moment,
-        value=Decimal(value),
-        consumption=Decimal(consumption),
-        **extra,
-    )
 
 
 def add_sequence(sensor: Sensor, start: datetime, minutes: int, kind: str = "peak") -> Sequence:
@@ -91,9 +76,9 @@ def world() -> dict[str, Any]:
     )
     sensor_o = SensorFactory(user=other, client_id="CC:CC:CC:00:00:03")
     # Berlin: 2024-03-31 01:00 UTC is 02:00 CET → 03:00 CEST.
-    add_reading(sensor_a, utc(2024, 3, 31, 0, 59, 59, 999000), "999.9", "0.1")
-    add_reading(sensor_a, utc(2024, 3, 31, 1, 0), "1000.000000", "0", flags=4)
-    add_reading(
+    reading(sensor_a, utc(2024, 3, 31, 0, 59, 59, 999000), "999.9", "0.1")
+    reading(sensor_a, utc(2024, 3, 31, 1, 0), "1000.000000", "0", flags=4)
+    reading(
         sensor_a,
         utc(2024, 3, 31, 1, 30, 0, 250000),
         "1000.5",
@@ -103,10 +88,10 @@ def world() -> dict[str, Any]:
         value_current=Decimal(-150),
         flags=9,
     )
-    add_reading(sensor_a, utc(2024, 3, 31, 2, 0), "1001.5", "1", value_current=Decimal(1500))
-    add_reading(sensor_a, utc(2024, 4, 1), "1100", "98.5")  # after the range
-    add_reading(sensor_b, utc(2024, 3, 31, 12), "5.123", "0.001")
-    add_reading(sensor_o, utc(2024, 3, 31, 12), "7", "7")
+    reading(sensor_a, utc(2024, 3, 31, 2, 0), "1001.5", "1", value_current=Decimal(1500))
+    reading(sensor_a, utc(2024, 4, 1), "1100", "98.5")  # after the range
+    reading(sensor_b, utc(2024, 3, 31, 12), "5.123", "0.001")
+    reading(sensor_o, utc(2024, 3, 31, 12), "7", "7")
     peak = add_sequence(sensor_a, utc(2024, 3, 31, 1, 10), 10)
     confirm(anna, peak, '=HYPERLINK("http://x")', "kettle")
     confirm(anna, peak, "@SUM(1)", "oven")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -16,7 +16,7 @@ from analytics.models import ConsumptionRollup
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import UserFactory
 from exports import selectors
-from exports.tests.conftest import body_of
+from exports.tests.conftest import body_of, reading, utc
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory, make_readings
 
@@ -27,22 +27,6 @@ HEADER = (
     "Zählerstand (Verbraucht),Verbrauch in kWh,Zählerstand (Eingespeißt),Erzeugt in kWh,"
     "Leistung in Watt,Zeitstempel,Qualitätsflags,Qualität\n"
 )
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-def reading(
-    sensor: Sensor, moment: datetime, value: str, consumption: str, **extra: object
-) -> None:
-    Reading.objects.create(
-        sensor=sensor,
-        timestamp=moment,
-        value=Decimal(value),
-        consumption=Decimal(consumption),
-        **extra,  # type: ignore[arg-type]
-    )
 
 
 @pytest.fixture
