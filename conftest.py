@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import redis
 from rest_framework.test import APIClient
 
 from energyleaf.users.tests.factories import UserFactory
@@ -24,3 +27,15 @@ def household_user(db):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def admin_user(db):  # type: ignore[no-untyped-def]
     return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A real Redis for the tests that need one (ENERGYLEAF_TEST_REDIS_URL, which .ci/run sets;
+    database 15 of the local Redis by default); the test is skipped without one."""
+    url = os.environ.get("ENERGYLEAF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {url}: {exc}")
+    return url

@@ -4,7 +4,6 @@ Real Redis, real kombu channels; the queue names are unique per run."""
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import pytest
@@ -13,16 +12,6 @@ from django.conf import settings
 from kombu import Connection, Exchange, Queue
 
 from energyleaf.celery_broker import Transport
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("ENERGYLEAF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {url}: {exc}")
-    return url
 
 
 @pytest.fixture

@@ -35,24 +35,15 @@ WORKERS = 3
 MAC = "5C:CF:7F:AB:CD:EF"
 
 
-def _redis_url() -> str:
-    url = os.environ.get("ENERGYLEAF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {url}: {exc}")
-    return url
-
-
 @pytest.fixture
 def throttled_server(
-    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory, redis_url: str
 ) -> Iterator[LiveServer]:
     """gunicorn (3 workers) with the Redis cache and small token rate limits."""
     from django.db import connection
 
     prefix = f"throttle-e2e-{secrets.token_hex(6)}"
-    cache_url = f"{_redis_url()}?key_prefix={prefix}"
+    cache_url = f"{redis_url}?key_prefix={prefix}"
     var_dir = tmp_path_factory.mktemp("throttle-var")
     port = _free_port()
     env = dict(os.environ)
@@ -90,7 +81,7 @@ def throttled_server(
         yield server
     finally:
         _stop(process)
-        client = redis.Redis.from_url(_redis_url())
+        client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
 
