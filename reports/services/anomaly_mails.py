@@ -136,7 +136,9 @@ def anomaly_notification_process(*, notification_id: int, now: datetime) -> str 
         notification.full_clean()
         notification.save(update_fields=["status", "error", "attempts", "updated_at"])
         logger.warning(
-            "anomaly_mails.failed",
+            "anomaly_mails.failed notification=%s attempts=%s",
+            notification.pk,
+            notification.attempts,
             extra={"notification_id": notification.pk, "attempts": notification.attempts},
         )
         return "gave_up" if notification.attempts >= MAX_ATTEMPTS else "failed"

@@ -203,7 +203,7 @@ def report_mail_send(*, report_id: int, now: datetime | None = None) -> str:
     outcome, error = _report_mail_attempt(report_id=report_id, now=now or timezone.now())
     if error is not None:
         raise ReportMailError(f"report {report_id}: {type(error).__name__}: {error}") from error
-    logger.info("report_mail.%s", outcome, extra={"report_id": report_id})
+    logger.info("report_mail.%s report=%s", outcome, report_id, extra={"report_id": report_id})
     return outcome
 
 
@@ -240,7 +240,10 @@ def _report_mail_attempt(*, report_id: int, now: datetime) -> tuple[str, Excepti
         report.mail_last_error = f"{type(error).__name__}: {error}"[:2000]
         report.save(update_fields=["mail_status", "mail_last_error", "mail_attempts"])
         logger.warning(
-            "report_mail.failed", extra={"report_id": report.pk, "attempts": report.mail_attempts}
+            "report_mail.failed report=%s attempts=%s",
+            report.pk,
+            report.mail_attempts,
+            extra={"report_id": report.pk, "attempts": report.mail_attempts},
         )
         return "failed", error
     report.mail_status = Report.MailStatus.SENT

@@ -93,7 +93,9 @@ def survey_routine_run(*, now: datetime) -> SurveyRoutineResult:
             except Exception:
                 # One participant's failure must not stop the others; it is logged with its id.
                 logger.exception(
-                    "survey_routine.advance_failed",
+                    "survey_routine.advance_failed participation=%s survey=%s",
+                    participation_id,
+                    step.number,
                     extra={"participation_id": participation_id, "survey": step.number},
                 )
                 result.failed += 1
@@ -107,7 +109,9 @@ def survey_routine_run(*, now: datetime) -> SurveyRoutineResult:
             outcome = survey_invitation_send(invitation_id=invitation_id, now=now)
         except Exception:
             logger.exception(
-                "survey_routine.invitation_failed", extra={"invitation_id": invitation_id}
+                "survey_routine.invitation_failed invitation=%s",
+                invitation_id,
+                extra={"invitation_id": invitation_id},
             )
             outcome = "failed"
         if outcome == "sent":
@@ -197,7 +201,9 @@ def survey_invitation_send(*, invitation_id: int, now: datetime) -> str | None:
         invitation.last_error = f"{type(error).__name__}: {error}"[:2000]
         invitation.save(update_fields=["status", "last_error", "attempts"])
         logger.warning(
-            "survey_invitation.failed",
+            "survey_invitation.failed invitation=%s attempts=%s",
+            invitation.pk,
+            invitation.attempts,
             extra={"invitation_id": invitation.pk, "attempts": invitation.attempts},
         )
         return "failed"

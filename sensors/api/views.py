@@ -198,7 +198,10 @@ class ProtobufView(APIView):
             logger.error("sensor_api.unexpected_error", exc_info=exc)
             return 500, "Internal error"
         logger.info(
-            "sensor_api.refused",
+            "sensor_api.refused %s %s %s",
+            self.function_name,
+            status,
+            message,
             extra={"function": self.function_name, "status": status, "status_message": message},
         )
         return status, message
