@@ -91,4 +91,25 @@ def suggest_devices_task(sequence_ids: Sequence[int]) -> int:
     return suggestions_make(sequence_ids=sequence_ids)
 
 
+SUGGEST_CATCH_UP_TASK_NAME = "analytics.suggest_devices_catch_up"
+
+
+@shared_task(
+    name=SUGGEST_CATCH_UP_TASK_NAME,
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=3,
+    soft_time_limit=120,
+    time_limit=180,
+)
+def suggest_devices_catch_up_task() -> int:
+    """Enqueue suggestions for recent peaks whose suggestions are missing or stale."""
+    from django.utils import timezone
+
+    from .services.suggestions import suggestions_catch_up
+
+    return suggestions_catch_up(now=timezone.now())
+
+
 from .tasks_rollups import refresh_rollups_task  # noqa: E402,F401

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from ..models import DevicePeak, DeviceSuggestion
+from django.db.models import Exists, OuterRef
+
+from ..models import DevicePeak, DeviceSuggestion, Sequence
 from .devices import SUGGESTION_MIN_PROBABILITY
 
 BANDS: tuple[tuple[float, float], ...] = (
@@ -117,3 +120,20 @@ def suggestion_evaluation(*, model_version: str | None) -> SuggestionEvaluation:
     result.peaks = len(suggested_peaks)
     result.categories = sorted(by_category.values(), key=lambda e: e.category)
     return result
+
+
+def peaks_needing_suggestions(*, model_version: str, since: datetime, limit: int) -> list[int]:
+    """Ids of peaks starting at or after `since` that have no suggestions of `model_version`
+    made since their last change (their task was lost, they grew after it ran, or the model is
+    new), oldest first, at most `limit`."""
+    fresh = DeviceSuggestion.objects.filter(
+        sequence=OuterRef("pk"),
+        model_version=model_version,
+        created_at__gte=OuterRef("updated_at"),
+    )
+    return list(
+        Sequence.objects.filter(kind=Sequence.Kind.PEAK, start__gte=since)
+        .filter(~Exists(fresh))
+        .order_by("start", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )

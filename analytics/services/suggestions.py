@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from analytics.classifier.features import (
 from analytics.compute.sequences import DEFAULT_CONFIG
 from analytics.models import DeviceSuggestion, Sequence
 from analytics.selectors.detection import sensor_readings_arrays
+from analytics.selectors.suggestions import peaks_needing_suggestions
 from analytics.tasks import suggest_devices_task
 from energyleaf.common.exceptions import ApplicationError
 
@@ -146,10 +147,36 @@ def suggestions_make(*, sequence_ids: Iterable[int]) -> int:
 
 
 def suggestions_enqueue(*, sequence_ids: SequenceOf[int]) -> None:
-    """Suggest categories for these peaks in a task, once the current transaction commits."""
+    """Suggest categories for these peaks in a task, once the current transaction commits. A
+    broker that is down is logged, not raised (the detection that called this is stored):
+    `suggestions_catch_up` sends those peaks later."""
     if sequence_ids:
         ids = sorted(set(sequence_ids))
-        transaction.on_commit(lambda: suggest_devices_task.delay(ids))
+        transaction.on_commit(lambda: suggest_devices_task.delay(ids), robust=True)
+
+
+CATCH_UP_HOURS = 48
+CATCH_UP_LIMIT = 5000
+CATCH_UP_BATCH = 100
+
+
+def suggestions_catch_up(*, now: datetime) -> int:
+    """Enqueue suggestions for the peaks of the last CATCH_UP_HOURS before `now` that lack
+    current ones for the current model (`peaks_needing_suggestions`), in tasks of
+    CATCH_UP_BATCH peaks. Returns how many peaks were sent; 0 without a model."""
+    from analytics.classifier.artefact import current_version
+
+    version = current_version(model_folder())
+    if version is None:
+        return 0
+    ids = peaks_needing_suggestions(
+        model_version=version, since=now - timedelta(hours=CATCH_UP_HOURS), limit=CATCH_UP_LIMIT
+    )
+    for start in range(0, len(ids), CATCH_UP_BATCH):
+        suggest_devices_task.delay(ids[start : start + CATCH_UP_BATCH])
+    if ids:
+        logger.info("suggestions.catch_up model=%s peaks=%d", version, len(ids))
+    return len(ids)
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,21 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.urls import reverse
+from kombu.exceptions import OperationalError as BrokerError
 
 from analytics.classifier.artefact import SIDECAR_FILE, current_version
 from analytics.models import Device, DevicePeak, DeviceSuggestion, Sequence
 from analytics.selectors.suggestions import suggestion_evaluation
 from analytics.services.detection import WINDOW, sequences_detect_window
-from analytics.services.suggestions import classifier_cache_clear, suggestions_make
+from analytics.services.suggestions import (
+    classifier_cache_clear,
+    suggestions_catch_up,
+    suggestions_make,
+)
 
 from .factories import SensorFactory, readings_from_power
 
@@ -196,3 +202,84 @@ def test_evaluation_page_refuses_households(client: Any) -> None:
     client.force_login(user)
     response = client.get(reverse("admin:analytics_suggestion_evaluation"))
     assert response.status_code == 302  # to the admin login
+
+
+class TestCatchUp:
+    """Peaks whose suggestions were lost (broker down), went stale (the peak grew) or belong to
+    an older model are sent again by the hourly catch-up."""
+
+    NOW = W1 + timedelta(hours=2)
+
+    def peak(self, sensor: Any, start: datetime, kind: str = "peak") -> Sequence:
+        return Sequence.objects.create(
+            sensor=sensor,
+            kind=kind,
+            start=start,
+            end=start + timedelta(minutes=10),
+            average_power_w=2000,
+            average_peak_power_w=1800,
+            energy_kwh=0.3,
+        )
+
+    def suggest(self, peak: Sequence, version: str) -> None:
+        DeviceSuggestion.objects.create(
+            sequence=peak, category="kettle", probability=0.9, model_version=version
+        )
+
+    def test_missing_stale_and_old_model_peaks_are_sent(self, trained_model: Path) -> None:
+        version = str(current_version(trained_model))
+        sensor = SensorFactory()
+        lost = self.peak(sensor, W1)
+        done = self.peak(sensor, W1 + timedelta(minutes=20))
+        self.suggest(done, version)
+        grown = self.peak(sensor, W1 + timedelta(minutes=40))
+        self.suggest(grown, version)
+        grown.end += timedelta(minutes=5)
+        grown.save()  # changed after its suggestions were made
+        old_model = self.peak(sensor, W1 + timedelta(minutes=60))
+        self.suggest(old_model, "pc1-older")
+        self.peak(sensor, W1 + timedelta(minutes=70), kind="anomaly")
+        self.peak(sensor, self.NOW - timedelta(hours=49))  # before the catch-up period
+
+        with mock.patch("analytics.tasks.suggest_devices_task.delay") as delay:
+            assert suggestions_catch_up(now=self.NOW) == 3
+        delay.assert_called_once_with([lost.pk, grown.pk, old_model.pk])
+
+    def test_the_sent_peaks_get_suggestions_and_are_not_sent_again(
+        self, trained_model: Path, sensor_with_load: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        with mock.patch("analytics.tasks.suggest_devices_task.delay"):  # the task is lost
+            _detect(sensor_with_load, W1, django_capture_on_commit_callbacks)
+        assert not DeviceSuggestion.objects.exists()
+        with mock.patch(
+            "analytics.tasks.suggest_devices_task.delay",
+            side_effect=lambda ids: suggestions_make(sequence_ids=ids),
+        ):
+            assert suggestions_catch_up(now=self.NOW) == 1
+        assert DeviceSuggestion.objects.exists()
+        with mock.patch("analytics.tasks.suggest_devices_task.delay") as delay:
+            assert suggestions_catch_up(now=self.NOW) == 0
+        delay.assert_not_called()
+
+    def test_nothing_without_a_model(self, no_model: Path) -> None:
+        self.peak(SensorFactory(), W1)
+        with mock.patch("analytics.tasks.suggest_devices_task.delay") as delay:
+            assert suggestions_catch_up(now=self.NOW) == 0
+        delay.assert_not_called()
+
+    def test_a_broker_down_after_detection_loses_nothing_but_the_message(
+        self, trained_model: Path, sensor_with_load: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        with mock.patch(
+            "analytics.tasks.suggest_devices_task.delay",
+            side_effect=BrokerError("connection refused"),
+        ):
+            result = _detect(sensor_with_load, W1, django_capture_on_commit_callbacks)
+        assert result.inserted == 1  # detection stored; the error was logged, not raised
+        assert Sequence.objects.filter(kind="peak").count() == 1
+
+    def test_scheduled_hourly(self) -> None:
+        from django.conf import settings
+
+        entry = settings.CELERY_BEAT_SCHEDULE["suggestions-catch-up"]
+        assert entry["task"] == "analytics.suggest_devices_catch_up"

@@ -287,6 +287,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "analytics.detect_sequences_fanout",
         "schedule": crontab(minute="0,30"),
     },
+    # hourly at :20: suggestions for recent peaks that missed theirs (task lost, peak grown, new
+    # model)
+    "suggestions-catch-up": {
+        "task": "analytics.suggest_devices_catch_up",
+        "schedule": crontab(minute="20"),
+    },
     # every 5 minutes: fold newly received (and late) readings into the 15-minute rollups
     "refresh-rollups": {
         "task": "analytics.refresh_rollups",
