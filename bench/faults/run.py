@@ -30,7 +30,9 @@ Scenarios (all by default, in this order):
   for a reading that was not stored, 5xx while down, gunicorn recovers without a restart
   (recovery = first 2xx of a probe sensor posting every 0.1 s after PostgreSQL is up), and the
   clients that buffer and retry (Pi styles) end with every reading stored. Tasmota clients have
-  no buffer (like the real driver): what they drop is shown, not a server loss.
+  no buffer (like the real driver): what they drop is shown, not a server loss. A reading whose
+  commit reached PostgreSQL as it was killed is stored although its answer was 5xx (an
+  ambiguous commit, at most one per client): a finding, not a failure.
 * `worker_killed` - detection (`analytics.detect_sequences_for_sensor`) and report
   (`reports.generate_report`) tasks are held inside their transaction (a table lock held by the
   runner), then the worker is SIGKILLed: first only its pool processes

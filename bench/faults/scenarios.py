@@ -169,7 +169,15 @@ class Load:
         return [sim.summary() for sim in self.simulations]
 
 
-def _fill_from_accounting(result: ScenarioResult, acc: Accounting) -> None:
+def _fill_from_accounting(
+    result: ScenarioResult, acc: Accounting, in_flight_at_crash: int = 0
+) -> None:
+    """Counts and the checks every load scenario shares. `in_flight_at_crash`: when the
+    database is killed, a commit can reach its log just before the kill while the answer that
+    would confirm it cannot be sent; the client is told 5xx for a reading that is stored (an
+    ambiguous commit: not lost, and a re-send with the reading's time is answered `Duplicate`).
+    Up to this many such rows (one request in flight per client) are a finding instead of a
+    failure."""
     result.sent = acc.total("sent")
     result.accepted = acc.total("accepted")
     result.refused = acc.total("refused")
@@ -180,7 +188,17 @@ def _fill_from_accounting(result: ScenarioResult, acc: Accounting) -> None:
     result.check(not acc.inconsistencies, f"simulator counters inconsistent: {acc.inconsistencies}")
     result.check(acc.lost == 0, f"{acc.lost} readings answered 2xx are not stored")
     result.check(acc.duplicated == 0, f"{acc.duplicated} readings stored twice")
-    result.check(acc.unexplained == 0, f"{acc.unexplained} stored readings were answered non-2xx")
+    result.check(
+        acc.unexplained <= in_flight_at_crash,
+        f"{acc.unexplained} stored readings were answered non-2xx",
+    )
+    if acc.unexplained:
+        result.findings.append(
+            f"{acc.unexplained} reading(s) stored although answered 5xx: commits that reached"
+            " PostgreSQL as it was killed, whose answers could not confirm them (ambiguous"
+            " commits; not lost: a Pi client's re-send carries the reading's time and is"
+            " answered Duplicate, and Tasmota does not re-send)"
+        )
     result.check(acc.refused_without_reason == 0, "refused readings without a reason")
     result.check(acc.total("client_errors") == 0, "simulated clients crashed")
 
@@ -497,7 +515,7 @@ def scenario_pg_restart(stack: Stack, profile: Profile) -> ScenarioResult:
     summaries = load.stop()
 
     acc = account(summaries, [*load.client_ids])
-    _fill_from_accounting(result, acc)
+    _fill_from_accounting(result, acc, in_flight_at_crash=len(load.client_ids))
     _retrying_styles_complete(result, acc)
 
     # the probe's timeline: 2xx only for stored readings, 5xx while down, recovery time
