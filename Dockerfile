@@ -4,6 +4,7 @@
 #       -e CELERY_BROKER_URL=redis://... -e GUNICORN_BIND=0.0.0.0:8000 -p 8000:8000 energyleaf
 #   docker run ... energyleaf celery -A energyleaf worker -l info
 #   docker run ... energyleaf celery -A energyleaf beat -l info
+# The build steps live in deploy/build.sh; .ci/run runs the same script on every submission.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,11 +15,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     ENERGYLEAF_VAR_DIR=/app/var
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.txt ./
+COPY deploy/build.sh deploy/
+RUN sh deploy/build.sh install
 
 COPY . .
-RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+RUN sh deploy/build.sh static \
     && useradd --system --home /app energyleaf \
     && mkdir -p /app/var && chown -R energyleaf /app/var
 

@@ -1,14 +1,19 @@
-"""URL configuration: the admin, the JSON API under /api/v1/, the OpenAPI schema and Swagger UI."""
+"""URL configuration: the front page, /health, the admin, the JSON API under /api/v1/, the OpenAPI
+schema and Swagger UI."""
 
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from energyleaf import views
+
 admin.site.site_header = "Energyleaf back office"
 admin.site.site_title = "Energyleaf"
 
 urlpatterns = [
+    path("", views.front_page, name="front-page"),
+    path("health", views.health, name="health"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("sensors.api.urls")),
     path("api/v1/", include("energyleaf.users.api.urls")),

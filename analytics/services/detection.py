@@ -41,6 +41,7 @@ from analytics.selectors.detection import (
     sequence_latest,
     sequences_near,
 )
+from analytics.selectors.runs import FANOUT_AUDIT_TITLE
 from analytics.services.suggestions import suggestions_enqueue
 from analytics.tasks import detect_sequences_fanout_task, detect_sequences_for_sensor_task
 from energyleaf.audit.models import AuditEvent
@@ -338,9 +339,6 @@ def sequences_detect_window(
                 },
             )
     return result
-
-
-FANOUT_AUDIT_TITLE = "analytics/detection-fanout"
 
 
 def _last_scheduled_window(wanted: tuple[SequenceKind, ...]) -> datetime | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import AuditEvent
+from .models import AuditEvent, Heartbeat
 
 
 @admin.register(AuditEvent)
@@ -33,4 +33,21 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin[Heartbeat]):
+    """When beat and a worker last proved alive (read-only)."""
+
+    list_display = ("name", "last_at", "beats")
+    readonly_fields = ("name", "last_at", "beats")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Heartbeat | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Heartbeat | None = None) -> bool:
         return False

@@ -47,3 +47,15 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.title}"
+
+
+class Heartbeat(models.Model):
+    """The last time a periodic liveness signal arrived, one row per source (`celery` for beat
+    and a worker together): state, not history, so it never grows. Read by `/health`."""
+
+    name = models.CharField(max_length=50, unique=True)
+    last_at = models.DateTimeField()
+    beats = models.PositiveBigIntegerField(default=0, help_text="Ticks received since creation.")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_at:%Y-%m-%d %H:%M:%S}"

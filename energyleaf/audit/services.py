@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .models import AuditEvent
+from django.db.models import F
+from django.utils import timezone
+
+from .models import AuditEvent, Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +47,14 @@ def audit_event_record(
         sensor_id=sensor_id,
         details=_scrub(details or {}),
     )
+
+
+CELERY_HEARTBEAT = "celery"
+
+
+def heartbeat_record(*, name: str = CELERY_HEARTBEAT) -> None:
+    """Move the heartbeat `name` to now: one row per source, updated in place."""
+    now = timezone.now()
+    updated = Heartbeat.objects.filter(name=name).update(last_at=now, beats=F("beats") + 1)
+    if not updated:
+        Heartbeat.objects.update_or_create(name=name, defaults={"last_at": now, "beats": 1})

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI's JavaScript and CSS served from our own static files: /api/docs/ works offline.
+    "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
     "corsheaders",
@@ -137,6 +139,14 @@ USE_TZ = True
 ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE = env.str(
     "ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE", default="Europe/Berlin"
 )
+# The run command's demo (`python3 dev.py run`): the front page says where the demo logins are.
+ENERGYLEAF_DEMO = env.bool("ENERGYLEAF_DEMO", default=False)
+# /health calls the scheduler stale when its last heartbeat (every minute) is older than this,
+# and detection stale when its last scheduled fan-out (every 30 minutes) is older than that.
+ENERGYLEAF_HEALTH_BEAT_STALE_SECONDS = env.int("ENERGYLEAF_HEALTH_BEAT_STALE_SECONDS", default=180)
+ENERGYLEAF_HEALTH_DETECTION_STALE_SECONDS = env.int(
+    "ENERGYLEAF_HEALTH_DETECTION_STALE_SECONDS", default=3900
+)
 # Base URL of the households' web app: mail links (reports page, unsubscribe) start with it.
 ENERGYLEAF_APP_URL = env.str("ENERGYLEAF_APP_URL", default="http://localhost:8000/")
 # Survey routine (reports): the link of the survey tool with {token}, {survey_id} and {language},
@@ -162,8 +172,13 @@ MEDIA_URL = "media/"
 ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
-# Sensors post over plain HTTP behind the TLS terminator; the redirect must not touch their paths.
-SECURE_REDIRECT_EXEMPT = [r"^api/v1/(token|sensor_input|script_accepted)$", r"^api/v2/"]
+# Sensors post over plain HTTP behind the TLS terminator, and load balancers probe /health over
+# plain HTTP: the redirect must not touch those paths.
+SECURE_REDIRECT_EXEMPT = [
+    r"^api/v1/(token|sensor_input|script_accepted)$",
+    r"^api/v2/",
+    r"^health$",
+]
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
@@ -233,6 +248,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

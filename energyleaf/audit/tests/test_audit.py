@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from energyleaf.audit.models import AuditEvent
+from energyleaf.audit.models import AuditEvent, Heartbeat
+from energyleaf.audit.selectors import heartbeat_last
 from energyleaf.audit.services import audit_event_record
 from energyleaf.audit.tasks import heartbeat_task
 
@@ -27,10 +28,16 @@ def test_secret_looking_details_are_redacted_at_any_depth():
     }
 
 
-def test_heartbeat_task_writes_an_audit_row():
+def test_heartbeat_task_moves_one_state_row_and_writes_no_audit_rows():
     heartbeat_task.delay()
-    event = AuditEvent.objects.get(title="celery/heartbeat")
-    assert event.app_component == "worker"
+    first = Heartbeat.objects.get(name="celery")
+    heartbeat_task.delay()
+    second = Heartbeat.objects.get(name="celery")
+    assert Heartbeat.objects.count() == 1
+    assert second.beats == 2
+    assert second.last_at >= first.last_at
+    assert heartbeat_last() == second.last_at
+    assert not AuditEvent.objects.exists()
 
 
 def test_heartbeat_is_in_the_beat_schedule(settings):
