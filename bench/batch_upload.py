@@ -15,7 +15,7 @@ protobuf batches of `--size` readings (`encode_batch`, millisecond timestamps 15
 
 Reports readings/s end to end (HTTP included, wall time) and the ratio to the COPY ceiling,
 checks the stored counts and writes bench/results/batch_upload-<time>.json.
-Target (docs/DESIGN.md): >= 50 000 readings/s.
+Target (docs/design.md, "Performance targets"): >= 50 000 readings/s.
 """
 
 from __future__ import annotations

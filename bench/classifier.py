@@ -1,5 +1,5 @@
-"""The peak classifier against its targets (DESIGN.md: training < 60 s, model < 20 MB,
-inference < 100 ms per peak single-threaded).
+"""The peak classifier against its targets (docs/design.md, "Performance targets": training
+< 60 s, model < 20 MB, inference < 100 ms per peak single-threaded).
 
     python bench/classifier.py [--households 40] [--days 4]
 

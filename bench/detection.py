@@ -14,8 +14,8 @@
    of one fan-out would (no broker): read, detect peaks and anomalies, store, audit.
 
 Prints total seconds, ms per sensor, readings read per second and the ratio ceiling / run, and
-writes bench/results/detection-<time>.json. Target (docs/DESIGN.md): 10 000 sensors under 60 s
-on one worker process.
+writes bench/results/detection-<time>.json. Target (docs/design.md, "Performance targets"): 10 000
+sensors under 60 s on one worker process.
 """
 
 from __future__ import annotations

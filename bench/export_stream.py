@@ -23,8 +23,9 @@ With --dataset, the research dataset job (gzip CSV, manifest) then runs in this 
 largest size, with this process's peak RSS.
 
 Prints rows/s of all three and the ratios, peak worker RSS per size, CPU seconds of the worker and
-PostgreSQL, and writes bench/results/export_stream-<time>.json. Target (DESIGN.md): >= 400 000
-rows/s streamed, memory flat from 1 to 10 million rows.
+PostgreSQL, and writes bench/results/export_stream-<time>.json.
+Target (docs/design.md, "Performance targets"): >= 400 000 rows/s streamed, memory flat from 1 to
+10 million rows.
 """
 
 from __future__ import annotations

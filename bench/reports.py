@@ -25,7 +25,8 @@ Run it under the shared lock: `flock /tmp/bench.lock .venv/bin/python bench/repo
 5. ceilings, same run: the bare SQL of the day sums of one household, from the rollups and from
    the readings, and the bare render of both charts with the same inputs.
 
-Target (DESIGN.md): under 50 ms per household with charts, mail transport excluded.
+Target (docs/design.md, "Performance targets"): under 50 ms per household with charts, mail
+transport excluded.
 Writes bench/results/reports-<time>.json.
 """
 

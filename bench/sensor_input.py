@@ -17,7 +17,8 @@ readings match the 2xx answers, and writes bench/results/sensor_input-<time>.jso
 Load generator: wrk (`apt-get install -y wrk`) with bench/sensor_input.lua when it is on PATH,
 else bench/loadgen.py (asyncio, standard library) in `--client-processes` processes. wrk costs far
 less CPU, which matters on a 2-core machine where client and server share the cores.
-Targets (docs/DESIGN.md): >= 1000 requests/s and p99 < 200 ms at 64 connections, >= 0.85 of bare.
+Targets (docs/design.md, "Performance targets"): >= 1000 requests/s and p99 < 200 ms at 64
+connections, >= 0.85 of bare.
 """
 
 from __future__ import annotations

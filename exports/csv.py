@@ -1,5 +1,6 @@
-"""Pure CSV helpers of the exports: number and time formatting like the reference (§6.1) and
-neutralisation of cells a spreadsheet would read as a formula. No Django here."""
+"""Pure CSV helpers of the exports: number and time formatting like the old platform's CSV export
+and neutralisation of cells a spreadsheet would read as a formula (docs/design.md, difference 11).
+No Django here."""
 
 from __future__ import annotations
 

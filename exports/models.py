@@ -13,8 +13,9 @@ from energyleaf.users.models import ExperimentParticipation, Household
 
 
 class ExperimentExportMark(models.Model):
-    """One participant marked as exported to the survey tool by an admin (reference §6.2 did this
-    as a side effect of the GET; here it is an explicit, recorded action)."""
+    """One participant marked as exported to the survey tool by an admin (the old platform did this
+    as a side effect of the GET; here it is an explicit, recorded action: docs/design.md,
+    difference 11)."""
 
     participation = models.ForeignKey(
         ExperimentParticipation, on_delete=models.CASCADE, related_name="export_marks"

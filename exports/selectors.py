@@ -255,9 +255,10 @@ def experiment_participants(
     status: str | None = ExperimentParticipation.Status.APPROVED,
     participation_ids: list[int] | None = None,
 ) -> QuerySet[ExperimentParticipation]:
-    """Participants for the survey tool (reference §6.2): flagged participants with an experiment
-    number ≥ 0, in `status` (approved by default; None for all), ordered by user id; only the
-    participations of `participation_ids` when given (the admin's selection)."""
+    """Participants for the survey tool (the old `csv_experiment` export): flagged participants
+    with an experiment number ≥ 0, in `status` (approved by default; None for all), ordered by
+    user id; only the participations of `participation_ids` when given (the admin's
+    selection)."""
     participants = ExperimentParticipation.objects.select_related("user").filter(
         user__is_participant=True, experiment_number__gte=0
     )

@@ -71,12 +71,12 @@ class AnomalyNotification(models.Model):
 
 
 class ReportSettings(models.Model):
-    """When the household's consumption report is built (reference `report_config`, §8.9).
+    """When the household's consumption report is built (the old platform's `report_config`).
 
     `local_hour` is an hour of the household's own time zone (`Household.time_zone`), not of the
-    server (reference D23). `last_report_at` (UTC) is when the last report was built; None means
-    never. `receive_mails` only decides whether the report is mailed: reports are built either
-    way. One row per user, created with the defaults on first use."""
+    server (docs/design.md, difference 10). `last_report_at` (UTC) is when the last report was
+    built; None means never. `receive_mails` only decides whether the report is mailed: reports
+    are built either way. One row per user, created with the defaults on first use."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_settings"

@@ -1,8 +1,8 @@
 """Reads for consumption reports: due households, report settings, a household's reports.
 
-Due selection (reference §5.1, but in the household's own zone, D23): with `local` = now on the
-household's wall clock and `D` = whole local days from the local day of `last_report_at` to
-`local`'s day, a household is due when its user is active and
+Due selection (as the old platform's, but in the household's own zone: docs/design.md,
+difference 10): with `local` = now on the household's wall clock and `D` = whole local days from
+the local day of `last_report_at` to `local`'s day, a household is due when its user is active and
 * it never had a report and `local.hour >= local_hour`, or
 * `D > interval_days` (overdue: catch up at once, whatever the hour), or
 * `D == interval_days` and `local.hour >= local_hour`.

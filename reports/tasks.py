@@ -97,7 +97,8 @@ def send_report_mail_task(report_id: int) -> str:
     ignore_result=True,
 )
 def survey_routine_task(now: str | None = None) -> dict[str, int]:
-    """Daily: move participants due for survey 2 or 3 on and invite them (reference §7.2).
+    """Daily: move participants due for survey 2 or 3 on and invite them (docs/design.md,
+    difference 14).
     `now` (ISO 8601 with offset) is for operators and tests."""
     from django.utils import timezone
     from django.utils.dateparse import parse_datetime

@@ -1,4 +1,5 @@
-"""Sensors, sensor tokens and meter readings (reference §8.4-8.6)."""
+"""Sensors, sensor tokens and meter readings (the old platform's `sensor`, `sensor_token` and
+`sensor_data` tables)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ calls `plan_ingestion`, and writes the plan in one transaction. Units: registers
 gas and water), power in W, all datetimes aware UTC; numbers are Decimals with 6 decimals, the
 storage precision of the reference (numeric(30, 6)).
 
-Rules (DESIGN.md, deliberate differences 1-4):
+Rules (docs/design.md, differences 1-4; docs/protocol.md, "How readings are judged"):
 - A register reading is compared with the stored reading just before it *by the readings' own
   timestamps*: it may not go down, and may not rise faster than `max_rate_per_minute`; it may not
   exceed the stored reading just after it either (a late reading fits between its neighbours),

@@ -10,8 +10,8 @@ Parts:
   current power in W) driven by a seed and the sensor index.
 * `HttpTransport` - one kept-alive HTTP/1.1 connection per sensor (`http.client`).
 * `TasmotaClient`, `PiClient` (styles `pi` and `pi-batch`) - state machines of the real clients
-  (reference-spec §10.1, §10.2). `step()` performs one action and returns the seconds until the
-  next one, so tests can drive a client without threads.
+  (docs/protocol.md, "Tasmota driver" and "Pi client"). `step()` performs one action and
+  returns the seconds until the next one, so tests can drive a client without threads.
 * `Simulation` - one thread per sensor, a shared stop event, and the `SimulationSummary`.
 * `Clock` - the time source and sleeper; `SystemClock` in production, `ScaledClock` (virtual time
   running faster) and `ManualClock` (time moves only when told) in tests.
@@ -1261,7 +1261,7 @@ class SensorClient:
 
 
 class TasmotaClient(SensorClient):
-    """The Tasmota driver (reference-spec §10.1), minus TLS and the SML hardware.
+    """The Tasmota driver (docs/protocol.md, "Tasmota driver"), minus TLS and the SML hardware.
 
     * Token requests carry `type = 1`; `need_script = true` is encoded only while the client
       wants its script (first boot, `first_boot_need_script`), otherwise the field is absent.
@@ -1350,7 +1350,7 @@ class TasmotaClient(SensorClient):
 
 
 class PiClient(SensorClient):
-    """energyleaf-pi (reference-spec §10.2) with its in-memory equivalent of the SQLite buffer.
+    """energyleaf-pi (docs/protocol.md, "Pi client") with an in-memory SQLite-buffer equivalent.
 
     * Token requests carry `type = 1` and an explicitly encoded `need_script = false`; answers
       are decoded whatever the HTTP status. A token is kept min(50 min, `expires_in`).

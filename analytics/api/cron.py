@@ -1,4 +1,4 @@
-"""Operator triggers kept from the reference's cron endpoints (DESIGN.md difference 9).
+"""Operator triggers kept from the old platform's cron endpoints (docs/design.md, difference 9).
 
 `GET /api/v1/mark_peaks` and `GET /api/v1/anomaly` with `Authorization: Bearer <CRON_SECRET>`
 enqueue a detection fan-out (peaks, anomalies) and answer 202; any other request is a real 401.

@@ -1,4 +1,4 @@
-"""Meter data given as JSON lines (docs/ML.md evaluation interface) as detector input."""
+"""Meter data given as JSON lines (`classify_readings`, docs/classifier.md) as detector input."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ both see the peaks the 30-minute task would store:
 * a history of at least `reference_hours` plus one window is cut into the production's aligned
   half-hour windows, each detected with the 24 h before it as reference, and sequences seen by
   several windows are combined as the persistence layer does (`should_merge`);
-* a shorter history (docs/ML.md: one household-day on its own) is detected in one go with its
-  own readings as the reference period.
+* a shorter history (one household-day on its own, docs/classifier.md, "Commands and
+  artefact") is detected in one go with its own readings as the reference period.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Training data, validation by held-out device programme, and the fit of the peak classifier.
 
-Training data (docs/ML.md): simulated households built only from the allowlisted antgen models
-(`analytics.simulation`), seen as the platform sees them — a 0.1 Wh register every 15 s ± jitter
-with lost pushes — and cut into peaks by the production detector (`analytics.classifier.peaks`,
-30-minute windows with the 24 h before as reference). Each peak is labelled with every category
-whose runs contribute at least `label_share` of the energy that loads (everything but the base
-load) put into it; the runs' own 1 Hz power is known from the simulation.
+Training data (docs/classifier.md): simulated households built only from the allowlisted antgen
+models (`analytics.simulation`), seen as the platform sees them — a 0.1 Wh register every 15 s ±
+jitter with lost pushes — and cut into peaks by the production detector
+(`analytics.classifier.peaks`, 30-minute windows with the 24 h before as reference). Each peak is
+labelled with every category whose runs contribute at least `label_share` of the energy that loads
+(everything but the base load) put into it; the runs' own 1 Hz power is known from the simulation.
 
 Validation holds out whole appliance programmes (antgen models): for every category with at
 least two allowlisted programmes, the programmes are dealt round-robin into `folds` folds; fold f

@@ -18,8 +18,8 @@ sequence that began before the window is seen whole; a run ends once nothing exc
 after the window start is returned; the persistence layer reconciles it with stored sequences,
 using `should_merge`.
 
-Differences from the reference (reference-spec.md §4, §9 D20-D22) are deliberate: see DESIGN.md,
-deliberate difference 8.
+Differences from the old platform's detector are deliberate: see docs/design.md, difference 8;
+the parameters are described in docs/analytics.md, "Peak and anomaly detection".
 """
 
 from __future__ import annotations
@@ -265,10 +265,10 @@ def detect_peaks_own_reference(
     window_end: datetime,
     config: DetectionConfig = DEFAULT_CONFIG,
 ) -> DetectionResult:
-    """Peaks in [window_start, window_end] with the window's own readings as the reference
-    period, for a history shorter than `reference_hours` (docs/ML.md: one household-day given
-    on its own). The coverage rule applies to the window instead of the 24 h before it;
-    everything else is as in `detect`."""
+    """Peaks in [window_start, window_end] with the window's own readings as the reference period,
+    for a history shorter than `reference_hours` (docs/classifier.md, "Commands and artefact": one
+    household-day given on its own). The coverage rule applies to the window instead of the 24 h
+    before it; everything else is as in `detect`."""
     return _detect(
         "peak",
         config.peak_k,

@@ -12,9 +12,9 @@ fraction of the cycle. Segment types and their parameters (powers in W):
 * `ON_OFF_GROWTH`: logarithmic growth `basePower + growthRate * ln(stretchFactor * x)` with
   x = 1, 2, … s into the segment (`stretchFactor` 1 when absent).
 
-Only the models in `TRAIN_ALLOWLIST` may be read (docs/ML.md: the others are kept for evaluating
-the project). The XML files are read at run time from the installed package and never copied.
-Contains information from the tracebase data set, which is made available at
+Only the models in `TRAIN_ALLOWLIST` may be read (docs/classifier.md, "Training data": the others
+are kept for evaluating the project). The XML files are read at run time from the installed package
+and never copied. Contains information from the tracebase data set, which is made available at
 http://www.tracebase.org under the Open Database License (ODbL).
 
 Pure: no Django.
@@ -35,7 +35,7 @@ import numpy.typing as npt
 ANTGEN_VERSION = "0.4.1"
 
 # The antgen models (paths relative to antgen/appliances/) that may be used for training. Must
-# equal docs/../ml/antgen-train-allowlist.txt; a test compares them.
+# equal the data file antgen-train-allowlist.txt beside this module; a test compares them.
 TRAIN_ALLOWLIST: tuple[str, ...] = (
     "WASHINGMACHINE/ECO-H1/mode2",
     "WASHINGMACHINE/ECO-H1/mode3",
@@ -105,7 +105,7 @@ TRAIN_ALLOWLIST: tuple[str, ...] = (
 )
 _ALLOWED = frozenset(TRAIN_ALLOWLIST)
 
-# antgen appliance type (the folder name) -> reference device category key (reference-spec §8.8).
+# antgen appliance type (the folder name) -> device category key (analytics.models.DeviceCategory).
 CATEGORY_BY_ANTGEN_TYPE: dict[str, str] = {
     "WASHINGMACHINE": "washingMachine",
     "DISHWASHER": "dishwasher",

@@ -22,18 +22,29 @@ from analytics.simulation.household import (
     simulate_household,
 )
 
-ALLOWLIST_FILE = Path("/work/shared/ml/antgen-train-allowlist.txt")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The allowlist as a data file in the repository (docs/classifier.md, "Training data").
+ALLOWLIST_FILE = REPO_ROOT / "analytics" / "simulation" / "antgen-train-allowlist.txt"
+# The project's original copy, beside the checkout (../shared/ml/) where one exists.
+SHARED_ALLOWLIST_FILE = REPO_ROOT.parent / "shared" / "ml" / "antgen-train-allowlist.txt"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def test_allowlist_matches_shared_file() -> None:
-    if not ALLOWLIST_FILE.exists():
-        pytest.skip("shared allowlist file not available")
-    lines = [line.strip() for line in ALLOWLIST_FILE.read_text().splitlines()]
-    expected = [line for line in lines if line and not line.startswith("#")]
-    assert list(TRAIN_ALLOWLIST) == expected
+def _allowlist_entries(file: Path) -> list[str]:
+    lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_allowlist_matches_repository_file() -> None:
+    assert list(TRAIN_ALLOWLIST) == _allowlist_entries(ALLOWLIST_FILE)
     assert len(TRAIN_ALLOWLIST) == 65
     assert len(set(TRAIN_ALLOWLIST)) == 65
+
+
+def test_allowlist_matches_shared_file() -> None:
+    if not SHARED_ALLOWLIST_FILE.exists():
+        pytest.skip("no shared allowlist file beside the checkout")
+    assert list(TRAIN_ALLOWLIST) == _allowlist_entries(SHARED_ALLOWLIST_FILE)
 
 
 def test_loader_opens_only_allowlisted_files(monkeypatch: pytest.MonkeyPatch) -> None:

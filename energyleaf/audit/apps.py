@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class AuditConfig(AppConfig):
-    """The audit log (reference `logs`, §8.10): what happened, never secrets."""
+    """The audit log (the old platform's `logs` table): what happened, never secrets."""
 
     name = "energyleaf.audit"
     label = "audit"

@@ -244,7 +244,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Energyleaf API",
     "DESCRIPTION": (
         "Household JSON API (JWT) and admin-only endpoints of the Energyleaf research backend. "
-        "The sensor endpoints speak protobuf; see the repository README."
+        "The sensor endpoints speak protobuf; see docs/protocol.md in the repository."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -284,8 +284,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# Tasks are idempotent (DESIGN: a worker killed mid-task loses nothing): a message is acknowledged
-# only after its task finished, and handed out again when the worker process running it died.
+# Tasks are idempotent (a worker killed mid-task loses nothing: docs/design.md, "Reliability and
+# security bar"): a message is acknowledged only after its task finished, and handed out again
+# when the worker process running it died.
 CELERY_TASK_ACKS_LATE = env.bool("CELERY_TASK_ACKS_LATE", default=True)
 CELERY_TASK_REJECT_ON_WORKER_LOST = env.bool("CELERY_TASK_REJECT_ON_WORKER_LOST", default=True)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

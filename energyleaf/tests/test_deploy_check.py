@@ -1,7 +1,7 @@
 """`manage.py check --deploy` is clean with production settings from the environment.
 
 Runs the command in a subprocess on `energyleaf.settings.base` with what a deployment sets (see
-the README's production section), and checks that leaving the security variables out is flagged,
+docs/operations.md, "In production"), and checks that leaving the security variables out is flagged,
 so the clean run means something.
 """
 

@@ -1,4 +1,5 @@
-"""People: the custom user, the household data and experiment participation (reference §8.1-8.3).
+"""People: the custom user, the household data and experiment participation (the old platform's
+`user`, `user_data` and `user_experiment_data` tables).
 
 History of every change is kept by django-simple-history, as the reference kept history tables.
 """
@@ -170,7 +171,8 @@ class Household(TimestampedModel):
 
 
 class ExperimentParticipation(TimestampedModel):
-    """A user's participation in the study (reference `user_experiment_data`, statuses §7.1)."""
+    """A user's participation in the study (the old platform's `user_experiment_data`, with its
+    statuses)."""
 
     class Status(models.TextChoices):
         REGISTERED = "registered", "Registered"

@@ -9,13 +9,14 @@ PostgreSQL; local midnights are whole quarter hours in every real zone, so bucke
 two days) and give the same figures to the Wh (tested). A reading that arrives later than the
 report is built is in neither.
 
-Figures (reference §5.3, with its defects fixed): the period is the last `interval_days` full
-local days of the household's zone before today (DST days have 23 or 25 hours; D26). Day sums
-are over [local midnight, next local midnight). Cost per day = consumption * working price +
-base price per month / days of that day's month (the reference ignored the base price, D27);
-without a working price there is no cost, without a base price it counts as 0. Totals are summed
-unrounded, then rounded half up to 0.001 kWh and 0.01 €; averages are total / number of days.
-Each day's cost is rounded on its own, so the day costs may add up to the total ± a few cents.
+Figures (the old platform's, with its defects fixed: docs/design.md, differences 10 and 13): the
+period is the last `interval_days` full local days of the household's zone before today (DST days
+have 23 or 25 hours). Day sums are over [local midnight, next local midnight). Cost per day =
+consumption * working price + base price per month / days of that day's month (the old platform
+ignored the base price); without a working price there is no cost, without a base price it counts as
+0. Totals are summed unrounded, then rounded half up to 0.001 kWh and 0.01 €; averages are total /
+number of days. Each day's cost is rounded on its own, so the day costs may add up to the total ± a
+few cents.
 
 Mail: a new report with data is `pending` and its mail task is enqueued after commit when the
 household wants report mails and the user is active with an e-mail address; otherwise the

@@ -1,7 +1,7 @@
-"""The daily survey routine (reference §7.2, its defects fixed): participants due for the second
-or third survey move to `second_survey` / `third_survey` and are invited by mail.
+"""The daily survey routine (the old platform's, its defects fixed): participants due for the
+second or third survey move to `second_survey` / `third_survey` and are invited by mail.
 
-Fixes against the reference (§9 D14, D15): each survey has its own window (7 and 14 local days
+Fixes (docs/design.md, difference 14): each survey has its own window (7 and 14 local days
 after the installation day in the household's zone, plus a catch-up of
 `ENERGYLEAF_SURVEY_CATCH_UP_DAYS` days for a missed run) and its own starting statuses (survey 2
 from `first_finished` or `installation`, survey 3 from `second_finished`); the survey token is

@@ -1,9 +1,9 @@
 """Unsubscribe links: a signed, expiring token that names the user and the mails to turn off.
 
-The token is the only input that chooses the user (reference §9 D31): nothing else the client
-sends is trusted. Scopes: `anomaly` turns off the anomaly mails, `reports` the report mails
-(`ReportSettings.receive_mails`), `all` both. Tokens are signed with the project's secret key
-and a dedicated salt and expire after `UNSUBSCRIBE_TOKEN_MAX_AGE`; applying a token twice is
+The token is the only input that chooses the user (docs/design.md, difference 10): nothing else
+the client sends is trusted. Scopes: `anomaly` turns off the anomaly mails, `reports` the report
+mails (`ReportSettings.receive_mails`), `all` both. Tokens are signed with the project's secret
+key and a dedicated salt and expire after `UNSUBSCRIBE_TOKEN_MAX_AGE`; applying a token twice is
 harmless.
 """
 

@@ -167,7 +167,7 @@ def test_local_days_decide_not_utc_days() -> None:
 @override_settings(**CONFIGURED)
 @pytest.mark.parametrize("today", [1, 3, 7, 8, 15, 31])
 def test_third_survey_is_due_on_every_day_of_the_month(today: int) -> None:
-    # Reference D14: the window was empty on days 1-7 of a month.
+    # The old routine's window was empty on days 1-7 of a month (docs/design.md, difference 14).
     now = datetime(2024, 7, today, 7, tzinfo=BERLIN)
     user = participant(Status.SECOND_FINISHED, now - timedelta(days=14))
 

@@ -151,7 +151,7 @@ class ProtobufView(APIView):
     renderer_classes = (ProtobufRenderer,)
     content_negotiation_class = _AlwaysProtobuf
     throttle_classes: tuple[type[BaseThrottle], ...] = ()
-    schema = None  # the protobuf protocol is documented in the README, not in OpenAPI
+    schema = None  # documented in docs/protocol.md, not in OpenAPI
     # Only POST: anything else (OPTIONS included) is a protobuf 405 with `Allow: POST`.
     http_method_names = ["post"]
     function_name = "sensor-api"

@@ -3,8 +3,8 @@
 isort:skip_file
 Device classification messages of the Energyleaf ML API, package `energyleaf_ml`.
 
-Layout as in npm @energyleaf/proto 1.2.0 (reference-spec.md §1.8; dropped from the protocol in
-2.0.0). The ML service takes a DeviceClassificationPeakRequest at
+Layout as in npm @energyleaf/proto 1.2.0 (docs/protocol.md, "Classification messages";
+dropped from the protocol in 2.0.0). The ML service takes a DeviceClassificationPeakRequest at
 POST {ML_API_URL}/v4/classify_devices and answers with a DeviceClassificationPeakResponse.
 
 Regenerate the Python modules with `python -m sensors.protobuf.generate`.

@@ -3,10 +3,10 @@
 isort:skip_file
 Energyleaf sensor wire protocol, package `energyleaf`.
 
-Field numbers and types match the reference protocol that the sensors in the field speak
-(reference-spec.md §1.2-§1.6): generation G2 (npm @energyleaf/proto 1.2.0, served by the
-reference server and spoken by Tasmota, energyleaf-pi and the analog ESP32-CAM client) plus the
-G3 additions (npm 2.0.0) that no server ever served. Never renumber or retype a field here:
+Field numbers and types match the protocol that the sensors in the field speak
+(docs/protocol.md, "Messages"): npm @energyleaf/proto 1.2.0, served by the old server and
+spoken by Tasmota, energyleaf-pi and the analog ESP32-CAM client, plus the 2.0.0 additions
+that no server ever served. Never renumber or retype a field here:
 devices decode with nanopb, which has no way to cope with a changed layout.
 
 Regenerate the Python modules with `python -m sensors.protobuf.generate`.

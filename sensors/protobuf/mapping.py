@@ -47,7 +47,7 @@ from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
 from sensors.protobuf import energyleaf_ml_pb2 as ml_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 
-# --- nanopb limits of the devices (reference-spec §1.7; C buffers include the NUL) -------------
+# --- nanopb limits of the devices (docs/protocol.md, "Device limits"; buffers include the NUL) -
 
 MAX_CLIENT_ID_BYTES: Final = 127
 """TokenRequest.client_id as a device can send it (nanopb buffer 128)."""

@@ -48,7 +48,8 @@ def _fresh_throttle_cache():
 
 
 def _status_bytes(status: int, message: str) -> bytes:
-    """SensorDataResponse / ScriptAcceptedResponse bytes built by hand (§1.11 layout)."""
+    """SensorDataResponse / ScriptAcceptedResponse bytes built by hand (docs/protocol.md, "Byte
+    examples")."""
     encoded = message.encode()
     varint = bytes([(status & 0x7F) | 0x80, status >> 7])
     return b"\x08" + varint + b"\x12" + bytes([len(encoded)]) + encoded

@@ -1,6 +1,6 @@
 """Wire-level tests of `sensors.protobuf.mapping` against the reference's byte-exact vectors.
 
-Pure tests: no Django, no database. Vectors are from reference-spec.md §1.11.
+Pure tests: no Django, no database. Vectors as in docs/protocol.md, "Byte examples".
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""`manage.py classify_readings --input DAYS.jsonl[.gz] --output PREDICTIONS.jsonl` (docs/ML.md).
+"""`manage.py classify_readings --input DAYS.jsonl[.gz] --output PREDICTIONS.jsonl`.
+
+Described in docs/classifier.md, "Commands and artefact".
 
 Each input line is one household-day of cumulative register readings in kWh:
 `{"day": 17, "readings": [["2024-01-18T00:00:15+01:00", 12345.6789], ...]}`, treated as its own

@@ -18,8 +18,8 @@ from analytics.services.suggestions import classifier_train, model_folder
 class Command(BaseCommand):
     help = (
         "Train the peak classifier on simulated households built from the allowlisted antgen "
-        "models (docs/ML.md), print its validation on held-out programmes and save it with its "
-        "sidecar under ENERGYLEAF_ML_MODEL_DIR as the current model. Deterministic."
+        "models (docs/classifier.md), print its validation on held-out programmes and save it "
+        "with its sidecar under ENERGYLEAF_ML_MODEL_DIR as the current model. Deterministic."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:

@@ -1,13 +1,14 @@
 """Raw-socket HTTP/1.1 clients that talk to the server the way the sensors in the field do.
 
-No HTTP library is used: the point is to see exactly the bytes a device sees (reference-spec
-§10). `HttpConnection` is one kept-alive TCP connection that reads answers byte by byte;
-`TasmotaDriver` adds what the Tasmota driver requires of an answer (§10.1), `camera_post` what
-the analog ESP32 camera requires (§10.3). Any answer the real client would refuse raises
-`ProtocolViolation`.
+No HTTP library is used: the point is to see exactly the bytes a device sees (docs/protocol.md,
+"The clients in the field"). `HttpConnection` is one kept-alive TCP connection that reads answers
+byte by byte; `TasmotaDriver` adds what the Tasmota driver requires of an answer ("Tasmota
+driver"), `camera_post` what the analog ESP32 camera requires ("Analog camera"). Any answer the
+real client would refuse raises `ProtocolViolation`.
 
-The `*_answer` helpers build expected answer bodies by hand from the field tables (§1.4, §1.6,
-§1.11), independently of the server's encoder, so the tests compare exact bytes.
+The `*_answer` helpers build expected answer bodies by hand from the field tables
+(docs/protocol.md, "Messages" and "Byte examples"), independently of the server's encoder, so the
+tests compare exact bytes.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ class HttpConnection:
         return False
 
 
-# --- the Tasmota driver (§10.1) ----------------------------------------------------------------
+# --- the Tasmota driver (docs/protocol.md, "Tasmota driver") ----------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +310,7 @@ class TasmotaDriver:
         return DriverAnswer(status, first, tuple(drained), answer)
 
 
-# --- the analog ESP32 camera (§10.3) -----------------------------------------------------------
+# --- the analog ESP32 camera (docs/protocol.md, "Analog camera") ------------------------------
 
 
 @dataclass(frozen=True, slots=True)

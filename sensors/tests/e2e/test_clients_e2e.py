@@ -1,8 +1,9 @@
 """The field clients' real sequences, over real HTTP, against a real gunicorn.
 
-Each test replays what one client does (reference-spec §10: Tasmota driver, energyleaf-pi,
-analog ESP32 camera) with request bytes as the devices encode them, compares the answers byte by
-byte with the §1.11 vectors, and checks what the server stored.
+Each test replays what one client does (docs/protocol.md, "The clients in the field": Tasmota
+driver, energyleaf-pi, analog ESP32 camera) with request bytes as the devices encode them,
+compares the answers byte by byte with the vectors of docs/protocol.md, "Byte examples", and
+checks what the server stored.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .clients import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-# §1.11 byte vectors.
+# Byte vectors (docs/protocol.md, "Byte examples").
 OK = bytes.fromhex("08c801")
 TOKEN_EXPIRED = bytes.fromhex("0891 03 12 0d") + b"Token expired"
 TOKEN_INVALID = bytes.fromhex("0891 03 12 0d") + b"Token invalid"
