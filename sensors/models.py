@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
-from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
 from simple_history.models import HistoricalRecords
 
 from energyleaf.common.models import TimestampedModel
 
-MAC_PATTERN = r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$"
+from .mac import InvalidMacError, canonical_mac, canonical_mac_or_none
+
 # nanopb limit of TokenResponse.script (666 bytes with the NUL terminator).
 SCRIPT_MAX_BYTES = 665
+
+
+def validate_mac(value: str) -> None:
+    """A MAC address in any accepted spelling (stored canonical, `AA:BB:CC:DD:EE:FF`)."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        canonical_mac(value)
+    except InvalidMacError as exc:
+        raise ValidationError(
+            "Enter a MAC address like AA:BB:CC:DD:EE:FF (dashes, dots or no separators work "
+            "too).",
+            code="invalid_mac",
+        ) from exc
 
 
 def validate_script_size(value: str) -> None:
@@ -28,8 +43,8 @@ def validate_script_size(value: str) -> None:
 
 
 class Sensor(TimestampedModel):
-    """A meter sensor identified by its MAC address (`client_id`, stored upper-case, unique
-    regardless of letter case), assigned to at most one household user per sensor type.
+    """A meter sensor identified by its MAC address (`client_id`, stored in the one canonical
+    spelling `AA:BB:CC:DD:EE:FF` whatever spelling was entered, so unique per device), assigned to at most one household user per sensor type.
 
     A sensor gets its SML `script` or, for an analog (Ferraris) meter, its
     `analog_rotations_per_kwh` on its next token request while `needs_script` is set; the
@@ -44,7 +59,7 @@ class Sensor(TimestampedModel):
     client_id = models.CharField(
         "MAC address",
         max_length=17,
-        validators=[RegexValidator(MAC_PATTERN, "Enter a MAC address like AA:BB:CC:DD:EE:FF.")],
+        validators=[validate_mac],
     )
     sensor_type = models.CharField(
         max_length=16, choices=SensorType.choices, default=SensorType.ELECTRICITY
@@ -90,10 +105,15 @@ class Sensor(TimestampedModel):
     def __str__(self) -> str:
         return self.client_id
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Whatever path writes the row (admin, service, shell), a valid MAC is stored canonical.
+        self.client_id = canonical_mac_or_none(self.client_id) or self.client_id
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        self.client_id = self.client_id.upper()
+        self.client_id = canonical_mac_or_none(self.client_id) or self.client_id
         if self.script and self.analog_rotations_per_kwh is not None:
             raise ValidationError("Give either a script or analog rotations per kWh, not both.")
 

@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from energyleaf.audit.services import audit_event_record
 
+from ..mac import canonical_mac_or_none
 from ..models import Sensor, SensorToken
 
 TOKEN_ALPHABET = string.ascii_letters + string.digits
@@ -99,15 +100,18 @@ def _script_delivery(sensor: Sensor) -> tuple[str | None, int | None]:
 def sensor_token_issue(
     *, client_id: str, need_script: bool, now: datetime | None = None
 ) -> TokenIssue:
-    """Issue a token to the sensor with MAC `client_id` (any letter case).
+    """Issue a token to the sensor with MAC `client_id` (any spelling of the MAC).
 
     Raises SensorNotFoundError for an unknown MAC or a sensor without household. The script (or
     rotations) is included while the sensor `needs_script` or when the request asks for it; only
     `/script_accepted` clears the flag.
     """
     now = now or timezone.now()
+    mac = canonical_mac_or_none(client_id)
+    if mac is None:
+        raise SensorNotFoundError
     sensor = (
-        Sensor.objects.filter(client_id=client_id.strip().upper())
+        Sensor.objects.filter(client_id=mac)
         .only("pk", "user_id", "needs_script", "script", "analog_rotations_per_kwh", "sensor_type")
         .first()
     )
