@@ -122,7 +122,7 @@ class SensorToken(models.Model):
     """A sensor access token. Only the SHA-256 of the token is stored, never the token itself.
 
     Several live tokens per sensor are allowed (two clients on one MAC, a client that caches its
-    token) until they expire; issuing trims the oldest beyond a small bound.
+    token) until they expire; issuing trims beyond a small bound, never-used tokens first.
     """
 
     sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="tokens")
@@ -131,6 +131,9 @@ class SensorToken(models.Model):
     expires_at = models.DateTimeField()
     # The user the sensor was assigned to when issuing: a reassigned sensor's old tokens stop.
     issued_for_user_id = models.BigIntegerField(null=True)
+    # First use on a sensor endpoint. Tokens never used are evicted first when a sensor has too
+    # many, so tokens fetched by someone who merely knows the MAC cannot push out the sensor's.
+    used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["sensor", "expires_at"])]
@@ -219,6 +222,7 @@ class RejectedReading(models.Model):
         OUT_OF_ORDER = "out_of_order", "Older than the latest reading (increment sensor)"
         DUPLICATE_CONFLICT = "duplicate_conflict", "Same time as a stored reading, other value"
         SENSOR_TYPE_MISMATCH = "sensor_type_mismatch", "Message does not fit the sensor type"
+        HOUSEHOLD_INACTIVE = "household_inactive", "The sensor's household is deactivated"
 
     class Resolution(models.TextChoices):
         METER_REPLACEMENT = "meter_replacement", "Stored after a confirmed meter replacement"

@@ -31,6 +31,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from .. import services
+from ..mac import canonical_mac_or_none
 from ..models import Sensor
 from ..protobuf import mapping
 from ..services.tokens import SensorProtocolError
@@ -132,6 +133,9 @@ class SensorTokenAddressThrottle(_RateFromSettings):
 
 
 class SensorTokenClientThrottle(_RateFromSettings):
+    """The per-MAC limit, counted per (MAC, address): requests for a MAC from one address
+    cannot use up the limit of the same MAC at another address (the real sensor's)."""
+
     scope = "sensor_token_client"
     rate_setting = "ENERGYLEAF_TOKEN_RATE_PER_CLIENT"
 
@@ -139,7 +143,8 @@ class SensorTokenClientThrottle(_RateFromSettings):
         data = request.data
         if not isinstance(data, mapping.TokenRequestData):
             return None
-        return f"{self.scope}:{data.client_id.strip().upper()[:64]}"
+        mac = canonical_mac_or_none(data.client_id) or data.client_id.strip().upper()[:64]
+        return f"{self.scope}:{mac}:{self.get_ident(request)}"
 
 
 class ProtobufView(APIView):
