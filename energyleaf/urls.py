@@ -5,10 +5,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from energyleaf.users.admin_login import ThrottledAdminAuthenticationForm, admin_login
+
 admin.site.site_header = "Energyleaf back office"
 admin.site.site_title = "Energyleaf"
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
+    # Before the admin's own URLs: the same login view, with status 429 when rate-limited.
+    path(f"{settings.ADMIN_URL}login/", admin_login, name="admin-login-throttled"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("sensors.api.urls")),
     path("api/v1/", include("energyleaf.users.api.urls")),

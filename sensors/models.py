@@ -26,8 +26,7 @@ def validate_mac(value: str) -> None:
         canonical_mac(value)
     except InvalidMacError as exc:
         raise ValidationError(
-            "Enter a MAC address like AA:BB:CC:DD:EE:FF (dashes, dots or no separators work "
-            "too).",
+            "Enter a MAC address like AA:BB:CC:DD:EE:FF (dashes, dots or no separators work too).",
             code="invalid_mac",
         ) from exc
 
@@ -44,7 +43,8 @@ def validate_script_size(value: str) -> None:
 
 class Sensor(TimestampedModel):
     """A meter sensor identified by its MAC address (`client_id`, stored in the one canonical
-    spelling `AA:BB:CC:DD:EE:FF` whatever spelling was entered, so unique per device), assigned to at most one household user per sensor type.
+    spelling `AA:BB:CC:DD:EE:FF` whatever spelling was entered, so unique per device),
+    assigned to at most one household user per sensor type.
 
     A sensor gets its SML `script` or, for an analog (Ferraris) meter, its
     `analog_rotations_per_kwh` on its next token request while `needs_script` is set; the

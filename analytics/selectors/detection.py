@@ -76,11 +76,7 @@ def sensor_id_by_client_id(*, client_id: str) -> int | None:
     mac = canonical_mac_or_none(client_id)
     if mac is None:
         return None
-    return (
-        Sensor.objects.filter(client_id=mac)
-        .values_list("pk", flat=True)
-        .first()
-    )
+    return Sensor.objects.filter(client_id=mac).values_list("pk", flat=True).first()
 
 
 def sequences_near(

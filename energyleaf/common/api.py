@@ -18,7 +18,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .exceptions import ApplicationError
-from .parsers import JsonTooLarge
+from .parsers import JsonTooLargeError
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -35,7 +35,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
-        exc = JsonTooLarge()
+        exc = JsonTooLargeError()
 
     response = drf_exception_handler(exc, context)
     if response is None:

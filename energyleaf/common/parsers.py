@@ -20,18 +20,18 @@ from rest_framework.exceptions import APIException, ParseError
 MAX_JSON_DEPTH = 32
 
 
-class JsonTooLarge(APIException):
+class JsonTooLargeError(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body too large."
     default_code = "too_large"
 
 
-class InvalidJson(ValueError):
+class InvalidJsonError(ValueError):
     """Not JSON, a NaN/Infinity constant, or nested deeper than allowed."""
 
 
 def _refuse_constant(name: str) -> float:
-    raise InvalidJson(f"{name} is not JSON")
+    raise InvalidJsonError(f"{name} is not JSON")
 
 
 def _too_deep(value: Any, max_depth: int) -> bool:
@@ -50,14 +50,14 @@ def _too_deep(value: Any, max_depth: int) -> bool:
 
 
 def json_loads_limited(body: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """`json.loads` that raises InvalidJson (never RecursionError) for invalid JSON, NaN or
+    """`json.loads` that raises InvalidJsonError (never RecursionError) for invalid JSON, NaN or
     Infinity, and arrays/objects nested deeper than `max_depth`."""
     try:
         value = json.loads(body, parse_constant=_refuse_constant)
     except RecursionError as exc:
-        raise InvalidJson("JSON nested too deeply") from exc
+        raise InvalidJsonError("JSON nested too deeply") from exc
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise InvalidJson(str(exc)) from exc
+        raise InvalidJsonError(str(exc)) from exc
     if isinstance(value, dict | list):
         # Cheap bound first: nesting cannot exceed the number of brackets and braces.
         opened = (
@@ -66,16 +66,16 @@ def json_loads_limited(body: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) ->
             else body.count("[") + body.count("{")
         )
         if opened > max_depth and _too_deep(value, max_depth):
-            raise InvalidJson(f"JSON nested deeper than {max_depth} levels")
+            raise InvalidJsonError(f"JSON nested deeper than {max_depth} levels")
     return value
 
 
 def read_body(stream: IO[Any] | None, *, limit: int) -> bytes:
-    """The whole body, or JsonTooLarge (413) beyond `limit` bytes; reads at most one byte
+    """The whole body, or JsonTooLargeError (413) beyond `limit` bytes; reads at most one byte
     more than the limit, whatever Content-Length claims."""
     body: bytes = stream.read(limit + 1) if stream is not None else b""
     if len(body) > limit:
-        raise JsonTooLarge
+        raise JsonTooLargeError
     return body
 
 
@@ -98,5 +98,5 @@ class JSONParser(parsers.JSONParser):
             raise ParseError("JSON parse error - the body is not valid text.") from exc
         try:
             return json_loads_limited(text)
-        except InvalidJson as exc:
+        except InvalidJsonError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc

@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from energyleaf.common.parsers import InvalidJson, json_loads_limited
+from energyleaf.common.parsers import InvalidJsonError, json_loads_limited
 from energyleaf.tests.security_world import world_build
 from energyleaf.tests.test_security_walk import ADMIN_ONLY, OPERATIONS, PUBLIC, fill
 
@@ -41,9 +41,7 @@ def test_every_json_operation_answers_400_in_the_api_error_shape(operation, body
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.admin_jwt}")
     elif operation.key not in PUBLIC:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.a.jwt}")
-    response = client.generic(
-        operation.method, request.url, body, content_type="application/json"
-    )
+    response = client.generic(operation.method, request.url, body, content_type="application/json")
     assert response.status_code == 400, response.content[:300]
     answer = response.json()
     assert set(answer) == {"message", "code", "extra"}
@@ -76,9 +74,9 @@ def test_depth_limit_counts_arrays_and_objects_and_leaves_flat_data_alone() -> N
     assert json_loads_limited(json.dumps(flat).encode()) == flat
     deep_ok = json.dumps([[[[{"a": [1]}]]]])
     assert json_loads_limited(deep_ok, max_depth=6) == [[[[{"a": [1]}]]]]
-    with pytest.raises(InvalidJson, match="deeper than 5"):
+    with pytest.raises(InvalidJsonError, match="deeper than 5"):
         json_loads_limited(deep_ok, max_depth=5)
-    with pytest.raises(InvalidJson):
+    with pytest.raises(InvalidJsonError):
         json_loads_limited(b"[NaN]")
-    with pytest.raises(InvalidJson):
+    with pytest.raises(InvalidJsonError):
         json_loads_limited(b"\xff")

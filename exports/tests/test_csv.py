@@ -67,7 +67,7 @@ def test_csv_line_quotes_only_when_needed() -> None:
     "cell",
     [
         " =1+2",
-        "   =HYPERLINK(\"http://x\")",
+        '   =HYPERLINK("http://x")',
         "\t=1+2",
         "\n@x",
         "\r\n+1",

@@ -10,7 +10,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 
-from energyleaf.common.parsers import InvalidJson, json_loads_limited
+from energyleaf.common.parsers import InvalidJsonError, json_loads_limited
 
 from ..protobuf.mapping import InvalidPayload
 
@@ -66,5 +66,5 @@ class LimitedJSONParser(BaseParser):
         body = read_limited(stream)
         try:
             return json_loads_limited(body)
-        except InvalidJson as exc:  # not JSON, NaN/Infinity, or nested too deeply
+        except InvalidJsonError as exc:  # not JSON, NaN/Infinity, or nested too deeply
             raise ParseError("Invalid data") from exc

@@ -46,7 +46,7 @@ def test_every_spelling_maps_to_the_canonical_form(spelling: str) -> None:
         "AABBCCDDEE0",
         "AA BB CC DD EE 02",
         "aabb.ccdd-ee02",
-        "AA:BB:CC:DD:EE:0２",  # a full-width digit is no hex digit
+        "AA:BB:CC:DD:EE:0\uff12",  # a full-width digit is no hex digit
     ],
 )
 def test_anything_else_is_refused(text: str) -> None:
