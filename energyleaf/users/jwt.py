@@ -9,7 +9,7 @@ list is kept. Tokens issued before the claim existed count as generation 0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
@@ -84,6 +84,6 @@ class JWTAuthentication(SimpleJWTAuthentication):
 
     def get_user(self, validated_token: Token) -> Any:
         user = super().get_user(validated_token)
-        if validated_token.get(GENERATION_CLAIM, 0) != user.auth_generation:
+        if validated_token.get(GENERATION_CLAIM, 0) != cast(User, user).auth_generation:
             raise InvalidToken(REVOKED)
         return user

@@ -135,7 +135,7 @@ class User(AbstractUser):
         # Django's hash of the password, with the generation mixed in once it is above 0 (so
         # sessions from before this field existed stay valid until the first change).
         if not self.auth_generation:
-            return super()._get_session_auth_hash(secret=secret)  # type: ignore[misc]
+            return str(super()._get_session_auth_hash(secret=secret))  # type: ignore[misc]
         return salted_hmac(
             "energyleaf.users.User.get_session_auth_hash",
             f"{self.password}:{self.auth_generation}",

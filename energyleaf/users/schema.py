@@ -11,17 +11,17 @@ from drf_spectacular.contrib.rest_framework_simplejwt import (
 )
 
 
-class EnergyleafJWTScheme(SimpleJWTScheme):
+class EnergyleafJWTScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]
     target_class = "energyleaf.users.jwt.JWTAuthentication"
 
 
-class EnergyleafTokenObtainPairSerializerExtension(TokenObtainPairSerializerExtension):
+class EnergyleafTokenObtainPairSerializerExtension(TokenObtainPairSerializerExtension):  # type: ignore[no-untyped-call]
     target_class = "energyleaf.users.jwt.TokenObtainPairSerializer"
 
 
-class EnergyleafTokenRefreshSerializerExtension(TokenRefreshSerializerExtension):
+class EnergyleafTokenRefreshSerializerExtension(TokenRefreshSerializerExtension):  # type: ignore[no-untyped-call]
     target_class = "energyleaf.users.jwt.TokenRefreshSerializer"
 
 
-class EnergyleafTokenVerifySerializerExtension(TokenVerifySerializerExtension):
+class EnergyleafTokenVerifySerializerExtension(TokenVerifySerializerExtension):  # type: ignore[no-untyped-call]
     target_class = "energyleaf.users.jwt.TokenVerifySerializer"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import Throttled
@@ -51,7 +51,7 @@ class LoginView(TokenObtainPairView):
     serializer_class = TokenObtainPairSerializer
     throttle_classes = (LoginThrottle,)
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         raise Throttled(wait=wait, detail="Too many login attempts.")
 
 
