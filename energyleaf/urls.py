@@ -7,13 +7,17 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from energyleaf import views
+from energyleaf.users.admin_login import ThrottledAdminAuthenticationForm, admin_login
 
 admin.site.site_header = "Energyleaf back office"
 admin.site.site_title = "Energyleaf"
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("", views.front_page, name="front-page"),
     path("health", views.health, name="health"),
+    # Before the admin's own URLs: the same login view, with status 429 when rate-limited.
+    path(f"{settings.ADMIN_URL}login/", admin_login, name="admin-login-throttled"),
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("sensors.api.urls")),
     path("api/v1/", include("energyleaf.users.api.urls")),

@@ -40,7 +40,10 @@ EXPERIMENT_HEADER: tuple[str, ...] = (
     "gets_paid",
 )
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Characters that make a spreadsheet evaluate a cell when they come first, possibly after
+# whitespace (spaces, tabs, line breaks, no-break and zero-width spaces), which spreadsheets skip.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _NEEDS_QUOTES = (",", '"', "\r", "\n")
 
 
@@ -80,11 +83,28 @@ def _is_number(text: str) -> bool:
 
 
 def neutralise(cell: str) -> str:
-    """Prefix `'` to a cell a spreadsheet would take as a formula (starting with `=`, `+`, `-`,
-    `@`, tab or carriage return) unless it is a plain number."""
-    if cell.startswith(_FORMULA_STARTS) and not _is_number(cell):
+    """Prefix `'` to a cell a spreadsheet would take as a formula: one whose first character
+    after any leading whitespace (of any kind, invisible spaces included) is `=`, `+`, `-` or
+    `@`, or which starts with a tab, CR or LF, unless the whole cell is a plain number such as
+    `-150`."""
+    first = cell[:1]
+    if not first:
+        return cell
+    if first.isspace() or first in _INVISIBLE:
+        first = _first_visible(cell)
+        risky = first in _FORMULA_STARTS or cell[0] in _FORMULA_STARTS
+    else:
+        risky = first in _FORMULA_STARTS
+    if risky and not _is_number(cell):
         return "'" + cell
     return cell
+
+
+def _first_visible(cell: str) -> str:
+    for char in cell:
+        if not (char.isspace() or char in _INVISIBLE):
+            return char
+    return ""
 
 
 def _cell(text: str) -> str:

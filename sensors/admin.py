@@ -13,6 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from energyleaf.common.admin import EstimatedCountPaginator
 
 from . import selectors, services
+from .mac import canonical_mac_or_none
 from .models import MeterEvent, Reading, ReadingFlag, RejectedReading, Sensor, SensorToken
 
 
@@ -174,9 +175,11 @@ class ReadingAdmin(admin.ModelAdmin[Reading]):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Reading], search_term: str
     ) -> tuple[QuerySet[Reading], bool]:
-        # An exact MAC search, any letter case: stays on the (sensor, timestamp) index.
+        # An exact MAC search, any spelling: stays on the (sensor, timestamp) index.
         if search_term:
-            return queryset.filter(sensor__client_id=search_term.strip().upper()), False
+            return queryset.filter(
+                sensor__client_id=canonical_mac_or_none(search_term) or search_term.strip().upper()
+            ), False
         return queryset, False
 
     def has_add_permission(self, request: HttpRequest) -> bool:

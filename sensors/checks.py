@@ -9,7 +9,7 @@ from django.core.checks import CheckMessage, Tags, register
 from django.core.checks import Warning as CheckWarning
 
 # Cache backends whose counters live inside one process: each web process would count alone,
-# and the `/api/v1/token` rate limit would be multiplied by the number of processes.
+# and the `/api/v1/token` and login rate limits would be multiplied by the number of processes.
 _PER_PROCESS_CACHES = frozenset(
     {
         "django.core.cache.backends.locmem.LocMemCache",
@@ -20,14 +20,15 @@ _PER_PROCESS_CACHES = frozenset(
 
 @register(Tags.security, deploy=True)
 def token_throttle_cache_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """The token rate limits need a cache shared by every web process (Redis, Memcached, DB)."""
+    """The token and login rate limits need a cache shared by every web process (Redis,
+    Memcached, DB)."""
     backend = str(settings.CACHES.get("default", {}).get("BACKEND", ""))
     if backend not in _PER_PROCESS_CACHES:
         return []
     return [
         CheckWarning(
             f"The default cache ({backend}) is not shared between processes, so every web "
-            "process counts the /api/v1/token rate limits on its own.",
+            "process counts the /api/v1/token and login rate limits on its own.",
             hint="Set DJANGO_CACHE_URL to a shared cache, e.g. redis://redis:6379/1.",
             id="sensors.W001",
         )

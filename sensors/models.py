@@ -3,19 +3,33 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
-from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
 from simple_history.models import HistoricalRecords
 
 from energyleaf.common.models import TimestampedModel
 
-MAC_PATTERN = r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$"
+from .mac import InvalidMacError, canonical_mac, canonical_mac_or_none
+
 # nanopb limit of TokenResponse.script (666 bytes with the NUL terminator).
 SCRIPT_MAX_BYTES = 665
+
+
+def validate_mac(value: str) -> None:
+    """A MAC address in any accepted spelling (stored canonical, `AA:BB:CC:DD:EE:FF`)."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        canonical_mac(value)
+    except InvalidMacError as exc:
+        raise ValidationError(
+            "Enter a MAC address like AA:BB:CC:DD:EE:FF (dashes, dots or no separators work too).",
+            code="invalid_mac",
+        ) from exc
 
 
 def validate_script_size(value: str) -> None:
@@ -29,8 +43,9 @@ def validate_script_size(value: str) -> None:
 
 
 class Sensor(TimestampedModel):
-    """A meter sensor identified by its MAC address (`client_id`, stored upper-case, unique
-    regardless of letter case), assigned to at most one household user per sensor type.
+    """A meter sensor identified by its MAC address (`client_id`, stored in the one canonical
+    spelling `AA:BB:CC:DD:EE:FF` whatever spelling was entered, so unique per device),
+    assigned to at most one household user per sensor type.
 
     A sensor gets its SML `script` or, for an analog (Ferraris) meter, its
     `analog_rotations_per_kwh` on its next token request while `needs_script` is set; the
@@ -45,7 +60,7 @@ class Sensor(TimestampedModel):
     client_id = models.CharField(
         "MAC address",
         max_length=17,
-        validators=[RegexValidator(MAC_PATTERN, "Enter a MAC address like AA:BB:CC:DD:EE:FF.")],
+        validators=[validate_mac],
     )
     sensor_type = models.CharField(
         max_length=16, choices=SensorType.choices, default=SensorType.ELECTRICITY
@@ -91,10 +106,15 @@ class Sensor(TimestampedModel):
     def __str__(self) -> str:
         return self.client_id
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Whatever path writes the row (admin, service, shell), a valid MAC is stored canonical.
+        self.client_id = canonical_mac_or_none(self.client_id) or self.client_id
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        self.client_id = self.client_id.upper()
+        self.client_id = canonical_mac_or_none(self.client_id) or self.client_id
         if self.script and self.analog_rotations_per_kwh is not None:
             raise ValidationError("Give either a script or analog rotations per kWh, not both.")
 
@@ -103,7 +123,7 @@ class SensorToken(models.Model):
     """A sensor access token. Only the SHA-256 of the token is stored, never the token itself.
 
     Several live tokens per sensor are allowed (two clients on one MAC, a client that caches its
-    token) until they expire; issuing trims the oldest beyond a small bound.
+    token) until they expire; issuing trims beyond a small bound, never-used tokens first.
     """
 
     sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="tokens")
@@ -112,6 +132,9 @@ class SensorToken(models.Model):
     expires_at = models.DateTimeField()
     # The user the sensor was assigned to when issuing: a reassigned sensor's old tokens stop.
     issued_for_user_id = models.BigIntegerField(null=True)
+    # First use on a sensor endpoint. Tokens never used are evicted first when a sensor has too
+    # many, so tokens fetched by someone who merely knows the MAC cannot push out the sensor's.
+    used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["sensor", "expires_at"])]
@@ -200,6 +223,7 @@ class RejectedReading(models.Model):
         OUT_OF_ORDER = "out_of_order", "Older than the latest reading (increment sensor)"
         DUPLICATE_CONFLICT = "duplicate_conflict", "Same time as a stored reading, other value"
         SENSOR_TYPE_MISMATCH = "sensor_type_mismatch", "Message does not fit the sensor type"
+        HOUSEHOLD_INACTIVE = "household_inactive", "The sensor's household is deactivated"
 
     class Resolution(models.TextChoices):
         METER_REPLACEMENT = "meter_replacement", "Stored after a confirmed meter replacement"

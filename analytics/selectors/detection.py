@@ -11,6 +11,7 @@ import numpy.typing as npt
 from django.db import connection
 
 from analytics.models import Sequence
+from sensors.mac import canonical_mac_or_none
 from sensors.models import Reading, Sensor
 
 _READING_TABLE = Reading._meta.db_table
@@ -71,12 +72,11 @@ def electricity_sensor_ids_assigned() -> list[int]:
 
 
 def sensor_id_by_client_id(*, client_id: str) -> int | None:
-    """The id of the sensor with this MAC address (case-insensitive), or None."""
-    return (
-        Sensor.objects.filter(client_id__iexact=client_id.strip())
-        .values_list("pk", flat=True)
-        .first()
-    )
+    """The id of the sensor with this MAC address (any spelling), or None."""
+    mac = canonical_mac_or_none(client_id)
+    if mac is None:
+        return None
+    return Sensor.objects.filter(client_id=mac).values_list("pk", flat=True).first()
 
 
 def sequences_near(

@@ -218,12 +218,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- REST framework, JWT, OpenAPI -----------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "energyleaf.users.jwt.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["energyleaf.common.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "energyleaf.common.api.exception_handler",
@@ -239,7 +239,14 @@ SIMPLE_JWT = {
     ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("ENERGYLEAF_JWT_REFRESH_DAYS", default=7)),
     "UPDATE_LAST_LOGIN": True,
+    # Tokens carry the user's auth generation; see energyleaf/users/jwt.py.
+    "TOKEN_OBTAIN_SERIALIZER": "energyleaf.users.jwt.TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "energyleaf.users.jwt.TokenRefreshSerializer",
+    "TOKEN_VERIFY_SERIALIZER": "energyleaf.users.jwt.TokenVerifySerializer",
 }
+# Login attempts (JWT and admin), counted in the default cache before any password is checked.
+ENERGYLEAF_LOGIN_RATE_PER_ADDRESS = env.str("ENERGYLEAF_LOGIN_RATE_PER_ADDRESS", default="30/min")
+ENERGYLEAF_LOGIN_RATE_PER_ACCOUNT = env.str("ENERGYLEAF_LOGIN_RATE_PER_ACCOUNT", default="10/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Energyleaf API",
     "DESCRIPTION": (

@@ -7,3 +7,6 @@ class UsersConfig(AppConfig):
     name = "energyleaf.users"
     label = "users"
     verbose_name = "Users and households"
+
+    def ready(self) -> None:
+        from . import schema, signals  # noqa: F401  (registers the schema extensions, receivers)

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 from simple_history.models import HistoricalRecords
 
 from energyleaf.common.models import TimestampedModel
@@ -59,8 +60,16 @@ class User(AbstractUser):
     )
     onboarding_completed = models.BooleanField(default=False)
     activation_date = models.DateTimeField(null=True, blank=True)
+    auth_generation = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text=(
+            "Counts password changes and deactivations; JWTs and sessions of an older "
+            "generation are refused."
+        ),
+    )
 
-    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    history = HistoricalRecords(excluded_fields=["password", "last_login", "auth_generation"])
 
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
@@ -79,6 +88,61 @@ class User(AbstractUser):
     def clean(self) -> None:
         super().clean()
         self.email = self.email.lower()
+
+    # --- Ending sessions and tokens ---------------------------------------------------------------
+    # Every JWT carries the generation it was issued in (`energyleaf.users.jwt`) and the session
+    # hash includes it, so raising `auth_generation` ends every JWT (access and refresh) and every
+    # admin session of the user at once. It rises when the password is set (changed, reset or
+    # made unusable; not when Django merely re-hashes it at login, nor for a new user) and when
+    # the user is saved inactive.
+
+    def _bump_auth_generation(self) -> None:
+        self.auth_generation = (self.auth_generation or 0) + 1
+        self._auth_generation_bumped = True
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        if self.pk is not None and not getattr(self, "_rehashing", False):
+            self._bump_auth_generation()  # a new user has no sessions to end
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        if self.pk is not None:
+            self._bump_auth_generation()
+
+    def check_password(self, raw_password: str) -> bool:
+        # A successful check may re-hash the password with newer parameters (set_password +
+        # save): the same password, so sessions and tokens stay.
+        self._rehashing = True
+        try:
+            return super().check_password(raw_password)
+        finally:
+            self._rehashing = False
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if not self.is_active and (update_fields is None or "is_active" in update_fields):
+            self._bump_auth_generation()
+        if (
+            getattr(self, "_auth_generation_bumped", False)
+            and update_fields is not None
+            and "auth_generation" not in update_fields
+        ):
+            kwargs["update_fields"] = [*update_fields, "auth_generation"]
+        super().save(*args, **kwargs)
+        self._auth_generation_bumped = False
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django's hash of the password, with the generation mixed in once it is above 0 (so
+        # sessions from before this field existed stay valid until the first change).
+        if not self.auth_generation:
+            return str(super()._get_session_auth_hash(secret=secret))  # type: ignore[misc]
+        return salted_hmac(
+            "energyleaf.users.User.get_session_auth_hash",
+            f"{self.password}:{self.auth_generation}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
 
 class Household(TimestampedModel):

@@ -61,3 +61,28 @@ def test_formula_cells_are_neutralised_numbers_are_not(cell: str, expected: str)
 
 def test_csv_line_quotes_only_when_needed() -> None:
     assert csv_line(["a", "b,c", 'd"e', "=x"]) == 'a,"b,c","d""e",\'=x\n'
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        " =1+2",
+        '   =HYPERLINK("http://x")',
+        "\t=1+2",
+        "\n@x",
+        "\r\n+1",
+        "\u00a0=1+2",
+        "\u2003-cmd",
+        "\u200b=1",
+        "\ufeff@SUM(A1)",
+        " \u00a0\t@x",
+        "\n",
+    ],
+)
+def test_formulas_after_leading_whitespace_are_neutralised(cell: str) -> None:
+    assert neutralise(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["-150", "-0.5", "+12", "12", " Anna", "a =1", "   "])
+def test_numbers_and_plain_text_with_spaces_stay_as_they_are(cell: str) -> None:
+    assert neutralise(cell) == cell

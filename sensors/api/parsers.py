@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -10,6 +9,8 @@ from django.conf import settings
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
+
+from energyleaf.common.parsers import InvalidJsonError, json_loads_limited
 
 from ..protobuf.mapping import InvalidPayload
 
@@ -51,7 +52,8 @@ class ProtobufParser(BaseParser):
 
 
 class LimitedJSONParser(BaseParser):
-    """JSON bodies for the batch endpoint, refused beyond the same size limit."""
+    """JSON bodies for the batch endpoint, refused beyond the same size limit and nesting
+    depth (an object in a list in the body: far below the limit)."""
 
     media_type = "application/json"
 
@@ -63,10 +65,6 @@ class LimitedJSONParser(BaseParser):
     ) -> Any:
         body = read_limited(stream)
         try:
-            return json.loads(body, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError) as exc:
+            return json_loads_limited(body)
+        except InvalidJsonError as exc:  # not JSON, NaN/Infinity, or nested too deeply
             raise ParseError("Invalid data") from exc
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")

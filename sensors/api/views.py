@@ -9,15 +9,11 @@ encode (mapping).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
 from rest_framework import exceptions
@@ -30,7 +26,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from energyleaf.common.throttling import rate_limit_hit
+
 from .. import services
+from ..mac import canonical_mac_or_none
 from ..models import Sensor
 from ..protobuf import mapping
 from ..services.tokens import SensorProtocolError
@@ -67,29 +66,15 @@ class _AlwaysProtobuf(BaseContentNegotiation):
 
 
 class _RateFromSettings(BaseThrottle):
-    """An atomic rate limit over a sliding minute (or second, hour, day), read from the setting
-    named `rate_setting` at request time.
-
-    DRF's SimpleRateThrottle reads a list from the cache, checks it and writes it back: requests
-    that arrive together all read the same list, and under concurrent load far more than the rate
-    get through, shared cache or not. Here each request atomically increments the counter of the
-    current window (`cache.add` + `cache.incr`: SET NX and INCRBY on Redis) and is admitted only
-    if its own count stays within the rate, after weighing in the previous window's count for
-    the part of it that still lies within the sliding period. A refused request gives its count
-    back, so refusals do not lock a client out longer than the rate says.
-    """
+    """An atomic rate limit over a sliding minute (or second, hour, day) in the shared cache
+    (`energyleaf.common.throttling`), read from the setting named `rate_setting` at request
+    time."""
 
     scope = ""
     rate_setting = ""
-    _PERIODS: ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
     def __init__(self) -> None:
         self.wait_seconds: float | None = None
-
-    def rate(self) -> tuple[int, int]:
-        """(requests, period in seconds) from a rate such as `12/min`."""
-        count, period = str(getattr(settings, self.rate_setting)).split("/")
-        return int(count), self._PERIODS[period.strip()[0]]
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         raise NotImplementedError
@@ -98,26 +83,10 @@ class _RateFromSettings(BaseThrottle):
         ident = self.get_cache_key(request, view)
         if ident is None:
             return True
-        limit, period = self.rate()
-        now = time.time()
-        window = int(now // period)
-        # Hashed: a MAC is client input, and some caches refuse spaces or control characters.
-        ident = hashlib.sha256(ident.encode()).hexdigest()[:32]
-        key = f"throttle:{ident}:{window}"
-        cache.add(key, 0, timeout=2 * period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: this request opens the window
-            cache.add(key, 1, timeout=2 * period + 1)
-            count = 1
-        previous = int(cache.get(f"throttle:{ident}:{window - 1}", 0))
-        remaining_part = 1.0 - (now - window * period) / period
-        if count + previous * remaining_part <= limit:
-            return True
-        with contextlib.suppress(ValueError):
-            cache.decr(key)
-        self.wait_seconds = period * remaining_part  # until this window's count no longer counts
-        return False
+        self.wait_seconds = rate_limit_hit(
+            ident=ident, rate=str(getattr(settings, self.rate_setting))
+        )
+        return self.wait_seconds is None
 
     def wait(self) -> float | None:
         return self.wait_seconds
@@ -132,6 +101,9 @@ class SensorTokenAddressThrottle(_RateFromSettings):
 
 
 class SensorTokenClientThrottle(_RateFromSettings):
+    """The per-MAC limit, counted per (MAC, address): requests for a MAC from one address
+    cannot use up the limit of the same MAC at another address (the real sensor's)."""
+
     scope = "sensor_token_client"
     rate_setting = "ENERGYLEAF_TOKEN_RATE_PER_CLIENT"
 
@@ -139,7 +111,8 @@ class SensorTokenClientThrottle(_RateFromSettings):
         data = request.data
         if not isinstance(data, mapping.TokenRequestData):
             return None
-        return f"{self.scope}:{data.client_id.strip().upper()[:64]}"
+        mac = canonical_mac_or_none(data.client_id) or data.client_id.strip().upper()[:64]
+        return f"{self.scope}:{mac}:{self.get_ident(request)}"
 
 
 class ProtobufView(APIView):

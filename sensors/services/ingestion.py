@@ -25,7 +25,12 @@ from energyleaf.audit.services import audit_event_record
 
 from .. import planning
 from ..models import MeterEvent, Reading, RejectedReading, Sensor
-from .tokens import AuthenticatedSensor, SensorProtocolError, sensor_token_authenticate
+from .tokens import (
+    AuthenticatedSensor,
+    HouseholdInactiveError,
+    SensorProtocolError,
+    sensor_token_authenticate,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST_READING = datetime(2000, 1, 1, tzinfo=UTC)
@@ -326,6 +331,17 @@ def _pending_loader(sensor_id: int) -> planning.PendingLoader:
     return load
 
 
+def _payload(reading: ReadingInput) -> dict[str, object]:
+    """A reading as kept in the rejected-readings log (never the token)."""
+    return {
+        "value": _payload_number(reading.value),
+        "value_current": _payload_number(reading.value_current),
+        "value_out": _payload_number(reading.value_out),
+        "timestamp": reading.timestamp,
+        "wire_format": reading.wire_format,
+    }
+
+
 def _payload_number(value: float | None) -> str | None:
     return None if value is None else repr(value)
 
@@ -352,26 +368,78 @@ def sensor_readings_ingest(
     Idempotent: a reading at the time of a stored one is answered as a duplicate (2xx) and not
     stored again, so re-sent batches store nothing twice. Refused readings are kept in the
     rejected-readings log with their reason. With `sensor_type`, the token's sensor must be of
-    that type (the /api/v2/gas and /water paths). Raises TokenError (401) and
-    SensorTypeMismatchError (400); database errors propagate.
+    that type (the /api/v2/gas and /water paths). Raises TokenError (401),
+    SensorTypeMismatchError (400) and, for a deactivated household's sensor, after keeping its
+    readings in the rejected-readings log, HouseholdInactiveError (403); database errors
+    propagate.
     """
     now = now or timezone.now()
     incoming = _incoming(readings, now)
+    plan: planning.Plan | None = None
     with transaction.atomic():
-        sensor = sensor_token_authenticate(token=token, now=now, lock=True)
+        sensor = sensor_token_authenticate(
+            token=token, now=now, lock=True, allow_inactive_household=True
+        )
         if sensor_type is not None and sensor.sensor_type != sensor_type:
             raise SensorTypeMismatchError
-        moments = [r.timestamp for r in incoming if r.timestamp is not None]
-        stored = _stored_around(sensor.pk, min(moments), max(moments)) if moments else []
-        plan = planning.plan_ingestion(
-            stored=stored,
-            incoming=incoming,
-            increments=sensor.analog_rotations_per_kwh is not None,
-            config=_config(sensor),
-            load_pending=_pending_loader(sensor.pk),
-        )
-        _write(sensor, plan, readings, now)
+        if sensor.household_active:
+            plan = _plan_and_write(sensor, incoming, readings, now)
+        else:
+            _record_household_inactive(sensor, incoming, readings)
+    if plan is None:  # refused after the refusal was committed
+        raise HouseholdInactiveError
+    return _result(sensor, plan, readings)
 
+
+def _record_household_inactive(
+    sensor: AuthenticatedSensor,
+    incoming: list[planning.IncomingReading],
+    readings: Sequence[ReadingInput],
+) -> None:
+    """Keep the readings of a deactivated household's sensor in the rejected-readings log (a
+    re-sent reading is kept once), so that nothing is dropped silently and an admin who
+    reactivates the household can see what was refused."""
+    RejectedReading.objects.bulk_create(
+        [
+            RejectedReading(
+                sensor_id=sensor.pk,
+                measured_at=item.timestamp,
+                reason=RejectedReading.Reason.HOUSEHOLD_INACTIVE,
+                status_message=HouseholdInactiveError.message,
+                value=planning.to_decimal(item.value),
+                payload=_payload(readings[item.index]),
+            )
+            for item in incoming
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+
+
+def _plan_and_write(
+    sensor: AuthenticatedSensor,
+    incoming: list[planning.IncomingReading],
+    readings: Sequence[ReadingInput],
+    now: datetime,
+) -> planning.Plan:
+    """Judge the readings against the stored ones and write the outcome (in the caller's
+    transaction, under the sensor's lock)."""
+    moments = [r.timestamp for r in incoming if r.timestamp is not None]
+    stored = _stored_around(sensor.pk, min(moments), max(moments)) if moments else []
+    plan = planning.plan_ingestion(
+        stored=stored,
+        incoming=incoming,
+        increments=sensor.analog_rotations_per_kwh is not None,
+        config=_config(sensor),
+        load_pending=_pending_loader(sensor.pk),
+    )
+    _write(sensor, plan, readings, now)
+    return plan
+
+
+def _result(
+    sensor: AuthenticatedSensor, plan: planning.Plan, readings: Sequence[ReadingInput]
+) -> IngestResult:
     by_index = plan.outcomes
     outcomes = tuple(
         [
@@ -455,13 +523,7 @@ def _write(
                     reason=rejection.reason,
                     status_message=rejection.message,
                     value=rejection.value,
-                    payload={
-                        "value": _payload_number(readings[rejection.index].value),
-                        "value_current": _payload_number(readings[rejection.index].value_current),
-                        "value_out": _payload_number(readings[rejection.index].value_out),
-                        "timestamp": readings[rejection.index].timestamp,
-                        "wire_format": readings[rejection.index].wire_format,
-                    },
+                    payload=_payload(readings[rejection.index]),
                 )
                 for rejection in plan.rejections
             ],

@@ -10,11 +10,12 @@ from django.db import IntegrityError, transaction
 from energyleaf.audit.services import audit_event_record
 from energyleaf.users.models import User
 
+from ..mac import InvalidMacError, canonical_mac
 from ..models import Reading, Sensor
 
 
 def _client_id_taken(client_id: str, *, exclude_pk: int | None = None) -> bool:
-    queryset = Sensor.objects.filter(client_id__iexact=client_id)
+    queryset = Sensor.objects.filter(client_id=client_id)
     if exclude_pk is not None:
         queryset = queryset.exclude(pk=exclude_pk)
     return queryset.exists()
@@ -33,11 +34,17 @@ def sensor_register(
 ) -> Sensor:
     """Register a new sensor, optionally assigned to a household user.
 
-    The MAC is stored upper-case and must be new in any letter case. A sensor registered with a
+    The MAC may be given in any spelling (colons, dashes, dots, none, any case); it is stored
+    canonical (`AA:BB:CC:DD:EE:FF`) and must be new in every spelling. A sensor registered with a
     script or rotations needs to receive them (`needs_script` defaults to True then).
     Raises ValidationError on invalid or duplicate input; nothing is written in that case.
     """
-    client_id = client_id.strip().upper()
+    try:
+        client_id = canonical_mac(client_id)
+    except InvalidMacError as exc:
+        raise ValidationError(
+            {"client_id": "Enter a MAC address like AA:BB:CC:DD:EE:FF."}, code="invalid_mac"
+        ) from exc
     if _client_id_taken(client_id):
         raise ValidationError({"client_id": f"A sensor with MAC {client_id} exists already."})
     if needs_script is None:

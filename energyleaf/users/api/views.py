@@ -1,13 +1,18 @@
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, NoReturn, cast
 
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 from .. import selectors
+from ..jwt import TokenObtainPairSerializer, TokenRefreshSerializer, TokenVerifySerializer
+from ..login_throttle import login_throttle_wait
 from .serializers import MeOutputSerializer
 
 
@@ -18,3 +23,46 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         user = selectors.user_with_household(user_id=cast(int, request.user.pk))
         return Response(MeOutputSerializer(user).data)
+
+
+class LoginThrottle(BaseThrottle):
+    """Login attempts per address and per account (`energyleaf.users.login_throttle`), counted
+    before the password is checked."""
+
+    def __init__(self) -> None:
+        self.wait_seconds: float | None = None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        data: Any = request.data
+        account = data.get("email") if isinstance(data, dict) else None
+        self.wait_seconds = login_throttle_wait(
+            address=self.get_ident(request), account=account, component="api"
+        )
+        return self.wait_seconds is None
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
+
+
+class LoginView(TokenObtainPairView):
+    """JWT login (e-mail and password): a token pair that ends when the password changes or
+    the user is deactivated. Rate-limited per address and per account (429 with Retry-After)."""
+
+    serializer_class = TokenObtainPairSerializer
+    throttle_classes = (LoginThrottle,)
+
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        raise Throttled(wait=wait, detail="Too many login attempts.")
+
+
+class RefreshView(TokenRefreshView):
+    """A new access token for a refresh token of the user's current password and status."""
+
+    serializer_class = TokenRefreshSerializer
+
+
+class VerifyView(TokenVerifyView):
+    """200 only for a token that would still be accepted (signature, expiry, user active,
+    password unchanged)."""
+
+    serializer_class = TokenVerifySerializer
