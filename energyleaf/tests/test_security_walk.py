@@ -366,6 +366,8 @@ OUTSIDE_SCHEMA: dict[str, str] = {
     "unsubscribe": "signed-token",
     "api/schema/": "public",
     "api/docs/": "public",
+    "": "public",  # the front page
+    "health": "public",  # database, broker, beat, detection: no data of anyone
 }
 
 
