@@ -1,7 +1,7 @@
 """Staff act through Django model permissions, in the admin and on the JSON API alike.
 
-`is_staff` only means "may log into the admin"; what a staff member may see and do there and on
-the API comes from the permissions of their groups (the roles administrator, researcher and
+`is_staff` only means "may log into the admin" (and is needed for any permission to count);
+what a staff member may see and do there and on the API comes from the permissions of their groups (the roles administrator, researcher and
 support, see `energyleaf/users/roles.py`) or their own. A superuser holds every permission.
 
 On the API, `HasModelPermission.of("app.codename", ...)` guards whole operations (the survey
@@ -21,11 +21,13 @@ from rest_framework.views import APIView
 
 
 def has_model_permissions(user: Any, *perms: str) -> bool:
-    """Whether `user` is an active, authenticated account holding every permission in `perms`
-    (a superuser holds all)."""
+    """Whether `user` is active staff holding every permission in `perms` (a superuser holds
+    all). As in the admin, permissions count for staff only: a household account never reads
+    other households' data, whatever permissions it was given, and is answered without a
+    permission query."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    if not getattr(user, "is_active", False):
+    if not (getattr(user, "is_active", False) and getattr(user, "is_staff", False)):
         return False
     return bool(user.has_perms(perms))
 
