@@ -138,6 +138,9 @@ class DeviceSuggestion(models.Model):
                 fields=["sequence", "category", "model_version"], name="suggestion_once"
             ),
         ]
+        permissions: ClassVar = [
+            ("classify_peaks", "Can classify peaks through the ML API (/api/v1/ml)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.category} {self.probability:.2f} for {self.sequence_id}"

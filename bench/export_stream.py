@@ -68,6 +68,10 @@ def setup_data(rows: int) -> tuple[int, int, str]:
     admin = user_create(email="admin@bench.invalid")
     User.objects.filter(pk=admin.pk).update(is_staff=True)
     admin.refresh_from_db()
+    # Reading another household's readings takes the researcher role (sensors.view_reading).
+    from django.contrib.auth.models import Group
+
+    admin.groups.add(Group.objects.get(name="researcher"))
     token = str(AccessToken.for_user(admin))
     table = Reading._meta.db_table
     started = time.perf_counter()

@@ -145,7 +145,13 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
             ),
         )
 
-    @admin.action(description="Run selected jobs again")
+    def has_run_again_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("exports.change_exportjob")
+
+    def has_download_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("exports.download_exportjob")
+
+    @admin.action(description="Run selected jobs again", permissions=["run_again"])
     def run_again(self, request: HttpRequest, queryset: QuerySet[ExportJob]) -> None:
         for job in queryset:
             services_dataset.export_job_rerun(job=job)
@@ -162,12 +168,15 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
         return urls + super().get_urls()  # type: ignore[operator]
 
     def download_view(self, request: HttpRequest, job_id: int, name: str) -> FileResponse:
-        """Stream one finished file to a staff member with view permission; audited."""
-        if not (request.user.is_staff and self.has_view_permission(request)):
+        """Stream one finished file to a staff member who may download export files (the admin
+        site lets in active staff only); audited."""
+        if not self.has_download_permission(request):
             raise PermissionDenied
         job = get_object_or_404(ExportJob, pk=job_id)
         try:
-            handle = services_dataset.export_job_file_open(job=job, name=name, user=request.user)
+            handle = services_dataset.export_job_file_open(
+                job=job, name=name, user=cast(User, request.user)
+            )
         except NotFoundError as error:
             raise Http404(error.message) from error
         return FileResponse(
@@ -175,7 +184,18 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
         )
 
 
-@admin.action(description="Export selected households' readings (research dataset)")
+def _may_create_export_jobs(request: HttpRequest) -> bool:
+    return request.user.has_perm("exports.add_exportjob")
+
+
+def _may_download_experiment_csv(request: HttpRequest) -> bool:
+    return request.user.has_perm("exports.download_experiment_csv")
+
+
+@admin.action(
+    description="Export selected households' readings (research dataset)",
+    permissions=["export_readings"],
+)
 def export_households_readings(
     modeladmin: admin.ModelAdmin[Household],
     request: HttpRequest,
@@ -183,9 +203,8 @@ def export_households_readings(
 ) -> HttpResponse | None:
     """One export job with the selected households' readings over their whole time (up to
     now)."""
-    if not request.user.has_perm("exports.add_exportjob"):
-        modeladmin.message_user(request, "You may not create export jobs.", messages.ERROR)
-        return None
+    if not _may_create_export_jobs(request):
+        raise PermissionDenied
     job = services_dataset.export_job_create(
         requested_by=cast(User, request.user),
         households=list(queryset),
@@ -200,7 +219,10 @@ def export_households_readings(
     return HttpResponseRedirect(reverse("admin:exports_exportjob_change", args=(job.pk,)))
 
 
-@admin.action(description="Download experiment CSV of the selected participants")
+@admin.action(
+    description="Download experiment CSV of the selected participants",
+    permissions=["download_experiment_csv"],
+)
 def download_experiment_csv(
     modeladmin: admin.ModelAdmin[ExperimentParticipation],
     request: HttpRequest,
@@ -208,6 +230,8 @@ def download_experiment_csv(
 ) -> StreamingHttpResponse:
     """The survey tool's CSV (as `GET /api/v1/csv_experiment`) for the selected participations,
     whatever their status; changes nothing, recorded in the audit log."""
+    if not _may_download_experiment_csv(request):
+        raise PermissionDenied
     ids = sorted(queryset.values_list("pk", flat=True))
     services.experiment_csv_download_record(user=cast(User, request.user), participation_ids=ids)
     response = StreamingHttpResponse(
@@ -220,16 +244,23 @@ def download_experiment_csv(
 
 
 def admin_actions_attach(site: admin.AdminSite) -> None:
-    """Append the export actions to the registered Household and ExperimentParticipation admins
-    (on the instances: the users app's classes stay untouched)."""
-    for model, action in (
-        (Household, export_households_readings),
-        (ExperimentParticipation, download_experiment_csv),
+    """Append the export actions to the registered Household and ExperimentParticipation admins,
+    with the `has_<name>_permission` methods their `permissions` name (on the instances: the
+    users app's classes stay untouched)."""
+    for model, action, permission, check in (
+        (Household, export_households_readings, "export_readings", _may_create_export_jobs),
+        (
+            ExperimentParticipation,
+            download_experiment_csv,
+            "download_experiment_csv",
+            _may_download_experiment_csv,
+        ),
     ):
         try:
             model_admin: Any = site.get_model_admin(model)
         except NotRegistered:
             continue
+        setattr(model_admin, f"has_{permission}_permission", check)
         present = tuple(model_admin.actions or ())
         if action not in present:
             model_admin.actions = (*present, action)

@@ -30,6 +30,12 @@ class ExperimentExportMark(models.Model):
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["participation", "exported_at"])]
+        permissions: ClassVar = [
+            (
+                "download_experiment_csv",
+                "Can download the participants' experiment CSV (names, e-mail addresses)",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.participation_id} exported at {self.exported_at:%Y-%m-%d %H:%M}"
@@ -101,6 +107,9 @@ class ExportJob(TimestampedModel):
             ),
         ]
         indexes: ClassVar = [models.Index(fields=["status", "finished_at"])]
+        permissions: ClassVar = [
+            ("download_exportjob", "Can download the files of export jobs"),
+        ]
 
     def __str__(self) -> str:
         return f"Export {self.pk} ({self.status})"

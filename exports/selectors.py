@@ -54,17 +54,18 @@ class EnergyExportTarget:
 
 
 def energy_export_target(
-    *, requester_id: int, is_staff: bool, user_id: int | None, sensor_id: int | None
+    *, requester_id: int, may_read_all: bool, user_id: int | None, sensor_id: int | None
 ) -> EnergyExportTarget:
     """The sensor to export: `sensor_id` or the household's electricity sensor. Households see
-    only their own sensors; admins any household's (`user_id`) or any assigned sensor.
+    only their own sensors; a requester who `may_read_all` (holds `sensors.view_reading`) any
+    household's (`user_id`) or any assigned sensor.
 
     Raises NotFoundError for an unknown or foreign household or sensor (indistinguishable).
     """
-    if not is_staff and user_id is not None and user_id != requester_id:
+    if not may_read_all and user_id is not None and user_id != requester_id:
         raise NotFoundError("No such household.", code="household_not_found")
     sensors = Sensor.objects.select_related("user__household").filter(user__isnull=False)
-    if user_id is not None or not is_staff or sensor_id is None:
+    if user_id is not None or not may_read_all or sensor_id is None:
         sensors = sensors.filter(user_id=user_id if user_id is not None else requester_id)
     if sensor_id is not None:
         sensors = sensors.filter(pk=sensor_id)
@@ -79,18 +80,19 @@ def energy_export_target(
 
 
 def energy_export_range(
-    *, start: date | datetime, end: date | datetime, time_zone: str, is_staff: bool
+    *, start: date | datetime, end: date | datetime, time_zone: str, unlimited: bool
 ) -> tuple[datetime, datetime]:
     """The UTC range [start, end) of an export. Plain dates are local days of the household
     (`end` included); datetimes carry an offset. Households may ask for at most
-    ENERGYLEAF_EXPORT_MAX_DAYS days (366 by default); admins for any span."""
+    ENERGYLEAF_EXPORT_MAX_DAYS days (366 by default); `unlimited` (staff who may view readings)
+    for any span."""
     zone = ZoneInfo(time_zone)
     first = _instant(start, zone, end=False)
     last = _instant(end, zone, end=True)
     if last <= first:
         raise ValidationError({"end": "end must be after start."})
     max_days = int(getattr(settings, "ENERGYLEAF_EXPORT_MAX_DAYS", 366))
-    if not is_staff and last - first > timedelta(days=max_days):
+    if not unlimited and last - first > timedelta(days=max_days):
         raise ValidationError({"end": f"At most {max_days} days per export."})
     return first, last
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
@@ -75,12 +76,32 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
         if change and "user" in form.changed_data:
             services.sensor_assign(sensor=obj, user=obj.user, actor_id=request.user.pk)
 
-    @admin.action(description="Reset selected sensors (asks for confirmation)")
+    def has_reset_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sensors.reset_sensor")
+
+    def has_revoke_tokens_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sensors.revoke_tokens")
+
+    @admin.action(
+        description="Reset selected sensors (asks for confirmation)", permissions=["reset"]
+    )
     def reset_sensors(
         self, request: HttpRequest, queryset: QuerySet[Sensor]
     ) -> HttpResponse | None:
+        # The confirmation POST comes back through the action machinery, which filters the
+        # actions by permission; checked here again all the same, since it changes data.
+        if not self.has_reset_permission(request):
+            raise PermissionDenied
+        may_delete_readings = request.user.has_perm("sensors.delete_reading")
         if request.POST.get("confirm") == "yes":
             delete_readings = request.POST.get("delete_readings") == "on"
+            if delete_readings and not may_delete_readings:
+                self.message_user(
+                    request,
+                    "You may not delete readings; nothing was reset.",
+                    messages.ERROR,
+                )
+                return None
             readings = 0
             for sensor in queryset:
                 result = services.sensor_reset(
@@ -100,10 +121,13 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
             "opts": self.model._meta,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "action_name": "reset_sensors",
+            "may_delete_readings": may_delete_readings,
         }
         return TemplateResponse(request, "admin/sensors/sensor/reset_confirmation.html", context)
 
-    @admin.action(description="Revoke all tokens of selected sensors")
+    @admin.action(
+        description="Revoke all tokens of selected sensors", permissions=["revoke_tokens"]
+    )
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[Sensor]) -> None:
         count = services.sensor_tokens_revoke(
             sensor_ids=list(queryset.values_list("pk", flat=True)), actor_id=request.user.pk
@@ -122,7 +146,10 @@ class SensorTokenAdmin(admin.ModelAdmin[SensorToken]):
     readonly_fields = ("sensor", "token_hash", "issued_at", "expires_at", "issued_for_user_id")
     actions = ("revoke",)
 
-    @admin.action(description="Revoke selected tokens")
+    def has_revoke_tokens_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sensors.revoke_tokens")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke_tokens"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[SensorToken]) -> None:
         count = services.sensor_tokens_delete(
             token_ids=list(queryset.values_list("pk", flat=True)), actor_id=request.user.pk

@@ -102,6 +102,10 @@ class Sensor(TimestampedModel):
                 name="sensor_script_or_rotations",
             ),
         ]
+        permissions: ClassVar = [
+            ("reset_sensor", "Can reset sensors (unassign, revoke tokens, ask for the script)"),
+            ("revoke_tokens", "Can revoke sensor tokens"),
+        ]
 
     def __str__(self) -> str:
         return self.client_id

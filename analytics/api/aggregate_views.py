@@ -12,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from energyleaf.common.permissions import has_model_permissions
+
 from ..selectors.aggregates import aggregate_target, consumption_aggregates
 from .aggregate_serializers import AggregateListInputSerializer, AggregateListOutputSerializer
 
@@ -25,9 +27,10 @@ MAX_RANGE = {
 
 
 class AggregateListView(APIView):
-    """Aggregates of the household's electricity sensor (or `sensor`; `user` for admins) per
-    local period. Plain dates are local days of the household (`end` included); datetimes need
-    an offset. Periods are whole: the first holds `start`, the last the instant before `end`."""
+    """Aggregates of the household's electricity sensor (or `sensor`; `user` for staff who may
+    view rollups) per local period. Plain dates are local days of the household (`end`
+    included); datetimes need an offset. Periods are whole: the first holds `start`, the last
+    the instant before `end`."""
 
     @extend_schema(
         parameters=[AggregateListInputSerializer],
@@ -40,7 +43,7 @@ class AggregateListView(APIView):
         data = given.validated_data
         target = aggregate_target(
             requester_id=cast(int, request.user.pk),
-            is_staff=bool(request.user.is_staff),
+            may_read_all=has_model_permissions(request.user, "analytics.view_consumptionrollup"),
             user_id=data.get("user"),
             sensor_id=data.get("sensor"),
         )

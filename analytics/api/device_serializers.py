@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from energyleaf.common.permissions import has_model_permissions
 from energyleaf.common.time import default_household_time_zone
 
 from ..models import Device, DevicePowerEstimation, DeviceSuggestion, Sequence
@@ -57,9 +58,11 @@ class PeakListInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         if attrs["end"] <= attrs["start"]:
             raise serializers.ValidationError({"end": "end must be after start."})
         request = self.context.get("request")
-        is_staff = bool(request is not None and getattr(request.user, "is_staff", False))
+        unlimited = request is not None and has_model_permissions(
+            request.user, "analytics.view_sequence"
+        )
         span_days = (attrs["end"] - attrs["start"]).total_seconds() / 86_400
-        if not is_staff and span_days > HOUSEHOLD_MAX_SPAN_DAYS:
+        if not unlimited and span_days > HOUSEHOLD_MAX_SPAN_DAYS:
             raise serializers.ValidationError(
                 {"end": f"The range may span at most {HOUSEHOLD_MAX_SPAN_DAYS} days."}
             )

@@ -1,14 +1,15 @@
 """Household API of peaks, anomalies, devices and the device power estimation.
 
-Households see and change only their own data; admins (is_staff) may read another household's
-with `?user=<id>`. Foreign peaks and devices answer 404.
+Households see and change only their own data; staff with the model's view permission (peaks:
+`analytics.view_sequence`, devices: `analytics.view_device`, estimations:
+`analytics.view_devicepowerestimation`) may read another household's with `?user=<id>`. Foreign
+peaks and devices answer 404.
 """
 
 from __future__ import annotations
 
 from typing import cast
 
-from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from energyleaf.common.exceptions import NotFoundError
+from energyleaf.common.permissions import model_permission_required
 
 from ..selectors import devices as selectors
 from ..services import devices as services
@@ -31,16 +33,16 @@ from .device_serializers import (
 )
 
 USER_PARAMETER = OpenApiParameter(
-    "user", int, description="Another household's user id (admins only)."
+    "user", int, description="Another household's user id (staff with the view permission)."
 )
 
 
-def _target_user_id(request: Request, requested: int | None) -> int:
+def _target_user_id(request: Request, requested: int | None, *, perm: str) -> int:
+    """The household to read: the caller's own, or `requested` for a caller holding `perm`."""
     own = cast(int, request.user.pk)
     if requested is None or requested == own:
         return own
-    if not request.user.is_staff:
-        raise PermissionDenied
+    model_permission_required(request.user, perm)
     return requested
 
 
@@ -58,7 +60,7 @@ class PeakListView(APIView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         sequences = selectors.household_sequences(
-            user_id=_target_user_id(request, data.get("user")),
+            user_id=_target_user_id(request, data.get("user"), perm="analytics.view_sequence"),
             start=data["start"],
             end=data["end"],
             kind=data["kind"],
@@ -114,7 +116,9 @@ class DeviceListCreateView(APIView):
     def get(self, request: Request) -> Response:
         params = UserFilterInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        user_id = _target_user_id(request, params.validated_data.get("user"))
+        user_id = _target_user_id(
+            request, params.validated_data.get("user"), perm="analytics.view_device"
+        )
         devices = selectors.household_devices(user_id=user_id)
         return Response(DeviceOutputSerializer(devices, many=True).data)
 
@@ -178,7 +182,9 @@ class DeviceEstimationView(APIView):
     def get(self, request: Request) -> Response:
         params = UserFilterInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        user_id = _target_user_id(request, params.validated_data.get("user"))
+        user_id = _target_user_id(
+            request, params.validated_data.get("user"), perm="analytics.view_devicepowerestimation"
+        )
         estimation = selectors.power_estimation_latest(user_id=user_id)
         if estimation is None:
             raise NotFoundError("No device power estimation yet.")

@@ -1,7 +1,8 @@
 """`POST /api/v1/ml`: classify peaks given as power samples with the in-process classifier.
 
 Authentication: the `X-Api-Key` header (or, as the reference's clients send it, the whole
-`Authorization` header) equal to `ENERGYLEAF_ML_API_KEY`, or a staff user's JWT. Bodies:
+`Authorization` header) equal to `ENERGYLEAF_ML_API_KEY`, or the JWT of a user holding the
+permission `analytics.classify_peaks` (role researcher or administrator). Bodies:
 
 * JSON, the reference's shape for one peak `{"id": "…", "electricity": [{"timestamp": ISO-8601,
   "power": W}, …]}` or several `{"peaks": [that, …]}`; answered as JSON
@@ -36,6 +37,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from energyleaf.common.parsers import JSONParser
+from energyleaf.common.permissions import has_model_permissions
 from sensors.protobuf.mapping import (
     InvalidPayload,
     decode_ml_peak_request,
@@ -77,8 +79,10 @@ def _api_key_matches(request: Request) -> bool:
     return False
 
 
-class HasApiKeyOrIsStaff(BasePermission):
-    message = "An ML API key or an admin's token is required."
+class HasApiKeyOrClassifyPermission(BasePermission):
+    """The ML API key, or a JWT of a user holding `analytics.classify_peaks`."""
+
+    message = "An ML API key or the token of staff who may classify peaks is required."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if _api_key_matches(request):
@@ -86,8 +90,10 @@ class HasApiKeyOrIsStaff(BasePermission):
         user = request.user
         if user is None or not user.is_authenticated:
             return False
-        if not user.is_staff:
-            raise PermissionDenied("Only admins and holders of the ML API key may classify.")
+        if not has_model_permissions(user, "analytics.classify_peaks"):
+            raise PermissionDenied(
+                "Only staff who may classify peaks and holders of the ML API key may classify."
+            )
         return True
 
 
@@ -195,7 +201,7 @@ def _protobuf_peaks(body: bytes) -> list[SampledPeak]:
 class MlClassifyView(APIView):
     """Device categories with probabilities for peaks given as power samples."""
 
-    permission_classes = (HasApiKeyOrIsStaff,)
+    permission_classes = (HasApiKeyOrClassifyPermission,)
     parser_classes = (JSONParser, ProtobufBytesParser)
 
     @extend_schema(
@@ -208,7 +214,10 @@ class MlClassifyView(APIView):
                 str,
                 OpenApiParameter.HEADER,
                 required=False,
-                description="ML API key (ENERGYLEAF_ML_API_KEY); or a staff JWT.",
+                description=(
+                    "ML API key (ENERGYLEAF_ML_API_KEY); or the JWT of staff holding "
+                    "analytics.classify_peaks."
+                ),
             )
         ],
         examples=[

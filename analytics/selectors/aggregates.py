@@ -240,21 +240,23 @@ class AggregateTarget:
 
 
 def aggregate_target(
-    *, requester_id: int, is_staff: bool, user_id: int | None, sensor_id: int | None
+    *, requester_id: int, may_read_all: bool, user_id: int | None, sensor_id: int | None
 ) -> AggregateTarget:
     """The sensor to aggregate: `sensor_id` if visible to the requester, else the electricity
-    sensor of the household (`user_id`, admins only; the requester's own by default).
+    sensor of the household (`user_id`, only when `may_read_all`: the requester may read every
+    household's aggregates; the requester's own by default).
 
-    Raises PermissionDenied for `user_id` from a non-admin and NotFoundError for a sensor that
-    does not exist or belongs to another household (indistinguishable on purpose).
+    Raises PermissionDenied for another household's `user_id` without `may_read_all`, and
+    NotFoundError for a sensor that does not exist or belongs to another household
+    (indistinguishable on purpose).
     """
-    if user_id is not None and not is_staff:
-        raise PermissionDenied("Only admins may ask for another household's aggregates.")
+    if user_id is not None and user_id != requester_id and not may_read_all:
+        raise PermissionDenied("You may not read another household's aggregates.")
     owner_id = user_id if user_id is not None else requester_id
     sensors = Sensor.objects.select_related("user__household")
     if sensor_id is not None:
         sensors = sensors.filter(pk=sensor_id)
-        if not is_staff or user_id is not None:
+        if not may_read_all or user_id is not None:
             sensors = sensors.filter(user_id=owner_id)
     else:
         sensors = sensors.filter(user_id=owner_id, sensor_type=Sensor.SensorType.ELECTRICITY)

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup
 from analytics.selectors.aggregates import AggregateRow, consumption_aggregates
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from sensors.models import Sensor
 from sensors.tests.factories import SensorFactory
 
@@ -314,8 +314,12 @@ def test_user_parameter_is_for_admins_only(household: tuple[APIClient, Sensor]) 
 
     assert client.get(URL, params).status_code == 403
 
+    staff_without_role = APIClient()
+    staff_without_role.force_authenticate(StaffFactory())
+    assert staff_without_role.get(URL, params).status_code == 403
+
     admin = APIClient()
-    admin.force_authenticate(UserFactory(is_staff=True))
+    admin.force_authenticate(StaffFactory(roles=["researcher"]))
     response = admin.get(URL, params)
     assert response.status_code == 200
     body = response.json()

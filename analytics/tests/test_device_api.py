@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from analytics.models import Device, DeviceCategory, DevicePeak, DeviceSuggestion, Sequence
-from energyleaf.users.tests.factories import TEST_PASSWORD, UserFactory
+from energyleaf.users.tests.factories import TEST_PASSWORD, StaffFactory, UserFactory
 from sensors.tests.factories import SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -123,11 +123,16 @@ def test_peak_list_rejects_bad_parameters(client_for, sensor, params, field):
 
 def test_admin_may_read_another_household_over_a_long_span(client_for, sensor):
     make_sequence(sensor)
-    admin = UserFactory(is_staff=True)
-    response = client_for(admin).get(
-        reverse("analytics:peak-list"),
-        {"start": "2024-06-01", "end": "2024-08-01", "user": sensor.user.pk},
+    params = {"start": "2024-06-01", "end": "2024-08-01", "user": sensor.user.pk}
+    without_permission = client_for(StaffFactory()).get(reverse("analytics:peak-list"), params)
+    assert without_permission.status_code == 400  # the household span limit applies
+    support = client_for(StaffFactory(roles=["support"]))
+    assert (
+        support.get(reverse("analytics:peak-list"), {**RANGE, "user": sensor.user.pk}).status_code
+        == 403
     )
+    admin = StaffFactory(roles=["researcher"])
+    response = client_for(admin).get(reverse("analytics:peak-list"), params)
     assert response.status_code == 200
     assert len(response.json()) == 1
 

@@ -14,7 +14,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics.classifier.artefact import artefact_load
 from analytics.models import DeviceSuggestion
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from sensors.protobuf.mapping import MLPeakData, decode_ml_peak_response, encode_ml_peak_request
 
 pytestmark = pytest.mark.django_db
@@ -120,9 +120,14 @@ def test_authentication(settings: Any, trained_model: Path) -> None:
     assert set(response.json()) == {"message", "code", "extra"}
 
     staff = APIClient()
-    token = AccessToken.for_user(UserFactory(is_staff=True))
+    token = AccessToken.for_user(StaffFactory())
     staff.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert staff.post(URL, body, format="json").status_code == 200
+    assert staff.post(URL, body, format="json").status_code == 403  # staff without the role
+
+    researcher = APIClient()
+    token = AccessToken.for_user(StaffFactory(roles=["researcher"]))
+    researcher.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert researcher.post(URL, body, format="json").status_code == 200
 
 
 def test_empty_key_setting_accepts_no_key(settings: Any, trained_model: Path) -> None:

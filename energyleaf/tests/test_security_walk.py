@@ -45,7 +45,8 @@ PUBLIC: frozenset[OperationKey] = frozenset(
         ("POST", "/api/v1/auth/token/verify"),
     }
 )
-# Refused to every household, allowed to admins (is_staff).
+# Refused to every household, allowed to staff holding the permission (the walk uses a superuser;
+# every role is in test_permission_matrix.py).
 ADMIN_ONLY: frozenset[OperationKey] = frozenset(
     {
         ("GET", "/api/v1/csv_experiment"),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
@@ -72,17 +74,62 @@ class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin[User]):
         ),
     )
 
-    @admin.action(description="Activate selected users")
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
+        """Only superusers make superusers; roles and permissions are given by superusers and
+        by those who may change groups."""
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ("is_superuser",)
+            if not request.user.has_perm("auth.change_group"):
+                fields += ("groups", "user_permissions")
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        """A superuser's account (its password included) is changed only by superusers."""
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_deactivate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("users.deactivate_user")
+
+    def has_promote_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def _superusers_refused(self, request: HttpRequest, queryset: QuerySet[User]) -> bool:
+        """Whether the selection holds a superuser that the (non-superuser) requester may not
+        touch; tells them so. Nothing is changed then."""
+        if request.user.is_superuser or not queryset.filter(is_superuser=True).exists():
+            return False
+        self.message_user(
+            request,
+            "Only superusers may activate or deactivate a superuser; nothing was changed.",
+            messages.ERROR,
+        )
+        return True
+
+    @admin.action(description="Activate selected users", permissions=["deactivate"])
     def activate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        if self._superusers_refused(request, queryset):
+            return
         count = services.users_activate(users=queryset)
         self.message_user(request, f"{count} user(s) activated.", messages.SUCCESS)
 
-    @admin.action(description="Deactivate selected users")
+    @admin.action(description="Deactivate selected users", permissions=["deactivate"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        if self._superusers_refused(request, queryset):
+            return
         count = services.users_deactivate(users=queryset)
         self.message_user(request, f"{count} user(s) deactivated.", messages.SUCCESS)
 
-    @admin.action(description="Promote selected users to admin")
+    @admin.action(
+        description="Promote selected users to admin (superuser)", permissions=["promote"]
+    )
     def promote_to_admin(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         count = services.users_promote_to_admin(users=queryset)
         self.message_user(request, f"{count} user(s) are now admins.", messages.SUCCESS)

@@ -45,7 +45,9 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractUser):
-    """A person: a household member (study participant) or, with `is_staff`, an admin/researcher.
+    """A person: a household member (study participant) or staff. `is_staff` only lets one log
+    into the admin; what staff may see and do comes from their groups' model permissions (the
+    roles administrator, researcher, support: `energyleaf/users/roles.py`).
 
     Logs in with the e-mail address (unique, case-insensitive). `username` is only a display name,
     as in the reference, and need not be unique.
@@ -80,6 +82,9 @@ class User(AbstractUser):
     class Meta:
         constraints: ClassVar = [
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+        permissions: ClassVar = [
+            ("deactivate_user", "Can activate and deactivate users"),
         ]
 
     def __str__(self) -> str:

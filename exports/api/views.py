@@ -9,11 +9,11 @@ from typing import cast
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from energyleaf.common.permissions import HasModelPermission, has_model_permissions
 from energyleaf.users.models import User
 
 from .. import selectors, services
@@ -42,7 +42,8 @@ class EnergyExportView(APIView):
     """The household's readings in [start, end) as CSV (streamed, no row cap). Plain dates are
     local days of the household (`end` included), datetimes need an offset. Columns: the
     reference's six, then `Qualitätsflags` (bit set) and `Qualität` (flag names joined by `|`);
-    `resolution=hour|day` gives local periods instead. Admins may pass `user`."""
+    `resolution=hour|day` gives local periods instead. Staff who may view readings
+    (`sensors.view_reading`) may pass another household's `user` or `sensor`."""
 
     @extend_schema(
         parameters=[EnergyExportInputSerializer],
@@ -53,15 +54,15 @@ class EnergyExportView(APIView):
         given = EnergyExportInputSerializer(data=request.query_params)
         given.is_valid(raise_exception=True)
         data = given.validated_data
-        is_staff = bool(request.user.is_staff)
+        may_read_all = has_model_permissions(request.user, "sensors.view_reading")
         target = selectors.energy_export_target(
             requester_id=cast(int, request.user.pk),
-            is_staff=is_staff,
+            may_read_all=may_read_all,
             user_id=data.get("user"),
             sensor_id=data.get("sensor"),
         )
         start, end = selectors.energy_export_range(
-            start=data["start"], end=data["end"], time_zone=target.time_zone, is_staff=is_staff
+            start=data["start"], end=data["end"], time_zone=target.time_zone, unlimited=may_read_all
         )
         blocks = selectors.energy_csv_blocks(
             sensor_id=target.sensor_id,
@@ -78,10 +79,11 @@ class EnergyExportView(APIView):
 
 
 class ExperimentExportView(APIView):
-    """Participants for the survey tool as CSV (admins only). Changes nothing: marking them as
-    exported is `POST csv_experiment/mark_exported`."""
+    """Participants for the survey tool as CSV (staff holding
+    `exports.download_experiment_csv`). Changes nothing: marking them as exported is
+    `POST csv_experiment/mark_exported`."""
 
-    permission_classes = (IsAdminUser,)
+    permission_classes = (HasModelPermission.of("exports.download_experiment_csv"),)
 
     @extend_schema(
         parameters=[ExperimentExportInputSerializer],
@@ -98,9 +100,10 @@ class ExperimentExportView(APIView):
 
 
 class ExperimentMarkExportedView(APIView):
-    """Mark participants as exported (admins only); records who and when."""
+    """Mark participants as exported (staff holding `exports.add_experimentexportmark`);
+    records who and when."""
 
-    permission_classes = (IsAdminUser,)
+    permission_classes = (HasModelPermission.of("exports.add_experimentexportmark"),)
 
     @extend_schema(
         request=ExperimentMarkExportedInputSerializer,

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup
 from energyleaf.users.models import User
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports import selectors
 from exports.tests.conftest import body_of, reading, utc
 from sensors.models import Reading, Sensor
@@ -169,7 +169,7 @@ def test_day_resolution_sums_local_days(household: User) -> None:
 
 
 def test_admin_reads_any_household(household: User) -> None:
-    admin = UserFactory(is_staff=True)
+    admin = StaffFactory(roles=["researcher"])
     response = client_for(admin).get(
         URL, {"start": "2024-03-31", "end": "2024-03-31", "user": household.pk}
     )
@@ -182,7 +182,7 @@ def test_admin_may_export_more_than_the_household_span(
     household: User, settings: LazySettings
 ) -> None:
     settings.ENERGYLEAF_EXPORT_MAX_DAYS = 1
-    admin = UserFactory(is_staff=True)
+    admin = StaffFactory(roles=["researcher"])
     response = client_for(admin).get(
         URL, {"start": "2024-01-01", "end": "2024-12-31", "user": household.pk}
     )
@@ -239,7 +239,7 @@ def test_household_cannot_read_another_households_data(household: User) -> None:
 
 
 def test_unknown_household_or_missing_sensor_is_404() -> None:
-    admin = UserFactory(is_staff=True)
+    admin = StaffFactory(roles=["researcher"])
     params = {"start": "2024-03-31", "end": "2024-03-31"}
 
     assert client_for(admin).get(URL, {**params, "user": 999_999}).status_code == 404

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from energyleaf.users.models import ExperimentParticipation, User
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports.models import ExperimentExportMark
 from exports.tests.conftest import body_of
 
@@ -32,7 +32,7 @@ def client_for(user: User) -> APIClient:
 
 @pytest.fixture
 def admin() -> User:
-    return UserFactory(is_staff=True)
+    return StaffFactory(roles=["researcher"])
 
 
 def test_export_lists_approved_participants_with_hostile_fields_neutralised(admin: User) -> None:
@@ -93,6 +93,11 @@ def test_households_and_anonymous_cannot_export_or_mark() -> None:
 
     assert household.get(URL).status_code == 403
     assert household.post(MARK_URL, {"user_ids": [user.pk]}, format="json").status_code == 403
+    for role in ([], ["support"]):  # staff without the permissions
+        staff = client_for(StaffFactory(roles=role))
+        assert staff.get(URL).status_code == 403
+        assert staff.post(MARK_URL, {"user_ids": [user.pk]}, format="json").status_code == 403
+    assert not ExperimentExportMark.objects.exists()
     assert APIClient().get(URL).status_code == 401
     assert ExperimentParticipation.objects.get(user=user).status == Status.APPROVED
 

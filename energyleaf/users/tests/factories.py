@@ -30,3 +30,25 @@ class HouseholdFactory(DjangoModelFactory[Household]):
 
     user = factory.SubFactory(UserFactory, household=None)
     time_zone = "Europe/Berlin"
+
+
+class StaffFactory(DjangoModelFactory[User]):
+    """A staff account (may log into the admin) without a household, holding the given roles:
+    `StaffFactory(roles=["researcher"])`. Without roles it may do nothing."""
+
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"staff{n}@example.org")
+    username = factory.Sequence(lambda n: f"staff{n}")
+    is_staff = True
+    is_active = True
+    password = factory.django.Password(TEST_PASSWORD)
+
+    @factory.post_generation
+    def roles(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        if create and extracted:
+            from django.contrib.auth.models import Group
+
+            self.groups.add(*(Group.objects.get(name=name) for name in extracted))
