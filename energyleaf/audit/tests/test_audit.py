@@ -5,6 +5,7 @@ import pytest
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
 from energyleaf.audit.tasks import heartbeat_task
+from energyleaf.schedule import default_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -33,5 +34,5 @@ def test_heartbeat_task_writes_an_audit_row():
     assert event.app_component == "worker"
 
 
-def test_heartbeat_is_in_the_beat_schedule(settings):
-    assert settings.CELERY_BEAT_SCHEDULE["heartbeat"]["task"] == heartbeat_task.name
+def test_heartbeat_is_in_the_beat_schedule():
+    assert default_entry("heartbeat").task == heartbeat_task.name
