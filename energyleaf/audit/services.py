@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from .models import AuditEvent
@@ -44,3 +45,9 @@ def audit_event_record(
         sensor_id=sensor_id,
         details=_scrub(details or {}),
     )
+
+
+def audit_events_delete_before(*, before: datetime) -> int:
+    """Delete the audit events written before `before`; returns how many."""
+    deleted, _ = AuditEvent.objects.filter(timestamp__lt=before).delete()
+    return deleted

@@ -295,6 +295,21 @@ EXPORT_PSEUDONYM_KEY = env.str("ENERGYLEAF_EXPORT_PSEUDONYM_KEY", default="")
 # A running job without progress for this long is considered lost and queued again.
 EXPORT_STUCK_MINUTES = env.int("ENERGYLEAF_EXPORT_STUCK_MINUTES", default=60)
 
+# --- Retention ----------------------------------------------------------------------------------
+# What the daily clean-up (beat entry "cleanup-retention", task reports.cleanup_retention)
+# deletes; 0 keeps the data forever. Research export files: EXPORT_RETENTION_DAYS above.
+# Audit events older than this many days (default one year).
+ENERGYLEAF_AUDIT_RETENTION_DAYS = env.int("ENERGYLEAF_AUDIT_RETENTION_DAYS", default=365)
+# Rejected readings (the refused-readings log) received more than this many days ago.
+ENERGYLEAF_REJECTED_READING_RETENTION_DAYS = env.int(
+    "ENERGYLEAF_REJECTED_READING_RETENTION_DAYS", default=90
+)
+# Raw readings measured more than this many days ago, and only once the 15-minute rollups hold
+# them (rollups are kept forever; reports and charts read them). Default 0: raw readings are kept
+# forever. When set, choose it well above the longest time a sensor buffers readings: a reading
+# arriving later than that for a deleted quarter hour replaces that quarter hour's rollup.
+ENERGYLEAF_READING_RETENTION_DAYS = env.int("ENERGYLEAF_READING_RETENTION_DAYS", default=0)
+
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
