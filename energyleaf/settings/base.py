@@ -57,13 +57,16 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_beat",
     "corsheaders",
-    # Our apps, lowest layer first: users <- audit <- sensors <- analytics <- reports; exports.
+    # Our apps, lowest layer first: users <- audit <- sensors <- analytics <- reports; exports;
+    # demo on top.
     "energyleaf.users",
     "energyleaf.audit",
     "sensors",
     "analytics",
     "exports",
     "reports",
+    # The demo data of the run command; uses every app above, none uses it.
+    "energyleaf.demo",
 ]
 
 MIDDLEWARE = [

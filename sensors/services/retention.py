@@ -73,4 +73,3 @@ def readings_delete_before(
         if max_rows is not None and deleted >= max_rows:
             break
     return deleted
-
