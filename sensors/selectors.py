@@ -30,11 +30,11 @@ def sensors_with_last_reading(queryset: QuerySet[Sensor] | None = None) -> Query
 def sensor_latest_registers(*, client_ids: Sequence[str]) -> dict[str, Decimal]:
     """The value of each sensor's newest reading by client_id (upper case); sensors without
     readings and unknown client_ids are left out."""
-    wanted = Sensor.objects.filter(client_id__in=[client_id.upper() for client_id in client_ids])
-    return {
-        client_id: value
-        for client_id, value in sensors_with_last_reading(wanted).values_list(
-            "client_id", "last_reading_value"
-        )
-        if value is not None
-    }
+    wanted = [client_id.upper() for client_id in client_ids]
+    latest = Reading.objects.filter(sensor=OuterRef("pk")).order_by("-timestamp")
+    rows = (
+        Sensor.objects.filter(client_id__in=wanted)
+        .annotate(latest_value=Subquery(latest.values("value")[:1]))
+        .values_list("client_id", "latest_value")
+    )
+    return {client_id: value for client_id, value in rows if value is not None}

@@ -138,7 +138,9 @@ def demo_classifier_ensure(*, result: DemoSeedResult, progress: Progress) -> Non
         nonlocal done
         done += count
         if done % 10 == 0 or done == total:
-            progress(f"classifier: {done}/{total} households")
+            progress(f"classifier: {done}/{total} households simulated")
+        if done == total:
+            progress("classifier: validating on held-out programmes and fitting (about 20 s)")
 
     # One thread: on a busy machine the fit's OpenMP threads slow each other down many times
     # over (measured on 2 shared cores: 14 min instead of 1.5 min).
