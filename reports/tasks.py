@@ -107,3 +107,33 @@ def survey_routine_task(now: str | None = None) -> dict[str, int]:
 
     moment = (parse_datetime(now) if now else None) or timezone.now()
     return survey_routine_run(now=moment).as_dict()
+
+
+@shared_task(
+    name="reports.cleanup_retention",
+    acks_late=True,  # idempotent: a second run finds nothing more past retention
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=60,
+    max_retries=3,
+    soft_time_limit=1800,
+    time_limit=1860,
+    ignore_result=True,
+)
+def cleanup_retention_task(now: str | None = None) -> dict[str, int]:
+    """Daily (beat at 03:47): delete audit events, rejected readings and, when a reading
+    retention is set, raw readings the rollups hold, each past its retention. `now` (ISO 8601
+    with offset) is for operators and tests."""
+    import logging
+
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    from .services.retention import retention_cleanup
+
+    moment = (parse_datetime(now) if now else None) or timezone.now()
+    deleted = retention_cleanup(now=moment)
+    logging.getLogger(__name__).info(
+        "retention clean-up deleted %s",
+        ", ".join(f"{count} {name}" for name, count in deleted.items()),
+    )
+    return deleted

@@ -48,7 +48,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal, Protocol
@@ -339,7 +339,8 @@ class HouseholdModel:
       its expected mean power (`expected_mean_power_w`). So a simulation restarted with the
       same seed usually continues above where the previous run stopped, instead of jumping back
       (which a server would take for a meter replacement). Not guaranteed: a short run in which
-      big appliances ran can end above the restarted value.
+      big appliances ran can end above the restarted value. With `register_kwh` (the sensor's
+      last stored reading) the register starts exactly there instead.
     * Power = base load (100-300 W, random walk of a few W per minute) + fridge (80-120 W,
       about 20 min on / 40 min off) + appliances from `APPLIANCES`, started at random
       (Poisson, more often in the morning and evening of household time UTC+1). Power is always
@@ -361,6 +362,7 @@ class HouseholdModel:
         index: int,
         start: float,
         appliances: Sequence[ApplianceSpec] = APPLIANCES,
+        register_kwh: float | None = None,
     ) -> None:
         root = _make_rng("energyleaf-simulator", seed, index)
         self._time = start
@@ -390,6 +392,8 @@ class HouseholdModel:
             meter_at_epoch + REGISTER_HEADROOM * self.expected_mean_power_w * since_epoch_h / 1000,
             4,
         )
+        if register_kwh is not None:
+            self._energy_kwh = register_kwh
         self.appliance_starts: Counter[str] = Counter()
         """Runs started per appliance name since the model was created."""
         self.fridge_cycles = 0
@@ -994,6 +998,9 @@ class SimulatorConfig:
     timeout_s: float = 30.0
     token_retry_s: float | None = None
     startup_spread_s: float | None = None
+    start_registers: Mapping[str, float] = field(default_factory=dict)
+    """Register (kWh) each client_id starts from, e.g. its last stored reading (`--register`):
+    the simulated meter then continues where the stored history ends instead of jumping."""
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -1085,7 +1092,12 @@ class SensorClient:
         self.transport = transport or HttpTransport(
             config.base_url, clock=clock, timeout=config.timeout_s, user_agent=self.user_agent
         )
-        self.model = model or HouseholdModel(seed=config.seed, index=index, start=clock.time())
+        self.model = model or HouseholdModel(
+            seed=config.seed,
+            index=index,
+            start=clock.time(),
+            register_kwh=config.start_registers.get(client_id),
+        )
         self.counters = StyleCounters(clients=1)
         self.stored: list[StoredReading] = []
         self.maybe_stored: list[UncertainReading] = []
@@ -1775,3 +1787,16 @@ def register_simulated_sensors(
             result.users_created.append(email)
         result.created.append(client_id)
     return result
+
+
+def stored_registers(*, client_ids: Sequence[str]) -> dict[str, float]:
+    """The register (kWh) of each sensor's newest stored reading, by client_id as given (sensors
+    without readings are left out). Needs a configured Django."""
+    from sensors.selectors import sensor_latest_registers
+
+    latest = sensor_latest_registers(client_ids=client_ids)
+    return {
+        client_id: float(latest[client_id.upper()])
+        for client_id in client_ids
+        if client_id.upper() in latest
+    }

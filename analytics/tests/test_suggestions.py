@@ -279,7 +279,7 @@ class TestCatchUp:
         assert Sequence.objects.filter(kind="peak").count() == 1
 
     def test_scheduled_hourly(self) -> None:
-        from django.conf import settings
+        from energyleaf.schedule import default_entry
 
-        entry = settings.CELERY_BEAT_SCHEDULE["suggestions-catch-up"]
-        assert entry["task"] == "analytics.suggest_devices_catch_up"
+        entry = default_entry("suggestions-catch-up")
+        assert entry.task == "analytics.suggest_devices_catch_up"

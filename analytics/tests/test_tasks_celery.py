@@ -147,8 +147,16 @@ def _wait_for(condition: Any, processes: dict[str, subprocess.Popen[bytes]], log
 def test_beat_and_worker_run_the_fanout_and_store_sequences(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    from django.apps import apps as django_apps
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+    from energyleaf.schedule import schedule_seed
+
+    # The default entry as the migration seeds it, then moved by the admin.
+    schedule_seed(apps=django_apps, names=["detect-sequences"])
+    edited = PeriodicTask.objects.get(name="detect-sequences")
+    edited.crontab = CrontabSchedule.objects.create(minute="10,40", hour="*", timezone="UTC")
+    edited.save()
     sensors = [SensorFactory(), SensorFactory()]
     for n, sensor in enumerate(sensors):
         readings_from_power(
@@ -190,8 +198,8 @@ def test_beat_and_worker_run_the_fanout_and_store_sequences(
         tmp_path,
     )
     assert peaks.count() == len(sensors)
-    # the code-defined schedule is in django-celery-beat's tables, editable in the admin
+    # beat ran on the schedule in the tables and left the admin's edit alone
     seeded = PeriodicTask.objects.get(name="detect-sequences")
     assert seeded.task == "analytics.detect_sequences_fanout"
     assert seeded.crontab is not None
-    assert seeded.crontab.minute == "0,30"
+    assert seeded.crontab.minute == "10,40"

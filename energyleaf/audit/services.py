@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.db.models import F
@@ -58,3 +59,9 @@ def heartbeat_record(*, name: str = CELERY_HEARTBEAT) -> None:
     updated = Heartbeat.objects.filter(name=name).update(last_at=now, beats=F("beats") + 1)
     if not updated:
         Heartbeat.objects.update_or_create(name=name, defaults={"last_at": now, "beats": 1})
+
+
+def audit_events_delete_before(*, before: datetime) -> int:
+    """Delete the audit events written before `before`; returns how many."""
+    deleted, _ = AuditEvent.objects.filter(timestamp__lt=before).delete()
+    return deleted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -33,6 +33,12 @@ def utc_from_epoch_seconds(seconds: float) -> datetime:
 
 
 _ZONES: frozenset[str] | None = None
+
+
+def retention_cut_off(*, now: datetime, days: int) -> datetime | None:
+    """The instant before which data kept for `days` days is past its retention; None when
+    `days` is 0 or less (kept forever)."""
+    return now - timedelta(days=days) if days > 0 else None
 
 
 def _time_zone_names() -> frozenset[str]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import django_stubs_ext
 import environ
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 django_stubs_ext.monkeypatch()
@@ -60,13 +59,16 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_beat",
     "corsheaders",
-    # Our apps, lowest layer first: users <- audit <- sensors <- analytics <- reports; exports.
+    # Our apps, lowest layer first: users <- audit <- sensors <- analytics <- reports; exports;
+    # demo on top.
     "energyleaf.users",
     "energyleaf.audit",
     "sensors",
     "analytics",
     "exports",
     "reports",
+    # The demo data of the run command; uses every app above, none uses it.
+    "energyleaf.demo",
 ]
 
 MIDDLEWARE = [
@@ -289,6 +291,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
+# No results are kept, so nothing expires: without this beat would add (and at every start
+# rewrite) a daily `celery.backend_cleanup` entry in the schedule.
+CELERY_RESULT_EXPIRES = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Tasks are idempotent (a worker killed mid-task loses nothing: docs/design.md, "Reliability and
@@ -301,50 +306,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Seeded into django-celery-beat's tables when beat starts; editable in the admin afterwards.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    # every minute: proves worker and beat are alive (audit log "celery/heartbeat")
-    "heartbeat": {
-        "task": "audit.heartbeat",
-        "schedule": crontab(minute="*"),
-    },
-    # at :00 and :30 (the old mark_peaks and anomaly crons): the half hour that just ended
-    "detect-sequences": {
-        "task": "analytics.detect_sequences_fanout",
-        "schedule": crontab(minute="0,30"),
-    },
-    # hourly at :20: suggestions for recent peaks that missed theirs (task lost, peak grown, new
-    # model)
-    "suggestions-catch-up": {
-        "task": "analytics.suggest_devices_catch_up",
-        "schedule": crontab(minute="20"),
-    },
-    # every 5 minutes: fold newly received (and late) readings into the 15-minute rollups
-    "refresh-rollups": {
-        "task": "analytics.refresh_rollups",
-        "schedule": crontab(minute="*/5"),
-    },
-    # hourly at :00: build the reports that are due in each household's own time zone
-    "reports": {
-        "task": "reports.generate_due_reports",
-        "schedule": crontab(minute="0"),
-    },
-    # at :05 and :35, after detection: mail households about new anomalies
-    "anomaly-mails": {
-        "task": "reports.send_anomaly_mails",
-        "schedule": crontab(minute="5,35"),
-    },
-    # daily at 06:15 UTC (morning in Europe): advance participants due for survey 2 or 3, invite
-    "survey-routine": {
-        "task": "reports.survey_routine",
-        "schedule": crontab(minute="15", hour="6"),
-    },
-    # daily at 03:17: delete research exports past retention, re-queue stuck export jobs
-    "cleanup-exports": {
-        "task": "exports.cleanup_exports",
-        "schedule": crontab(minute="17", hour="3"),
-    },
-}
+# The schedule lives in django-celery-beat's tables (admin -> Periodic tasks). Its defaults are
+# defined in energyleaf/schedule.py and seeded once by a migration of the audit app, so what an
+# admin changes there stays changed. Empty here on purpose: beat copies this setting into the
+# tables at every start, which would overwrite the admin's edits.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
 # --- Research exports ----------------------------------------------------------------------------
 # Folder of the research dataset files (never served by the web server: downloads go through the
@@ -357,6 +323,21 @@ EXPORT_RETENTION_DAYS = env.int("ENERGYLEAF_EXPORT_RETENTION_DAYS", default=7)
 EXPORT_PSEUDONYM_KEY = env.str("ENERGYLEAF_EXPORT_PSEUDONYM_KEY", default="")
 # A running job without progress for this long is considered lost and queued again.
 EXPORT_STUCK_MINUTES = env.int("ENERGYLEAF_EXPORT_STUCK_MINUTES", default=60)
+
+# --- Retention ----------------------------------------------------------------------------------
+# What the daily clean-up (beat entry "cleanup-retention", task reports.cleanup_retention)
+# deletes; 0 keeps the data forever. Research export files: EXPORT_RETENTION_DAYS above.
+# Audit events older than this many days (default one year).
+ENERGYLEAF_AUDIT_RETENTION_DAYS = env.int("ENERGYLEAF_AUDIT_RETENTION_DAYS", default=365)
+# Rejected readings (the refused-readings log) received more than this many days ago.
+ENERGYLEAF_REJECTED_READING_RETENTION_DAYS = env.int(
+    "ENERGYLEAF_REJECTED_READING_RETENTION_DAYS", default=90
+)
+# Raw readings measured more than this many days ago, and only once the 15-minute rollups hold
+# them (rollups are kept forever; reports and charts read them). Default 0: raw readings are kept
+# forever. When set, choose it well above the longest time a sensor buffers readings: a reading
+# arriving later than that for a deleted quarter hour replaces that quarter hour's rollup.
+ENERGYLEAF_READING_RETENTION_DAYS = env.int("ENERGYLEAF_READING_RETENTION_DAYS", default=0)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

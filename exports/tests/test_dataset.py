@@ -20,6 +20,7 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from analytics.models import Device, DevicePeak, Sequence
+from energyleaf.schedule import default_entry
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import UserFactory
 from exports import selectors_dataset, services_dataset
@@ -440,11 +441,11 @@ def test_cleanup_expires_old_files_and_requeues_stuck_jobs(
     assert (result.expired, result.requeued, result.orphans_removed) == (0, 0, 0)
 
 
-def test_cleanup_is_scheduled_daily(settings: LazySettings) -> None:
+def test_cleanup_is_scheduled_daily() -> None:
     from energyleaf.celery import app
 
-    entry = settings.CELERY_BEAT_SCHEDULE["cleanup-exports"]
-    assert entry["task"] == "exports.cleanup_exports"
+    entry = default_entry("cleanup-exports")
+    assert (entry.task, entry.minute, entry.hour) == ("exports.cleanup_exports", "17", "3")
     assert "exports.cleanup_exports" in app.tasks
 
 

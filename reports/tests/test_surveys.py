@@ -10,11 +10,11 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.test import override_settings
 
+from energyleaf.schedule import default_entry
 from energyleaf.users.models import ExperimentParticipation, Household, User
 from energyleaf.users.tests.factories import UserFactory
 from reports.models import ExperimentStatusTransition, SurveyInvitation
@@ -256,5 +256,4 @@ def test_daily_task_runs_the_routine_and_is_scheduled() -> None:
     counts = survey_routine_task.delay(NOW.isoformat()).get()
 
     assert counts["moved_to_third_survey"] == 1
-    entry = settings.CELERY_BEAT_SCHEDULE["survey-routine"]
-    assert entry["task"] == "reports.survey_routine"
+    assert default_entry("survey-routine").task == "reports.survey_routine"

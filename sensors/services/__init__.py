@@ -1,6 +1,7 @@
 """Writes of the sensors app: sensor administration, tokens and reading ingestion."""
 
 from .ingestion import IngestResult, ItemOutcome, ReadingInput, sensor_readings_ingest
+from .retention import readings_delete_before, rejected_readings_delete_before
 from .sensors import (
     SensorResetResult,
     sensor_assign,
@@ -24,6 +25,8 @@ __all__ = [
     "SensorResetResult",
     "TokenError",
     "TokenIssue",
+    "readings_delete_before",
+    "rejected_readings_delete_before",
     "sensor_assign",
     "sensor_readings_ingest",
     "sensor_register",

@@ -6,6 +6,7 @@ from energyleaf.audit.models import AuditEvent, Heartbeat
 from energyleaf.audit.selectors import heartbeat_last
 from energyleaf.audit.services import audit_event_record
 from energyleaf.audit.tasks import heartbeat_task
+from energyleaf.schedule import default_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -40,5 +41,5 @@ def test_heartbeat_task_moves_one_state_row_and_writes_no_audit_rows():
     assert not AuditEvent.objects.exists()
 
 
-def test_heartbeat_is_in_the_beat_schedule(settings):
-    assert settings.CELERY_BEAT_SCHEDULE["heartbeat"]["task"] == heartbeat_task.name
+def test_heartbeat_is_in_the_beat_schedule():
+    assert default_entry("heartbeat").task == heartbeat_task.name

@@ -7,6 +7,7 @@ summary.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 from argparse import ArgumentParser
@@ -45,7 +46,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--register",
             action="store_true",
-            help="first register missing sensors for users sim-<index>@energyleaf.local",
+            help=(
+                "first register missing sensors for users sim-<index>@energyleaf.local; sensors "
+                "with stored readings continue from their newest register"
+            ),
         )
         parser.add_argument("--seed", type=int, default=0, help="seed of the consumption model")
         parser.add_argument("--summary-file", type=Path, help="also write the summary as JSON")
@@ -88,6 +92,17 @@ class Command(BaseCommand):
                 )
             for client_id, reason in result.failed.items():
                 self.stderr.write(self.style.WARNING(f"Not registered {client_id}: {reason}"))
+            # The local database is the server's: continue each meter from its stored register,
+            # so the first live reading follows the history (no jump, no refusal).
+            registers = simulator.stored_registers(
+                client_ids=[client_id for _, client_id in config.sensors()]
+            )
+            if registers:
+                config = dataclasses.replace(config, start_registers=registers)
+                if verbosity >= 1:
+                    self.stdout.write(
+                        f"{len(registers)} sensor(s) continue from their stored register."
+                    )
 
         sensors = config.sensors()
         if verbosity >= 1:
