@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI stage: the production install from scratch. A throw-away virtual environment gets
 # requirements.txt alone through deploy/build.sh (the Dockerfile's steps); then, with production
-# settings on PostgreSQL and Redis: every runtime module imports, check --deploy is clean,
-# migrate, collectstatic, and gunicorn answers a real sensor token request.
+# settings on PostgreSQL and Redis: collectstatic, every runtime module imports, check --deploy
+# is clean, migrate, and gunicorn answers a real sensor token request, /health, the admin and
+# Swagger UI with their static files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/energyleaf-production.XXXXXX")"
@@ -40,10 +41,10 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 export CELERY_BROKER_URL=redis://127.0.0.1:6379/14 DJANGO_CACHE_URL=redis://127.0.0.1:6379/14
 export ENERGYLEAF_VAR_DIR="$WORK/var"
 
+sh deploy/build.sh static
 python .ci/check_runtime_imports.py
 python manage.py check --deploy --fail-level WARNING
 python manage.py migrate --noinput -v 0
-sh deploy/build.sh static
 MAC="5C:CF:7F:C1:00:01"
 python manage.py register_sensor --client-id "$MAC" --user ci-household@example.org --create-user
 
