@@ -1,4 +1,5 @@
-"""Pure CSV helpers of the exports: number and time formatting like the reference (§6.1) and
+"""Pure CSV helpers of the exports: time formatting like the reference (§6.1), numbers through
+energyleaf.common.numbers (rounded to their unit, fixed point, no trailing zeros), and
 neutralisation of cells a spreadsheet would read as a formula. No Django here."""
 
 from __future__ import annotations
@@ -6,6 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+
+from energyleaf.common.numbers import format_number
+
+__all__ = ["format_number"]  # numbers are written by energyleaf.common.numbers (re-exported)
 
 ENERGY_HEADER: tuple[str, ...] = (
     "Zählerstand (Verbraucht)",
@@ -41,18 +46,6 @@ EXPERIMENT_HEADER: tuple[str, ...] = (
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _NEEDS_QUOTES = (",", '"', "\r", "\n")
-
-
-def format_number(value: Decimal | float | int | None) -> str:
-    """A number as the reference wrote it: dot decimal, no thousands separator, no trailing zeros
-    (`12345.678`, `0`, `0.15`); None is an empty cell."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        value = Decimal(repr(value))
-    number = Decimal(value).normalize()
-    text = format(number, "f")
-    return "0" if text in ("-0", "0") else text
 
 
 def format_timestamp(moment: datetime, zone: tzinfo | None = None) -> str:

@@ -35,6 +35,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from energyleaf.common.fields import RoundedNumberField
+from energyleaf.common.numbers import PROBABILITY, round_probability
 from sensors.protobuf.mapping import (
     InvalidPayload,
     decode_ml_peak_request,
@@ -134,7 +136,7 @@ class MlRequestInputSerializer(serializers.Serializer[Any]):
 
 class _DeviceOutputSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(help_text="Device category key")
-    confidence = serializers.FloatField(help_text="Probability 0..1")
+    confidence = RoundedNumberField(decimals=PROBABILITY, help_text="Probability 0..1")
 
 
 class _PeakOutputSerializer(serializers.Serializer[Any]):
@@ -245,7 +247,9 @@ class MlClassifyView(APIView):
                 "peaks": [
                     {
                         "id": peak_id,
-                        "devices": [{"name": n, "confidence": c} for n, c in devices],
+                        "devices": [
+                            {"name": n, "confidence": round_probability(c)} for n, c in devices
+                        ],
                     }
                     for peak_id, devices in ranked
                 ],
