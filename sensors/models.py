@@ -11,6 +11,7 @@ from django.db.models.functions import Upper
 from simple_history.models import HistoricalRecords
 
 from energyleaf.common.models import TimestampedModel
+from energyleaf.common.numbers import REGISTER, format_fixed
 
 MAC_PATTERN = r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$"
 # nanopb limit of TokenResponse.script (666 bytes with the NUL terminator).
@@ -157,7 +158,8 @@ class Reading(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sensor_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.value}"
+        value = format_fixed(self.value, REGISTER)
+        return f"{self.sensor_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {value}"
 
 
 class ReadingFlag:
