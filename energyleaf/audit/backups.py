@@ -3,8 +3,9 @@
 - SQLite (the embedded default): SQLite's online backup API (`sqlite3.Connection.backup`) copies
   the live file in one read transaction, a consistent snapshot, while web, worker and beat keep
   writing (WAL: readers never block writers); the copy is a single self-contained file
-  (rollback journal, integrity-checked), written next to its target and renamed into place. Restoring copies a backup into the live
-  file the same way; stop web, worker and beat first, so that none writes between the two.
+  (rollback journal, integrity-checked), written next to its target and renamed into place.
+  Restoring copies a backup into the live file the same way; stop web, worker and beat first,
+  so that none writes between the two.
 - PostgreSQL: `pg_dump --format=custom --no-owner --no-privileges` and
   `pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction
   --exit-on-error`, with the connection parameters of the `default` database passed in the
