@@ -18,6 +18,9 @@ from django.urls import URLPattern, path
 from django.utils.safestring import SafeString, mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
+from energyleaf.common.admin import number_display
+from energyleaf.common.numbers import HOURS, KWH, PROBABILITY, WATTS
+
 from .models import Device, DevicePowerEstimation, DeviceSuggestion, Sequence
 from .selectors.devices import SUGGESTION_MIN_PROBABILITY, PowerPoint, sensor_power_around
 from .selectors.suggestions import suggestion_evaluation, suggestion_model_versions
@@ -76,7 +79,7 @@ def power_chart_svg(
 class SequenceAdmin(admin.ModelAdmin[Sequence]):
     """Detected peaks and anomalies per sensor, read-only, with a chart of the power around."""
 
-    list_display = ("sensor", "kind", "start", "end", "average_peak_power_w")
+    list_display = ("sensor", "kind", "start", "end", "average_peak_power")
     list_filter = ("kind", ("start", admin.DateFieldListFilter))
     search_fields = ("sensor__client_id",)
     list_select_related = ("sensor",)
@@ -87,15 +90,23 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
         "kind",
         "start",
         "end",
-        "average_power_w",
-        "average_peak_power_w",
-        "energy_kwh",
-        "base_load_w",
+        "average_power",
+        "average_peak_power",
+        "energy",
+        "base_load",
         "detected_at",
         "updated_at",
         "power_chart",
     )
     readonly_fields = fields
+    average_power = number_display(
+        "average_power_w", decimals=WATTS, description="average power (W)"
+    )
+    average_peak_power = number_display(
+        "average_peak_power_w", decimals=WATTS, description="average peak power (W)"
+    )
+    energy = number_display("energy_kwh", decimals=KWH, description="energy (kWh)")
+    base_load = number_display("base_load_w", decimals=WATTS, description="base load (W)")
 
     @admin.display(description="power around the sequence (W)")
     def power_chart(self, obj: Sequence) -> SafeString:
@@ -126,10 +137,14 @@ class DeviceAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
         "name",
         "category",
         "user",
-        "power_w",
+        "power",
         "is_power_estimated",
-        "weekly_usage_hours",
+        "weekly_usage",
         "updated_at",
+    )
+    power = number_display("power_w", decimals=WATTS, description="power (W)")
+    weekly_usage = number_display(
+        "weekly_usage_hours", decimals=HOURS, description="weekly usage (h)"
     )
     list_filter = ("category", "is_power_estimated")
     search_fields = ("name", "user__email")
@@ -143,13 +158,17 @@ class DeviceAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
 class DeviceSuggestionAdmin(admin.ModelAdmin[DeviceSuggestion]):
     """The classifier's category suggestions per peak, read-only."""
 
-    list_display = ("sequence", "category", "probability", "model_version", "created_at")
+    list_display = ("sequence", "category", "probability_shown", "model_version", "created_at")
     list_filter = ("category", "model_version")
     list_select_related = ("sequence",)
     raw_id_fields = ("sequence",)
     ordering = ("-created_at",)
     show_full_result_count = False
-    readonly_fields = ("sequence", "category", "probability", "model_version", "created_at")
+    readonly_fields = ("sequence", "category", "probability_shown", "model_version", "created_at")
+    fields = readonly_fields
+    probability_shown = number_display(
+        "probability", decimals=PROBABILITY, description="probability"
+    )
     change_list_template = "admin/analytics/devicesuggestion/change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -192,13 +211,15 @@ class DeviceSuggestionAdmin(admin.ModelAdmin[DeviceSuggestion]):
 class DevicePowerEstimationAdmin(admin.ModelAdmin[DevicePowerEstimation]):
     """Runs of the device power estimation per household, read-only."""
 
-    list_display = ("user", "quality", "r_squared", "peaks_used", "created_at")
+    list_display = ("user", "quality", "r_squared_shown", "peaks_used", "created_at")
     list_filter = ("quality",)
     search_fields = ("user__email",)
     list_select_related = ("user",)
     ordering = ("-created_at",)
     show_full_result_count = False
-    readonly_fields = ("user", "r_squared", "quality", "peaks_used", "created_at")
+    readonly_fields = ("user", "r_squared_shown", "quality", "peaks_used", "created_at")
+    fields = readonly_fields
+    r_squared_shown = number_display("r_squared", decimals=PROBABILITY, description="R²")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

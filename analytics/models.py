@@ -10,6 +10,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from energyleaf.common.models import TimestampedModel
+from energyleaf.common.numbers import PROBABILITY, REGISTER, format_fixed
 from sensors.models import Sensor
 
 
@@ -143,7 +144,9 @@ class DeviceSuggestion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.category} {self.probability:.2f} for {self.sequence_id}"
+        return (
+            f"{self.category} {format_fixed(self.probability, PROBABILITY)} for {self.sequence_id}"
+        )
 
 
 class DevicePowerEstimation(models.Model):
@@ -166,7 +169,7 @@ class DevicePowerEstimation(models.Model):
         indexes: ClassVar = [models.Index(fields=["user", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.user_id} R²={self.r_squared} ({self.quality})"
+        return f"{self.user_id} R²={format_fixed(self.r_squared, PROBABILITY)} ({self.quality})"
 
 
 class ConsumptionRollup(models.Model):
@@ -196,7 +199,8 @@ class ConsumptionRollup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sensor_id} {self.bucket_start:%Y-%m-%d %H:%M} {self.consumption}"
+        consumption = format_fixed(self.consumption, REGISTER)
+        return f"{self.sensor_id} {self.bucket_start:%Y-%m-%d %H:%M} {consumption}"
 
 
 ROLLUP_STATE_NAME = "consumption_rollups"

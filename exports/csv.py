@@ -1,5 +1,6 @@
-"""Pure CSV helpers of the exports: number and time formatting like the old platform's CSV export
-and neutralisation of cells a spreadsheet would read as a formula (docs/design.md, difference 11).
+"""Pure CSV helpers of the exports: time formatting like the old platform's CSV export, numbers
+through energyleaf.common.numbers (rounded to their unit, fixed point, no trailing zeros), and
+neutralisation of cells a spreadsheet would read as a formula (docs/design.md, difference 11).
 No Django here."""
 
 from __future__ import annotations
@@ -7,6 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+
+from energyleaf.common.numbers import format_number
+
+__all__ = ["format_number"]  # numbers are written by energyleaf.common.numbers (re-exported)
 
 ENERGY_HEADER: tuple[str, ...] = (
     "Zählerstand (Verbraucht)",
@@ -45,18 +50,6 @@ EXPERIMENT_HEADER: tuple[str, ...] = (
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _NEEDS_QUOTES = (",", '"', "\r", "\n")
-
-
-def format_number(value: Decimal | float | int | None) -> str:
-    """A number as the reference wrote it: dot decimal, no thousands separator, no trailing zeros
-    (`12345.678`, `0`, `0.15`); None is an empty cell."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        value = Decimal(repr(value))
-    number = Decimal(value).normalize()
-    text = format(number, "f")
-    return "0" if text in ("-0", "0") else text
 
 
 def format_timestamp(moment: datetime, zone: tzinfo | None = None) -> str:

@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 
 from analytics.selectors.aggregates import consumption_aggregates
 from energyleaf.common.exceptions import NotFoundError
+from energyleaf.common.numbers import KWH, REGISTER, WATTS
 from energyleaf.common.time import default_household_time_zone
 from energyleaf.users.models import ExperimentParticipation
 from sensors.models import Reading, ReadingFlag, Sensor
@@ -134,6 +135,8 @@ def energy_csv_blocks(
 
 
 _NUMBERS = ("value", "consumption", "value_out", "inserted", "value_current")
+# Their decimals (energyleaf.common.numbers): registers and their differences, then power.
+_DECIMALS = (REGISTER, REGISTER, REGISTER, REGISTER, WATTS)
 
 
 def energy_select_statement(
@@ -142,7 +145,10 @@ def energy_select_statement(
     """The SELECT of the raw energy rows: one column per cell, or (`as_lines`) each row as one
     finished CSV line. No cell ever needs quoting (numbers, times, flag names), so the line is the
     cells joined by commas, NULL as empty, exactly what COPY's CSV output would be."""
-    numbers = [f"trim_scale({name})" for name in _NUMBERS]
+    numbers = [
+        f"trim_scale(round({name}, {places}))"
+        for name, places in zip(_NUMBERS, _DECIMALS, strict=True)
+    ]
     if zone_name is None:
         stamp = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
         params: list[Any] = []
@@ -208,7 +214,10 @@ def _readings_iterated(
     yield from csv_blocks(
         (
             [
-                *(format_number(number) for number in numbers),
+                *(
+                    format_number(number, places)
+                    for number, places in zip(numbers, _DECIMALS, strict=True)
+                ),
                 format_timestamp(moment, out_zone),
                 str(flags),
                 "|".join(ReadingFlag.names(flags)),
@@ -236,20 +245,14 @@ def _aggregate_blocks(
             [
                 format_timestamp(row.start, out_zone),
                 format_timestamp(row.end, out_zone),
-                format_number(_rounded(row.consumption_kwh, 6)),
-                format_number(_rounded(row.feed_in_kwh, 6)),
-                format_number(
-                    None if row.average_power_w is None else round(row.average_power_w, 3)
-                ),
-                format_number(row.max_power_w),
+                format_number(row.consumption_kwh, KWH),
+                format_number(row.feed_in_kwh, KWH),
+                format_number(row.average_power_w, WATTS),
+                format_number(row.max_power_w, WATTS),
                 str(row.readings),
             ]
             for row in rows[offset : offset + CHUNK_ROWS]
         ).encode()
-
-
-def _rounded(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def experiment_participants(

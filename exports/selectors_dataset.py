@@ -21,6 +21,7 @@ from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from analytics.models import DevicePeak, Sequence
+from energyleaf.common.numbers import KWH, REGISTER, WATTS
 from sensors.models import Reading, ReadingFlag, Sensor
 
 from .csv import (
@@ -54,11 +55,11 @@ READING_COLUMNS: tuple[Column, ...] = (
     Column("sensor", "", "Pseudonym of the sensor (same key)."),
     Column("sensor_type", "", "electricity, gas or water: the unit of the registers below."),
     Column("timestamp", "UTC", "Measurement time, ISO 8601 with milliseconds and Z."),
-    Column("value", "kWh | m³", "Meter register (import)."),
-    Column("consumption", "kWh | m³", "Import since the sensor's previous reading."),
-    Column("value_out", "kWh", "Feed-in register; empty when not measured."),
-    Column("inserted", "kWh", "Feed-in since the previous reading; empty when unknown."),
-    Column("value_current", "W", "Instantaneous power; empty when not measured."),
+    Column("value", "kWh | m³", "Meter register (import), 4 decimals."),
+    Column("consumption", "kWh | m³", "Import since the sensor's previous reading, 4 decimals."),
+    Column("value_out", "kWh", "Feed-in register, 4 decimals; empty when not measured."),
+    Column("inserted", "kWh", "Feed-in since the previous reading, 4 decimals; empty: unknown."),
+    Column("value_current", "W", "Instantaneous power, 0.1 W; empty when not measured."),
     Column("flags", "", "Quality bit set: 0 as measured (see `quality`)."),
     Column("quality", "", "Names of the set flags joined by |."),
 )
@@ -68,10 +69,10 @@ SEQUENCE_COLUMNS: tuple[Column, ...] = (
     Column("kind", "", "peak or anomaly."),
     Column("start", "UTC", "Start of the sequence, ISO 8601 with milliseconds and Z."),
     Column("end", "UTC", "End of the sequence (excluded)."),
-    Column("average_power_w", "W", "Mean power during the sequence."),
-    Column("average_peak_power_w", "W", "Mean power above the base load."),
-    Column("energy_kwh", "kWh", "Energy used during the sequence."),
-    Column("base_load_w", "W", "Base load before the sequence; empty when unknown."),
+    Column("average_power_w", "W", "Mean power during the sequence, 0.1 W."),
+    Column("average_peak_power_w", "W", "Mean power above the base load, 0.1 W."),
+    Column("energy_kwh", "kWh", "Energy used during the sequence, to the Wh."),
+    Column("base_load_w", "W", "Base load before the sequence, 0.1 W; empty: unknown."),
     Column(
         "device_names",
         "",
@@ -181,6 +182,8 @@ def reading_blocks(
 
 
 _NUMBERS = ("value", "consumption", "value_out", "inserted", "value_current")
+# Their decimals (energyleaf.common.numbers): registers and their differences, then power.
+_DECIMALS = (REGISTER, REGISTER, REGISTER, REGISTER, WATTS)
 
 
 def flag_names_sql() -> str:
@@ -195,7 +198,10 @@ def flag_names_sql() -> str:
 def _readings_copy(
     sensor_id: int, prefix: list[str], start: datetime | None, end: datetime | None
 ) -> Iterator[Buffer]:
-    numbers = ", ".join(f"trim_scale({name})" for name in _NUMBERS)
+    numbers = ", ".join(
+        f"trim_scale(round({name}, {places}))"
+        for name, places in zip(_NUMBERS, _DECIMALS, strict=True)
+    )
     stamp = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
     where = ["sensor_id = %s"]
     params: list[Any] = [*prefix, sensor_id]
@@ -229,7 +235,10 @@ def _readings_iterated(
             [
                 *prefix,
                 format_timestamp(moment),
-                *(format_number(number) for number in numbers),
+                *(
+                    format_number(number, places)
+                    for number, places in zip(numbers, _DECIMALS, strict=True)
+                ),
                 str(flags),
                 "|".join(ReadingFlag.names(flags)),
             ]
@@ -300,10 +309,10 @@ def _sequence_block(chunk: list[tuple[Any, ...]], by_id: dict[int, DatasetSensor
                 kind,
                 format_timestamp(begin),
                 format_timestamp(finish),
-                format_number(average),
-                format_number(peak),
-                format_number(energy),
-                format_number(base),
+                format_number(average, WATTS),
+                format_number(peak, WATTS),
+                format_number(energy, KWH),
+                format_number(base, WATTS),
                 "|".join(name for name, _ in found),
                 "|".join(category for _, category in found),
             ]

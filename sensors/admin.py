@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
-from energyleaf.common.admin import EstimatedCountPaginator
+from energyleaf.common.admin import EstimatedCountPaginator, number_display
+from energyleaf.common.numbers import REGISTER, WATTS, format_fixed
 
 from . import selectors, services
 from .mac import canonical_mac_or_none
@@ -59,7 +60,7 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
 
     @admin.display(description="last value", ordering="last_reading_value")
     def last_reading_value(self, obj: Any) -> Any:
-        return obj.last_reading_value
+        return format_fixed(obj.last_reading_value, REGISTER)
 
     @admin.display(description="live tokens")
     def live_tokens(self, obj: Any) -> Any:
@@ -170,11 +171,11 @@ class ReadingAdmin(admin.ModelAdmin[Reading]):
     list_display = (
         "timestamp",
         "sensor",
-        "value",
-        "consumption",
-        "value_out",
-        "inserted",
-        "value_current",
+        "value_shown",
+        "consumption_shown",
+        "value_out_shown",
+        "inserted_shown",
+        "value_current_shown",
         "quality",
     )
     list_filter = (("timestamp", admin.DateFieldListFilter), "sensor__sensor_type", "flags")
@@ -187,12 +188,23 @@ class ReadingAdmin(admin.ModelAdmin[Reading]):
     readonly_fields = (
         "sensor",
         "timestamp",
-        "value",
-        "consumption",
-        "value_out",
-        "inserted",
-        "value_current",
+        "value_shown",
+        "consumption_shown",
+        "value_out_shown",
+        "inserted_shown",
+        "value_current_shown",
+        "flags",
+        "quality",
         "received_at",
+    )
+    fields = readonly_fields
+    # Registers and their differences to 4 decimals, power to 0.1 W (energyleaf.common.numbers).
+    value_shown = number_display("value", decimals=REGISTER, description="value")
+    consumption_shown = number_display("consumption", decimals=REGISTER, description="consumption")
+    value_out_shown = number_display("value_out", decimals=REGISTER, description="value out")
+    inserted_shown = number_display("inserted", decimals=REGISTER, description="inserted")
+    value_current_shown = number_display(
+        "value_current", decimals=WATTS, description="value current (W)"
     )
 
     @admin.display(description="quality")
@@ -220,7 +232,7 @@ class ReadingAdmin(admin.ModelAdmin[Reading]):
 class RejectedReadingAdmin(admin.ModelAdmin[RejectedReading]):
     """Every reading the server refused, with the reason the sensor was told."""
 
-    list_display = ("received_at", "sensor", "measured_at", "reason", "value", "resolution")
+    list_display = ("received_at", "sensor", "measured_at", "reason", "value_shown", "resolution")
     list_filter = ("reason", "resolution", ("received_at", admin.DateFieldListFilter))
     search_fields = ("sensor__client_id",)
     list_select_related = ("sensor",)
@@ -233,11 +245,13 @@ class RejectedReadingAdmin(admin.ModelAdmin[RejectedReading]):
         "measured_at",
         "reason",
         "status_message",
-        "value",
+        "value_shown",
         "payload",
         "resolved_at",
         "resolution",
     )
+    fields = readonly_fields
+    value_shown = number_display("value", decimals=REGISTER, description="value")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -252,7 +266,7 @@ class RejectedReadingAdmin(admin.ModelAdmin[RejectedReading]):
 class MeterEventAdmin(admin.ModelAdmin[MeterEvent]):
     """Meter replacements detected from the readings."""
 
-    list_display = ("occurred_at", "sensor", "kind", "previous_value", "new_value")
+    list_display = ("occurred_at", "sensor", "kind", "previous_value_shown", "new_value_shown")
     list_filter = ("kind",)
     search_fields = ("sensor__client_id",)
     list_select_related = ("sensor",)
@@ -261,11 +275,16 @@ class MeterEventAdmin(admin.ModelAdmin[MeterEvent]):
         "sensor",
         "kind",
         "occurred_at",
-        "previous_value",
-        "new_value",
+        "previous_value_shown",
+        "new_value_shown",
         "confirming_readings",
         "created_at",
     )
+    fields = readonly_fields
+    previous_value_shown = number_display(
+        "previous_value", decimals=REGISTER, description="previous value"
+    )
+    new_value_shown = number_display("new_value", decimals=REGISTER, description="new value")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -12,6 +12,7 @@ from django.db.models.functions import Upper
 from simple_history.models import HistoricalRecords
 
 from energyleaf.common.models import TimestampedModel
+from energyleaf.common.numbers import REGISTER, format_fixed
 
 from .mac import InvalidMacError, canonical_mac, canonical_mac_or_none
 
@@ -185,7 +186,8 @@ class Reading(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sensor_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.value}"
+        value = format_fixed(self.value, REGISTER)
+        return f"{self.sensor_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {value}"
 
 
 class ReadingFlag:

@@ -9,7 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from energyleaf.common.fields import DateOrDateTimeField
+from energyleaf.common.fields import DateOrDateTimeField, RoundedNumberField
+from energyleaf.common.numbers import KWH, WATTS, round_kwh, round_watts
 
 from ..selectors.aggregates import RESOLUTIONS
 
@@ -49,10 +50,10 @@ class AggregateRowsSerializer(serializers.ListSerializer):  # type: ignore[type-
 class AggregateOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     start = LocalDateTimeField()
     end = LocalDateTimeField()
-    consumption_kwh = serializers.FloatField()
-    feed_in_kwh = serializers.FloatField()
-    average_power_w = serializers.FloatField(allow_null=True)
-    max_power_w = serializers.FloatField(allow_null=True)
+    consumption_kwh = RoundedNumberField(decimals=KWH)
+    feed_in_kwh = RoundedNumberField(decimals=KWH)
+    average_power_w = RoundedNumberField(decimals=WATTS, allow_null=True)
+    max_power_w = RoundedNumberField(decimals=WATTS, allow_null=True)
     readings = serializers.IntegerField()
 
     class Meta:
@@ -63,14 +64,15 @@ class AggregateOutputSerializer(serializers.Serializer):  # type: ignore[type-ar
 
 
 def _row(row: Any, start: str, end: str) -> dict[str, Any]:
-    """The keys and types of AggregateOutputSerializer's declared fields (which document them)."""
+    """The keys, types and rounding of AggregateOutputSerializer's declared fields (which document
+    them)."""
     return {
         "start": start,
         "end": end,
-        "consumption_kwh": row.consumption_kwh,
-        "feed_in_kwh": row.feed_in_kwh,
-        "average_power_w": row.average_power_w,
-        "max_power_w": row.max_power_w,
+        "consumption_kwh": round_kwh(row.consumption_kwh),
+        "feed_in_kwh": round_kwh(row.feed_in_kwh),
+        "average_power_w": round_watts(row.average_power_w),
+        "max_power_w": round_watts(row.max_power_w),
         "readings": row.readings,
     }
 

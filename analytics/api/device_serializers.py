@@ -10,6 +10,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from energyleaf.common.fields import RoundedNumberField
+from energyleaf.common.numbers import HOURS, KWH, PROBABILITY, WATTS
 from energyleaf.common.permissions import has_model_permissions
 from energyleaf.common.time import default_household_time_zone
 
@@ -100,6 +102,9 @@ class DeviceUpdateInputSerializer(serializers.Serializer):  # type: ignore[type-
 
 
 class DeviceOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    power_w = RoundedNumberField(decimals=WATTS, allow_null=True)
+    weekly_usage_hours = RoundedNumberField(decimals=HOURS, allow_null=True)
+
     class Meta:
         model = Device
         fields = (
@@ -123,6 +128,8 @@ class PeakDeviceOutputSerializer(serializers.ModelSerializer):  # type: ignore[t
 
 
 class SuggestionOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    probability = RoundedNumberField(decimals=PROBABILITY)
+
     class Meta:
         model = DeviceSuggestion
         fields = ("category", "probability", "model_version")
@@ -132,6 +139,9 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):  # type: ignore[t
 class PeakOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     devices = PeakDeviceOutputSerializer(many=True, read_only=True)
     suggestions = SuggestionOutputSerializer(many=True, read_only=True, source="top_suggestions")
+    average_power_w = RoundedNumberField(decimals=WATTS)
+    average_peak_power_w = RoundedNumberField(decimals=WATTS)
+    energy_kwh = RoundedNumberField(decimals=KWH)
 
     class Meta:
         model = Sequence
@@ -150,6 +160,8 @@ class PeakOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
 
 
 class EstimatedDeviceOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    power_w = RoundedNumberField(decimals=WATTS, allow_null=True)
+
     class Meta:
         model = Device
         fields = ("id", "name", "category", "power_w", "is_power_estimated")
@@ -158,6 +170,7 @@ class EstimatedDeviceOutputSerializer(serializers.ModelSerializer):  # type: ign
 
 class PowerEstimationOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     devices = serializers.SerializerMethodField()
+    r_squared = RoundedNumberField(decimals=PROBABILITY, allow_null=True)
 
     class Meta:
         model = DevicePowerEstimation

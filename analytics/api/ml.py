@@ -36,6 +36,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from energyleaf.common.fields import RoundedNumberField
+from energyleaf.common.numbers import PROBABILITY, round_probability
 from energyleaf.common.parsers import JSONParser
 from energyleaf.common.permissions import has_model_permissions
 from sensors.protobuf.mapping import (
@@ -141,7 +143,7 @@ class MlRequestInputSerializer(serializers.Serializer[Any]):
 
 class _DeviceOutputSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(help_text="Device category key")
-    confidence = serializers.FloatField(help_text="Probability 0..1")
+    confidence = RoundedNumberField(decimals=PROBABILITY, help_text="Probability 0..1")
 
 
 class _PeakOutputSerializer(serializers.Serializer[Any]):
@@ -255,7 +257,9 @@ class MlClassifyView(APIView):
                 "peaks": [
                     {
                         "id": peak_id,
-                        "devices": [{"name": n, "confidence": c} for n, c in devices],
+                        "devices": [
+                            {"name": n, "confidence": round_probability(c)} for n, c in devices
+                        ],
                     }
                     for peak_id, devices in ranked
                 ],

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
+
+from .numbers import format_fixed
 
 
 class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
@@ -23,3 +29,20 @@ class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
             if row and row[0] and row[0] > 0:
                 return int(row[0])
         return super().count
+
+
+def number_display(
+    field: str, *, decimals: int, description: str
+) -> Callable[[admin.ModelAdmin[Any], Any], str | None]:
+    """An admin column or read-only field showing `field` with exactly `decimals` places
+    (energyleaf.common.numbers), sortable by the field; empty values show as the admin's dash.
+
+    Assign it as a class attribute under a name of its own and list that name in `list_display`,
+    `fields` and `readonly_fields`: `energy = number_display("energy_kwh", decimals=KWH, ...)`.
+    """
+
+    @admin.display(description=description, ordering=field)
+    def show(model_admin: admin.ModelAdmin[Any], obj: Any) -> str | None:
+        return format_fixed(getattr(obj, field), decimals)
+
+    return show

@@ -9,6 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .numbers import round_to
+
 
 @extend_schema_field(OpenApiTypes.STR)
 class DateOrDateTimeField(serializers.Field):  # type: ignore[type-arg]
@@ -39,3 +41,19 @@ class DateOrDateTimeField(serializers.Field):  # type: ignore[type-arg]
 
     def to_representation(self, value: Any) -> Any:  # pragma: no cover - input only
         return value.isoformat()
+
+
+@extend_schema_field(OpenApiTypes.DOUBLE)
+class RoundedNumberField(serializers.Field):  # type: ignore[type-arg]
+    """Output only: a float or Decimal written as a JSON number rounded to `decimals` places."""
+
+    def __init__(self, *, decimals: int, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+        self.decimals = decimals
+
+    def to_representation(self, value: Any) -> float | None:
+        return round_to(value, self.decimals)
+
+    def to_internal_value(self, data: Any) -> Any:  # pragma: no cover - output only
+        raise NotImplementedError

@@ -87,7 +87,7 @@ def test_energy_export_keeps_negative_and_large_numbers() -> None:
         value=Decimal("1.5e3"),
         consumption=Decimal("0.5"),
         value_current=Decimal(-150),
-        value_out=Decimal("-0.000001"),
+        value_out=Decimal("-0.000101"),  # a register: 4 decimals
     )
     api = APIClient()
     api.force_authenticate(user)
@@ -97,7 +97,7 @@ def test_energy_export_keeps_negative_and_large_numbers() -> None:
     assert cells(text)[1][:6] == [
         "1500",
         "0.5",
-        "-0.000001",
+        "-0.0001",
         "",
         "-150",
         "2024-06-01T10:00:00.000Z",

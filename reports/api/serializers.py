@@ -8,6 +8,9 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from energyleaf.common.fields import RoundedNumberField
+from energyleaf.common.numbers import EUR, KWH, PERCENT
+
 from ..models import Report, ReportDay, ReportSettings
 from ..services.charts import HEIGHT_PX, WIDTH_PX, chart_names
 from ..services.report_mails import report_chart_days
@@ -53,6 +56,12 @@ class ReportOutputSerializer(serializers.ModelSerializer[Report]):
 
     # A plain string in the schema: a `status` enum would collide with other apps' by name.
     status = serializers.CharField(read_only=True, help_text="`ok`, or `no_data` (see reason).")
+    total_consumption_kwh = RoundedNumberField(decimals=KWH, allow_null=True)
+    average_daily_consumption_kwh = RoundedNumberField(decimals=KWH, allow_null=True)
+    total_cost_eur = RoundedNumberField(decimals=EUR, allow_null=True)
+    average_daily_cost_eur = RoundedNumberField(decimals=EUR, allow_null=True)
+    best_day_consumption_kwh = RoundedNumberField(decimals=KWH, allow_null=True)
+    worst_day_consumption_kwh = RoundedNumberField(decimals=KWH, allow_null=True)
 
     class Meta:
         model = Report
@@ -61,6 +70,11 @@ class ReportOutputSerializer(serializers.ModelSerializer[Report]):
 
 
 class ReportDayOutputSerializer(serializers.ModelSerializer[ReportDay]):
+    consumption_kwh = RoundedNumberField(decimals=KWH)
+    cost_eur = RoundedNumberField(decimals=EUR, allow_null=True)
+    goal_kwh = RoundedNumberField(decimals=KWH, allow_null=True)
+    progress_percent = RoundedNumberField(decimals=PERCENT, allow_null=True)
+
     class Meta:
         model = ReportDay
         fields = ("day", "consumption_kwh", "cost_eur", "goal_kwh", "exceeded", "progress_percent")

@@ -109,8 +109,8 @@ def test_list_shows_only_own_reports() -> None:
     assert response.status_code == 200
     body = response.json()
     assert [row["id"] for row in body] == [own.pk]
-    assert body[0]["total_consumption_kwh"] == "1.500"
-    assert body[0]["total_cost_eur"] == "0.45"
+    assert body[0]["total_consumption_kwh"] == 1.5
+    assert body[0]["total_cost_eur"] == 0.45
     assert "days" not in body[0]
 
 
@@ -129,13 +129,13 @@ def test_detail_has_the_day_statistics() -> None:
     assert body["status"] == "ok"
     assert body["days"][2] == {
         "day": "2024-06-11",
-        "consumption_kwh": "1.500",
-        "cost_eur": "0.45",
-        "goal_kwh": "2.000",
+        "consumption_kwh": 1.5,
+        "cost_eur": 0.45,
+        "goal_kwh": 2.0,
         "exceeded": False,
-        "progress_percent": "75.00",
+        "progress_percent": 75.0,
     }
-    assert [day["consumption_kwh"] for day in body["days"]] == ["0.000", "0.000", "1.500"]
+    assert [day["consumption_kwh"] for day in body["days"]] == [0.0, 0.0, 1.5]
     assert body["charts"] == [
         {
             "name": name,

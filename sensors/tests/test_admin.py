@@ -131,7 +131,8 @@ def test_sensor_changelist_shows_last_reading(admin_client_logged_in):
     sensor = SensorFactory()
     make_readings(sensor, 4)  # last value 1000.03 at 00:00:45
     response = admin_client_logged_in.get(reverse("admin:sensors_sensor_changelist"))
-    assert b"1000.030000" in response.content
+    assert b"1000.0300" in response.content  # a register: 4 decimals
+    assert b"1000.030000" not in response.content
 
 
 def test_reset_action_asks_for_confirmation_then_resets(admin_client_logged_in):

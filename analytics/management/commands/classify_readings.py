@@ -6,7 +6,8 @@ Each input line is one household-day of cumulative register readings in kWh:
 `{"day": 17, "readings": [["2024-01-18T00:00:15+01:00", 12345.6789], ...]}`, treated as its own
 sensor history. Each output line is one detected peak:
 `{"day": 17, "start": ISO, "end": ISO, "probs": {category: probability, ...}}` with every
-category the model knows. No web server and no database rows are involved.
+category the model knows (probabilities to 3 decimals). No web server and no database rows are
+involved.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analytics.classifier.history import HistoryError, history_from_line
 from analytics.services.suggestions import classifier_model_get
+from energyleaf.common.numbers import round_probability
 
 
 def _open_input(path: Path) -> IO[str]:
@@ -64,7 +66,9 @@ class Command(BaseCommand):
                         "day": day,
                         "start": peak.start.isoformat(),
                         "end": peak.end.isoformat(),
-                        "probs": peak.probs,
+                        "probs": {
+                            name: round_probability(value) for name, value in peak.probs.items()
+                        },
                     }
                     writer.write(json.dumps(record) + "\n")
                     peaks += 1

@@ -2,10 +2,18 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from energyleaf.common.fields import RoundedNumberField
+from energyleaf.common.numbers import EUR, KWH, PRICE_PER_KWH
+
 from ..models import ExperimentParticipation, Household, User
 
 
 class HouseholdOutputSerializer(serializers.ModelSerializer[Household]):
+    base_price_per_month = RoundedNumberField(decimals=EUR, allow_null=True)
+    working_price_per_kwh = RoundedNumberField(decimals=PRICE_PER_KWH, allow_null=True)
+    advance_payment_per_month = RoundedNumberField(decimals=EUR, allow_null=True)
+    daily_consumption_goal_kwh = RoundedNumberField(decimals=KWH, allow_null=True)
+
     class Meta:
         model = Household
         fields = [
