@@ -36,8 +36,8 @@ DEFAULT_SCHEDULE: tuple[ScheduleEntry, ...] = (
         "heartbeat",
         "audit.heartbeat",
         minute="*",
-        description="Every minute: proves that worker and beat are alive (audit log "
-        "celery/heartbeat).",
+        description="Every minute: proves that worker and beat are alive (the heartbeat row "
+        "that /health reads).",
     ),
     ScheduleEntry(
         "detect-sequences",
