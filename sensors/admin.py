@@ -13,7 +13,34 @@ from simple_history.admin import SimpleHistoryAdmin
 from energyleaf.common.admin import EstimatedCountPaginator
 
 from . import selectors, services
-from .models import MeterEvent, Reading, ReadingFlag, RejectedReading, Sensor, SensorToken
+from .models import (
+    MeterEvent,
+    Reading,
+    ReadingFlag,
+    RejectedReading,
+    Sensor,
+    SensorAssignment,
+    SensorToken,
+)
+
+
+class SensorAssignmentInline(admin.TabularInline[SensorAssignment, Sensor]):
+    """The sensor's households over time (read-only: assigning, resetting and deleting a
+    household write them)."""
+
+    model = SensorAssignment
+    fields = ("user", "household_key", "valid_from", "valid_to")
+    readonly_fields = fields
+    ordering = ("-valid_from",)
+    extra = 0
+    can_delete = False
+    verbose_name = "assignment period"
+
+    def has_add_permission(self, request: HttpRequest, obj: Sensor | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Sensor | None = None) -> bool:
+        return False
 
 
 @admin.register(Sensor)
@@ -46,6 +73,7 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
         "updated_at",
     )
     actions = ("reset_sensors", "revoke_tokens")
+    inlines = (SensorAssignmentInline,)
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Sensor]:

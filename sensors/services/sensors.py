@@ -10,7 +10,9 @@ from django.db import IntegrityError, transaction
 from energyleaf.audit.services import audit_event_record
 from energyleaf.users.models import User
 
-from ..models import Reading, Sensor
+from ..models import Reading, Sensor, SensorAssignment
+from ..selectors.assignments import periods_q, sensor_periods
+from .assignments import assignment_sync
 
 
 def _client_id_taken(client_id: str, *, exclude_pk: int | None = None) -> bool:
@@ -69,12 +71,15 @@ def sensor_register(
 
 @transaction.atomic
 def sensor_assign(*, sensor: Sensor, user: User | None, actor_id: int | None = None) -> Sensor:
-    """Assign the sensor to `user` (or unassign with None). Its live tokens are revoked, so a
-    sensor moved to another household can never write into the old one's data."""
+    """Assign the sensor to `user` (or unassign with None). The open assignment period closes
+    now and the new household's opens now (`assignment_sync`), so readings already stored stay
+    the previous household's. Its live tokens are revoked, so a sensor moved to another
+    household can never write into the old one's data."""
     sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
     sensor.user = user
     sensor.full_clean()
     sensor.save(update_fields=["user", "updated_at"])
+    assignment_sync(sensor_id=sensor.pk, user_id=sensor.user_id)
     revoked, _ = sensor.tokens.all().delete()
     audit_event_record(
         title="sensor/assigned",
@@ -97,18 +102,32 @@ class SensorResetResult:
 def sensor_reset(
     *, sensor: Sensor, delete_readings: bool = False, actor_id: int | None = None
 ) -> SensorResetResult:
-    """Reset a sensor: unassign it, revoke its tokens and mark that it needs its script again.
+    """Reset a sensor: unassign it (its open assignment period ends now), revoke its tokens and
+    mark that it needs its script again.
 
-    Readings are research data and stay, unless `delete_readings` is explicitly asked for.
+    Readings are research data and stay, unless `delete_readings` is explicitly asked for: then
+    the readings that belong to no other household's period are deleted (those of the period
+    just closed, and any outside every period); earlier households' readings stay theirs.
     """
     sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
+    closing = (
+        SensorAssignment.objects.filter(sensor=sensor, valid_to__isnull=True)
+        .values_list("valid_from", flat=True)
+        .first()
+    )
     sensor.user = None
     sensor.needs_script = True
     sensor.save(update_fields=["user", "needs_script", "updated_at"])
+    assignment_sync(sensor_id=sensor.pk, user_id=None)
     tokens_revoked, _ = sensor.tokens.all().delete()
     readings_deleted = 0
     if delete_readings:
-        readings_deleted, _ = Reading.objects.filter(sensor=sensor).delete()
+        keep = [period for period in sensor_periods(sensor_id=sensor.pk) if period.start != closing]
+        readings_deleted, _ = (
+            Reading.objects.filter(sensor=sensor).exclude(periods_q(keep)).delete()
+            if keep
+            else Reading.objects.filter(sensor=sensor).delete()
+        )
     audit_event_record(
         title="sensor/reset",
         app_function="sensor-reset",

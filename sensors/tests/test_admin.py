@@ -170,6 +170,7 @@ def test_reset_action_deletes_readings_when_ticked(admin_client_logged_in):
 
 def test_assigning_in_admin_revokes_tokens(admin_client_logged_in):
     sensor = SensorFactory()
+    first_user = sensor.user
     SensorToken.objects.create(
         sensor=sensor,
         token_hash="f" * 64,
@@ -186,12 +187,19 @@ def test_assigning_in_admin_revokes_tokens(admin_client_logged_in):
             "user": other.pk,
             "script": "",
             "analog_rotations_per_kwh": "",
+            # The read-only inline of assignment periods.
+            "assignments-TOTAL_FORMS": "1",
+            "assignments-INITIAL_FORMS": "1",
         },
     )
     assert response.status_code == 302, response.content[:2000]
     sensor.refresh_from_db()
     assert sensor.user == other
     assert not SensorToken.objects.filter(sensor=sensor).exists()
+    periods = list(sensor.assignments.order_by("valid_from").values_list("user_id", "valid_to"))
+    assert [user_id for user_id, _ in periods] == [first_user.pk, other.pk]
+    assert periods[0][1] is not None
+    assert periods[1][1] is None
 
 
 def test_user_actions_activate_deactivate_promote(admin_client_logged_in):

@@ -1,0 +1,66 @@
+"""Writes of sensor assignments: which household a sensor belongs to, period by period.
+
+A change of a sensor's household closes its open period and opens a new one from that moment; a
+sensor's very first period starts at `ASSIGNMENT_ORIGIN`, so readings it buffered before it was
+assigned are its first household's. Periods of one sensor never overlap: a new period starts no
+earlier than the latest end. Every write path of `Sensor.user` ends here (the services call it,
+and a post_save receiver catches direct saves such as the admin form or test factories).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from ..models import ASSIGNMENT_ORIGIN, Sensor, SensorAssignment
+
+
+@transaction.atomic
+def assignment_sync(
+    *, sensor_id: int, user_id: int | None, at: datetime | None = None
+) -> SensorAssignment | None:
+    """Make the sensor's open period that of `user_id` (None: no open period) as of `at` (now).
+
+    Nothing changes when the open period is already the user's. Otherwise the open period is
+    closed at `at` (removed when it would be empty) and, for a user, a new one opens at `at`, or at
+    `ASSIGNMENT_ORIGIN` for a sensor that never had a period. Returns the open period or None.
+    """
+    at = at or timezone.now()
+    # Serialises assignment changes of one sensor (the open-period constraint backs this up).
+    list(Sensor.objects.select_for_update().filter(pk=sensor_id).values_list("pk", flat=True))
+    current = SensorAssignment.objects.filter(sensor_id=sensor_id, valid_to__isnull=True).first()
+    if current is not None and current.user_id == user_id and user_id is not None:
+        return current
+    if current is not None:
+        if at <= current.valid_from:
+            current.delete()
+        else:
+            current.valid_to = at
+            current.save(update_fields=["valid_to"])
+    if user_id is None:
+        return None
+    latest_end = SensorAssignment.objects.filter(sensor_id=sensor_id).aggregate(
+        latest=Max("valid_to")
+    )["latest"]
+    has_history = SensorAssignment.objects.filter(sensor_id=sensor_id).exists()
+    start = max(at, latest_end) if latest_end is not None else at
+    if not has_history:
+        start = ASSIGNMENT_ORIGIN
+    return SensorAssignment.objects.create(
+        sensor_id=sensor_id, user_id=user_id, household_key=user_id, valid_from=start
+    )
+
+
+def assignments_close_for_user(*, user_id: int, at: datetime | None = None) -> int:
+    """Close every open period of the household (it is being deleted); returns how many."""
+    at = at or timezone.now()
+    closed = 0
+    for sensor_id in SensorAssignment.objects.filter(
+        user_id=user_id, valid_to__isnull=True
+    ).values_list("sensor_id", flat=True):
+        assignment_sync(sensor_id=sensor_id, user_id=None, at=at)
+        closed += 1
+    return closed

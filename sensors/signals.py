@@ -1,0 +1,26 @@
+"""Receivers that keep sensor assignment periods in step with `Sensor.user`, whatever saved it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_save, pre_delete
+from django.dispatch import receiver
+
+from energyleaf.users.models import User
+
+from .models import Sensor
+from .services.assignments import assignment_sync, assignments_close_for_user
+
+
+@receiver(post_save, sender=Sensor, dispatch_uid="sensors.assignment_sync")
+def _sensor_saved(sender: type[Sensor], instance: Sensor, raw: bool = False, **kwargs: Any) -> None:
+    if raw:  # loading fixtures
+        return
+    assignment_sync(sensor_id=instance.pk, user_id=instance.user_id)
+
+
+@receiver(pre_delete, sender=User, dispatch_uid="sensors.assignments_close_for_user")
+def _user_deleting(sender: type[User], instance: User, **kwargs: Any) -> None:
+    # The periods stay (user becomes null, household_key remains); only the open one ends.
+    assignments_close_for_user(user_id=instance.pk)
