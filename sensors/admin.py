@@ -39,7 +39,11 @@ class SensorAssignmentInline(admin.TabularInline[SensorAssignment, Sensor]):
     def has_add_permission(self, request: HttpRequest, obj: Sensor | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Sensor | None = None) -> bool:
+    def has_change_permission(
+        self,
+        request: HttpRequest,
+        obj: Sensor | None = None,  # type: ignore[override]
+    ) -> bool:
         return False
 
 
