@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ..models import ASSIGNMENT_ORIGIN, Sensor, SensorAssignment
+from ..models import ASSIGNMENT_ORIGIN, Reading, Sensor, SensorAssignment
 
 
 @transaction.atomic
@@ -64,3 +64,17 @@ def assignments_close_for_user(*, user_id: int, at: datetime | None = None) -> i
         assignment_sync(sensor_id=sensor_id, user_id=None, at=at)
         closed += 1
     return closed
+
+
+@transaction.atomic
+def household_readings_delete(*, user_id: int) -> int:
+    """Delete the readings of the household's assignment periods: readings measured while
+    another household held the sensor are untouched. The periods themselves stay (the sensor's
+    history; empty now). Returns how many readings were deleted."""
+    from ..selectors.assignments import household_periods, periods_q
+
+    periods = household_periods(user_id=user_id)
+    if not periods:
+        return 0
+    deleted, _ = Reading.objects.filter(periods_q(periods)).delete()
+    return deleted

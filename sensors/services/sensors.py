@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -70,16 +71,20 @@ def sensor_register(
 
 
 @transaction.atomic
-def sensor_assign(*, sensor: Sensor, user: User | None, actor_id: int | None = None) -> Sensor:
+def sensor_assign(
+    *, sensor: Sensor, user: User | None, actor_id: int | None = None, at: datetime | None = None
+) -> Sensor:
     """Assign the sensor to `user` (or unassign with None). The open assignment period closes
     now and the new household's opens now (`assignment_sync`), so readings already stored stay
     the previous household's. Its live tokens are revoked, so a sensor moved to another
-    household can never write into the old one's data."""
+    household can never write into the old one's data. `at`: when the change takes effect
+    (default now; a data import may give the moment the sensor really moved)."""
     sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
+    # The period changes first, at `at`: the save's receiver then finds it in step.
+    assignment_sync(sensor_id=sensor.pk, user_id=user.pk if user is not None else None, at=at)
     sensor.user = user
     sensor.full_clean()
     sensor.save(update_fields=["user", "updated_at"])
-    assignment_sync(sensor_id=sensor.pk, user_id=sensor.user_id)
     revoked, _ = sensor.tokens.all().delete()
     audit_event_record(
         title="sensor/assigned",
@@ -100,7 +105,11 @@ class SensorResetResult:
 
 @transaction.atomic
 def sensor_reset(
-    *, sensor: Sensor, delete_readings: bool = False, actor_id: int | None = None
+    *,
+    sensor: Sensor,
+    delete_readings: bool = False,
+    actor_id: int | None = None,
+    at: datetime | None = None,
 ) -> SensorResetResult:
     """Reset a sensor: unassign it (its open assignment period ends now), revoke its tokens and
     mark that it needs its script again.
@@ -108,6 +117,7 @@ def sensor_reset(
     Readings are research data and stay, unless `delete_readings` is explicitly asked for: then
     the readings that belong to no other household's period are deleted (those of the period
     just closed, and any outside every period); earlier households' readings stay theirs.
+    `at`: when the period ends (default now).
     """
     sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
     closing = (
@@ -115,10 +125,10 @@ def sensor_reset(
         .values_list("valid_from", flat=True)
         .first()
     )
+    assignment_sync(sensor_id=sensor.pk, user_id=None, at=at)
     sensor.user = None
     sensor.needs_script = True
     sensor.save(update_fields=["user", "needs_script", "updated_at"])
-    assignment_sync(sensor_id=sensor.pk, user_id=None)
     tokens_revoked, _ = sensor.tokens.all().delete()
     readings_deleted = 0
     if delete_readings:
