@@ -296,7 +296,8 @@ def test_the_admin_asks_what_happens_to_the_readings(world: dict[str, Any], clie
     page = client.get(url)
     undecided = client.post(url, {"confirm": "yes"})
     assert page.status_code == 200
-    assert b'value="keep"' in page.content and b'value="delete"' in page.content
+    assert b'value="keep"' in page.content
+    assert b'value="delete"' in page.content
     assert undecided.status_code == 400
     assert User.objects.filter(pk=anna_id).exists()
 
