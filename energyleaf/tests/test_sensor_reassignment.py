@@ -342,3 +342,30 @@ def test_detection_never_joins_two_households_in_one_peak() -> None:
     peaks = list(Sequence.objects.filter(sensor=shared).values_list("household_key", "end"))
     assert peaks
     assert all(key == holder.pk and end < boundary for key, end in peaks)
+
+
+def test_the_delete_action_deletes_only_the_chosen_households_readings(
+    world: dict[str, Any], client: Client
+) -> None:
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    url = reverse("admin:users_user_changelist")
+    form = {"action": "delete_users", "_selected_action": [world["a"].pk]}
+
+    asked = client.post(url, form)
+    done = client.post(url, {**form, "confirm": "yes", "readings": "delete"})
+
+    assert asked.status_code == 200
+    assert b'value="delete"' in asked.content
+    assert done.status_code == 302
+    assert not Reading.objects.filter(timestamp__lt=BOUNDARY).exists()
+    assert Reading.objects.count() == world["count_b"]
+
+
+def test_resetting_with_deletion_deletes_only_the_current_households_readings(
+    world: dict[str, Any],
+) -> None:
+    result = sensor_reset(sensor=world["sensor"], delete_readings=True)
+
+    assert result.readings_deleted == world["count_b"]
+    assert Reading.objects.count() == world["count_a"]
+    assert not Reading.objects.filter(timestamp__gte=BOUNDARY).exists()

@@ -46,4 +46,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('valid_to__isnull', True)), fields=('sensor',), name='sensor_assignment_one_open'), models.CheckConstraint(condition=models.Q(('valid_to__isnull', True), ('valid_to__gt', models.F('valid_from')), _connector='OR'), name='sensor_assignment_ends_after_start')],
             },
         ),
+        migrations.RunPython(open_periods, migrations.RunPython.noop),
     ]

@@ -117,9 +117,29 @@ def household_sensor_ids(*, user_id: int) -> list[int]:
 def sensor_segments(*, sensor_id: int, start: datetime, end: datetime) -> list[Period]:
     """[start, end) cut into the sensor's periods and the gaps between them (gaps have
     household_key NO_HOUSEHOLD), in time order; every instant in exactly one segment."""
+    return segments_of(
+        sensor_periods(sensor_id=sensor_id), sensor_id=sensor_id, start=start, end=end
+    )
+
+
+def sensors_periods(*, sensor_ids: Iterable[int]) -> dict[int, list[Period]]:
+    """The periods of each of the sensors (oldest first), in one query."""
+    result: dict[int, list[Period]] = {}
+    rows = SensorAssignment.objects.filter(sensor_id__in=list(sensor_ids)).order_by(
+        "sensor_id", "valid_from"
+    )
+    for period in _periods(rows):
+        result.setdefault(period.sensor_id, []).append(period)
+    return result
+
+
+def segments_of(
+    periods: Sequence[Period], *, sensor_id: int, start: datetime, end: datetime
+) -> list[Period]:
+    """`sensor_segments` from the sensor's periods (oldest first) already read."""
     segments: list[Period] = []
     cursor = start
-    for period in sensor_periods(sensor_id=sensor_id):
+    for period in periods:
         clipped = period.clip(start, end)
         if clipped is None:
             continue

@@ -24,7 +24,14 @@ from django.db.models.expressions import Case, Func, When
 from django.db.models.functions import Cast, RowNumber
 
 from ..models import Reading, ReadingFlag
-from .assignments import NO_HOUSEHOLD, Period, periods_q, periods_sql, sensor_segments
+from .assignments import (
+    NO_HOUSEHOLD,
+    Period,
+    periods_q,
+    periods_sql,
+    segments_of,
+    sensors_periods,
+)
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -379,8 +386,10 @@ def rollup_source_rows(
     power_max, power_min, value_low, value_high."""
     condition = Q()
     owners: list[When] = []
+    periods = sensors_periods(sensor_ids={sensor_id for sensor_id, _, _ in ranges})
     for sensor_id, first, to in ranges:
         condition |= Q(sensor_id=sensor_id, timestamp__gte=first, timestamp__lt=to)
+        segments = segments_of(periods.get(sensor_id, []), sensor_id=sensor_id, start=first, end=to)
         owners.extend(
             When(
                 sensor_id=sensor_id,
@@ -388,7 +397,7 @@ def rollup_source_rows(
                 timestamp__lt=segment.end,
                 then=Value(segment.household_key),
             )
-            for segment in sensor_segments(sensor_id=sensor_id, start=first, end=to)
+            for segment in segments
             if segment.household_key != NO_HOUSEHOLD
         )
     household: Any = (

@@ -141,7 +141,10 @@ def test_reset_action_asks_for_confirmation_then_resets(admin_client_logged_in):
     form = {"action": "reset_sensors", "_selected_action": [sensor.pk]}
     confirmation = admin_client_logged_in.post(url, form)
     assert confirmation.status_code == 200
-    assert b"Also delete all readings" in confirmation.content
+    assert (
+        b"Also delete the readings of the household that holds each sensor now"
+        in confirmation.content
+    )
     sensor.refresh_from_db()
     assert sensor.user is not None  # nothing happened yet
 
