@@ -255,7 +255,8 @@ def _hour_bounds(start: datetime, end: datetime, zone: ZoneInfo) -> list[datetim
 @dataclass(frozen=True)
 class AggregateTarget:
     """The sensor whose aggregates are asked for, the zone of its household, and the household
-    whose time with the sensor counts (None: all of the sensor's rollups, an admin's view)."""
+    whose time with the sensor counts (None: all of the sensor's rollups, an admin's view of an
+    unassigned sensor)."""
 
     sensor_id: int
     time_zone: str
@@ -279,11 +280,16 @@ def aggregate_target(
     sensor = household_sensor(owner_id=None if whole_sensor else owner_id, sensor_id=sensor_id)
     if sensor is None:
         raise NotFoundError("No such sensor for this household.", code="sensor_not_found")
-    zone_owner = sensor.user if whole_sensor else User.objects.filter(pk=owner_id).first()
+    household_key: int | None = owner_id
+    if whole_sensor:
+        # An admin asking for a sensor: its current household's time with it, as csv_energy
+        # gives; all of an unassigned sensor's rollups.
+        household_key = sensor.user_id
+    zone_owner = (
+        sensor.user
+        if whole_sensor
+        else User.objects.select_related("household").filter(pk=owner_id).first()
+    )
     household = getattr(zone_owner, "household", None) if zone_owner is not None else None
     zone = household.time_zone if household is not None else default_household_time_zone()
-    return AggregateTarget(
-        sensor_id=sensor.pk,
-        time_zone=zone,
-        household_key=None if whole_sensor else owner_id,
-    )
+    return AggregateTarget(sensor_id=sensor.pk, time_zone=zone, household_key=household_key)

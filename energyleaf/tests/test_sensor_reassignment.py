@@ -369,3 +369,18 @@ def test_resetting_with_deletion_deletes_only_the_current_households_readings(
     assert result.readings_deleted == world["count_b"]
     assert Reading.objects.count() == world["count_a"]
     assert not Reading.objects.filter(timestamp__gte=BOUNDARY).exists()
+
+
+def test_admins_see_a_households_time_or_the_sensors_current_household(
+    world: dict[str, Any],
+) -> None:
+    rollups_refresh()
+    admin = client_for(UserFactory(is_staff=True))
+    day = {"sensor": world["sensor"].pk, "start": "2024-07-01", "end": "2024-07-01"}
+    for extra, who, used in (({"user": world["a"].pk}, "a", USED_A), ({}, "b", USED_B)):
+        params = {**day, **extra, "resolution": "day"}
+        aggregates = admin.get("/api/v1/aggregates", params).json()["results"]
+        rows = csv_rows(admin.get("/api/v1/csv_energy", params))
+        expected = float(used * world[f"count_{who}"])
+        assert sum(row["consumption_kwh"] for row in aggregates) == pytest.approx(expected)
+        assert sum(float(row[2]) for row in rows) == pytest.approx(expected)
