@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -384,3 +385,17 @@ def test_admins_see_a_households_time_or_the_sensors_current_household(
         expected = float(used * world[f"count_{who}"])
         assert sum(row["consumption_kwh"] for row in aggregates) == pytest.approx(expected)
         assert sum(float(row[2]) for row in rows) == pytest.approx(expected)
+
+
+def test_a_change_cannot_be_dated_before_the_open_period(world: dict[str, Any]) -> None:
+    before = list(SensorAssignment.objects.order_by("pk").values_list("valid_from", "valid_to"))
+
+    with pytest.raises(ValidationError):
+        sensor_reset(sensor=world["sensor"], at=BOUNDARY - timedelta(seconds=1))
+
+    assert (
+        list(SensorAssignment.objects.order_by("pk").values_list("valid_from", "valid_to"))
+        == before
+    )
+    world["sensor"].refresh_from_db()
+    assert world["sensor"].user == world["b"]

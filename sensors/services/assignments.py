@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -27,6 +28,7 @@ def assignment_sync(
     Nothing changes when the open period is already the user's. Otherwise the open period is
     closed at `at` (removed when it would be empty) and, for a user, a new one opens at `at`, or at
     `ASSIGNMENT_ORIGIN` for a sensor that never had a period. Returns the open period or None.
+    Raises ValidationError for an `at` before the open period's start (nothing is written).
     """
     at = at or timezone.now()
     # Serialises assignment changes of one sensor (the open-period constraint backs this up).
@@ -35,7 +37,12 @@ def assignment_sync(
     if current is not None and current.user_id == user_id and user_id is not None:
         return current
     if current is not None:
-        if at <= current.valid_from:
+        if at < current.valid_from:
+            raise ValidationError(
+                "A sensor's household cannot change before its current period began.",
+                code="assignment_backdated",
+            )
+        if at == current.valid_from:
             current.delete()
         else:
             current.valid_to = at
