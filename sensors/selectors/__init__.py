@@ -1,4 +1,9 @@
-"""Reads for sensors and readings."""
+"""Reads for sensors and readings.
+
+`assignments`: whose data a reading is (a sensor's households, period by period); `readings`:
+every read of the readings table from the other apps, each applying those periods. Nothing
+outside the sensors app reads `Reading` directly.
+"""
 
 from __future__ import annotations
 
