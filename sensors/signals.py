@@ -19,9 +19,15 @@ from .services.assignments import (
 
 
 @receiver(post_save, sender=Sensor, dispatch_uid="sensors.assignment_sync")
-def _sensor_saved(sender: type[Sensor], instance: Sensor, raw: bool = False, **kwargs: Any) -> None:
-    if raw:  # loading fixtures
-        return
+def _sensor_saved(
+    sender: type[Sensor],
+    instance: Sensor,
+    raw: bool = False,
+    update_fields: frozenset[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    if raw or (update_fields is not None and "user" not in update_fields):
+        return  # loading fixtures, or a save that cannot have moved the sensor
     assignment_sync(sensor_id=instance.pk, user_id=instance.user_id)
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from sensors.selectors.readings import (
@@ -141,6 +142,7 @@ def _recompute(ranges: list[tuple[int, datetime, datetime]]) -> int:
             )
             for row in rows
         ]
+        _stale_delete(batch, {(r.sensor_id, r.bucket_start, r.household_key) for r in rollups})
         ConsumptionRollup.objects.bulk_create(
             rollups,
             batch_size=2000,
@@ -161,6 +163,25 @@ def _recompute(ranges: list[tuple[int, datetime, datetime]]) -> int:
         )
         written += len(rollups)
     return written
+
+
+def _stale_delete(
+    batch: list[tuple[int, datetime, datetime]], fresh: set[tuple[int, datetime, int]]
+) -> None:
+    """Delete rollups of the batch's buckets whose household no longer has readings there (the
+    sensor's periods changed after they were computed), so no bucket keeps a wrong owner."""
+    condition = Q()
+    for sensor_id, first, last in batch:
+        condition |= Q(sensor_id=sensor_id, bucket_start__gte=first, bucket_start__lte=last)
+    stale = [
+        pk
+        for pk, sensor_id, bucket, key in ConsumptionRollup.objects.filter(condition).values_list(
+            "pk", "sensor_id", "bucket_start", "household_key"
+        )
+        if (sensor_id, bucket, key) not in fresh
+    ]
+    if stale:
+        ConsumptionRollup.objects.filter(pk__in=stale).delete()
 
 
 def _aware(value: datetime | str) -> datetime:

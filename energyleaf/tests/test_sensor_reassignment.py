@@ -130,14 +130,17 @@ def test_hourly_and_daily_csv_and_aggregates_hold_only_the_households_time(
         }
         rows = csv_rows(client.get("/api/v1/csv_energy", params))
         aggregates = client.get("/api/v1/aggregates", params).json()["results"]
-        expected_total = used * world[f"count_{who}"] if refreshed else Decimal(0)
-        expected_readings = world[f"count_{who}"] if refreshed else 0
-        assert sum(Decimal(row[2]) for row in rows) == expected_total
-        assert sum(int(row[6]) for row in rows) == expected_readings
+        readings = sum(int(row[6]) for row in rows)
+        if refreshed:
+            assert readings == world[f"count_{who}"]
+        else:  # only what the reassignment summed again (the bucket it cut), never all
+            assert readings < world[f"count_{who}"]
+        # Every reading counted is the household's own (A's use 0.01 kWh each, B's 0.02).
+        assert sum(Decimal(row[2]) for row in rows) == used * readings
+        assert sum(row["readings"] for row in aggregates) == readings
         assert sum(row["consumption_kwh"] for row in aggregates) == pytest.approx(
-            float(expected_total)
+            float(used * readings)
         )
-        assert sum(row["readings"] for row in aggregates) == expected_readings
 
 
 def test_a_rollup_bucket_across_the_change_is_cut_in_two(world: dict[str, Any]) -> None:
@@ -399,3 +402,21 @@ def test_a_change_cannot_be_dated_before_the_open_period(world: dict[str, Any]) 
     )
     world["sensor"].refresh_from_db()
     assert world["sensor"].user == world["b"]
+
+
+def test_rollups_already_summed_follow_a_later_change_of_household() -> None:
+    anna, bert = UserFactory(), UserFactory()
+    sensor = SensorFactory(user=anna)
+    bucket = DAY + timedelta(hours=10)
+    add_readings(sensor, bucket, bucket + timedelta(minutes=15), USED_A, Decimal(1))
+    rollups_refresh()
+    assert dict(ConsumptionRollup.objects.values_list("household_key", "readings")) == {anna.pk: 15}
+
+    sensor_reset(sensor=sensor, at=BOUNDARY)
+    nobody = dict(ConsumptionRollup.objects.values_list("household_key", "readings"))
+    sensor_assign(sensor=sensor, user=bert, at=BOUNDARY)
+    moved = dict(ConsumptionRollup.objects.values_list("household_key", "readings"))
+
+    # 10:00 … 10:07 stay A's; 10:08 … 10:14 are nobody's, then B's.
+    assert nobody == {anna.pk: 8, 0: 7}
+    assert moved == {anna.pk: 8, bert.pk: 7}

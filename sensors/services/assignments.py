@@ -1,7 +1,7 @@
 """Writes of sensor assignments: which household a sensor belongs to, period by period.
 
 A change of a sensor's household closes its open period and opens a new one from that moment; a
-sensor's very first period starts at `ASSIGNMENT_ORIGIN`, so readings it buffered before it was
+new sensor's first period starts at `ASSIGNMENT_ORIGIN`, so readings it buffered before it was
 assigned are its first household's. Periods of one sensor never overlap: a new period starts no
 earlier than the latest end. Every write path of `Sensor.user` ends here (the services call it,
 and a post_save receiver catches direct saves such as the admin form or test factories).
@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from ..events import assignment_changed
 from ..models import ASSIGNMENT_ORIGIN, Reading, Sensor, SensorAssignment
 
 
@@ -26,15 +27,21 @@ def assignment_sync(
     """Make the sensor's open period that of `user_id` (None: no open period) as of `at` (now).
 
     Nothing changes when the open period is already the user's. Otherwise the open period is
-    closed at `at` (removed when it would be empty) and, for a user, a new one opens at `at`, or at
-    `ASSIGNMENT_ORIGIN` for a sensor that never had a period. Returns the open period or None.
+    closed at `at` (removed when it would be empty) and, for a user, a new one opens at `at`, or
+    at `ASSIGNMENT_ORIGIN` for a sensor that never had a period nor a reading (readings of a
+    sensor that was never assigned since the periods exist stay nobody's). Sends
+    `assignment_changed` when anything changed. Returns the open period or None.
     Raises ValidationError for an `at` before the open period's start (nothing is written).
     """
     at = at or timezone.now()
+    open_periods = SensorAssignment.objects.filter(sensor_id=sensor_id, valid_to__isnull=True)
+    current = open_periods.first()
+    if (current.user_id if current is not None else None) == user_id:
+        return current  # already in step (the common case: a save that did not move the sensor)
     # Serialises assignment changes of one sensor (the open-period constraint backs this up).
     list(Sensor.objects.select_for_update().filter(pk=sensor_id).values_list("pk", flat=True))
-    current = SensorAssignment.objects.filter(sensor_id=sensor_id, valid_to__isnull=True).first()
-    if current is not None and current.user_id == user_id and user_id is not None:
+    current = open_periods.first()
+    if current is not None and current.user_id == user_id:
         return current
     if current is not None:
         if at < current.valid_from:
@@ -48,17 +55,22 @@ def assignment_sync(
             current.valid_to = at
             current.save(update_fields=["valid_to"])
     if user_id is None:
+        if current is not None:
+            assignment_changed.send(sender=SensorAssignment, sensor_id=sensor_id, at=at)
         return None
     latest_end = SensorAssignment.objects.filter(sensor_id=sensor_id).aggregate(
         latest=Max("valid_to")
     )["latest"]
-    has_history = SensorAssignment.objects.filter(sensor_id=sensor_id).exists()
     start = max(at, latest_end) if latest_end is not None else at
-    if not has_history:
+    first_ever = not SensorAssignment.objects.filter(sensor_id=sensor_id).exists()
+    if first_ever and not Reading.objects.filter(sensor_id=sensor_id).exists():
+        # A new sensor: whatever it buffered before it was assigned is its household's.
         start = ASSIGNMENT_ORIGIN
-    return SensorAssignment.objects.create(
+    opened = SensorAssignment.objects.create(
         sensor_id=sensor_id, user_id=user_id, household_key=user_id, valid_from=start
     )
+    assignment_changed.send(sender=SensorAssignment, sensor_id=sensor_id, at=min(at, start))
+    return opened
 
 
 def assignments_close_for_user(*, user_id: int, at: datetime | None = None) -> int:
