@@ -8,9 +8,10 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
+from django.db.models import Q
 
 from analytics.models import Sequence
-from sensors.models import Sensor
+from sensors.models import Sensor, SensorAssignment
 from sensors.selectors.assignments import Period
 from sensors.selectors.readings import readings_arrays
 
@@ -24,12 +25,26 @@ def sensor_readings_arrays(
     return readings_arrays(sensor_id=sensor_id, start=start, end=end, period=period)
 
 
-def electricity_sensor_ids_assigned() -> list[int]:
-    """Ids of the electricity sensors assigned to a household, ascending."""
-    return list(
-        Sensor.objects.filter(sensor_type=Sensor.SensorType.ELECTRICITY, user__isnull=False)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+def electricity_sensor_ids_assigned(
+    *, start: datetime | None = None, end: datetime | None = None
+) -> list[int]:
+    """Ids of the electricity sensors assigned to a household, ascending; with [start, end),
+    those held by a household at some time in it (a sensor reset during a window still has
+    its household's part of that window detected)."""
+    if start is None or end is None:
+        return list(
+            Sensor.objects.filter(sensor_type=Sensor.SensorType.ELECTRICITY, user__isnull=False)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    return sorted(
+        set(
+            SensorAssignment.objects.filter(
+                Q(valid_to__isnull=True) | Q(valid_to__gt=start),
+                sensor__sensor_type=Sensor.SensorType.ELECTRICITY,
+                valid_from__lt=end,
+            ).values_list("sensor_id", flat=True)
+        )
     )
 
 

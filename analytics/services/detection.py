@@ -440,7 +440,7 @@ def sequences_detect_fanout(
     else:
         detection_window_validate(window_start=window_start, window_end=window_start + WINDOW)
         windows = [window_start.astimezone(UTC)]
-    sensor_ids = electricity_sensor_ids_assigned()
+    sensor_ids = electricity_sensor_ids_assigned(start=min(windows), end=max(windows) + WINDOW)
     for start in windows:
         start_iso = start.isoformat()
         for sensor_id in sensor_ids:
