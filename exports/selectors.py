@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 
 from analytics.selectors.aggregates import consumption_aggregates
 from energyleaf.common.exceptions import NotFoundError
-from energyleaf.common.numbers import KWH, REGISTER, WATTS
+from energyleaf.common.numbers import KWH, WATTS
 from energyleaf.common.time import default_household_time_zone
 from energyleaf.users.models import ExperimentParticipation, User
 from sensors.models import ReadingFlag
