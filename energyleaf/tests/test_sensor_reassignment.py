@@ -27,7 +27,7 @@ from analytics.services.rollups import rollups_refresh
 from analytics.tests.factories import readings_from_power
 from energyleaf.users.models import User
 from energyleaf.users.services import users_delete
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports import services_dataset
 from exports.pseudonyms import pseudonym, pseudonym_key
 from exports.services_dataset import export_job_create, export_job_run
@@ -379,7 +379,7 @@ def test_admins_see_a_households_time_or_the_sensors_current_household(
     world: dict[str, Any],
 ) -> None:
     rollups_refresh()
-    admin = client_for(UserFactory(is_staff=True))
+    admin = client_for(StaffFactory(roles=["researcher"]))
     day = {"sensor": world["sensor"].pk, "start": "2024-07-01", "end": "2024-07-01"}
     for extra, who, used in (({"user": world["a"].pk}, "a", USED_A), ({}, "b", USED_B)):
         params = {**day, **extra, "resolution": "day"}

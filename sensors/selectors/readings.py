@@ -470,3 +470,15 @@ def reading_day_sums(
         readings=Count("pk"), **aggregates
     )
     return [Decimal(row[f"day_{i}"] or 0) for i in range(days)], int(row["readings"] or 0)
+
+
+def readings_received_since(
+    *, before: datetime, received_since: datetime
+) -> list[tuple[int, datetime]]:
+    """(sensor id, timestamp) of the readings stamped before `before` that arrived at or after
+    `received_since` (late readings, for the retention of raw readings)."""
+    return list(
+        Reading.objects.filter(timestamp__lt=before, received_at__gte=received_since)
+        .values_list("sensor_id", "timestamp")
+        .order_by()
+    )

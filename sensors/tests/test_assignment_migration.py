@@ -10,11 +10,14 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+# The users app's latest migration too: its state (auth_generation, ...) must match the table.
+USERS = ("users", "0004_role_groups")
 BEFORE = [
     ("sensors", "0007_sensor_reset_revoke_permissions"),
     ("analytics", "0004_devicesuggestion_classify_permission"),
+    USERS,
 ]
-AFTER = [("sensors", "0008_sensor_assignment"), ("analytics", "0005_household_key")]
+AFTER = [("sensors", "0008_sensor_assignment"), ("analytics", "0005_household_key"), USERS]
 
 
 @pytest.mark.django_db(transaction=True)
