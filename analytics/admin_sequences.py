@@ -111,7 +111,11 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
     @admin.display(description="power around the sequence (W)")
     def power_chart(self, obj: Sequence) -> SafeString:
         points = sensor_power_around(
-            sensor_id=obj.sensor_id, start=obj.start, end=obj.end, margin=CHART_MARGIN
+            sensor_id=obj.sensor_id,
+            start=obj.start,
+            end=obj.end,
+            margin=CHART_MARGIN,
+            household_key=obj.household_key or None,
         )
         svg = power_chart_svg(
             points=points,

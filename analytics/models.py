@@ -3,7 +3,7 @@ suggestions, device power estimations and 15-minute consumption rollups."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +12,7 @@ from simple_history.models import HistoricalRecords
 from energyleaf.common.models import TimestampedModel
 from energyleaf.common.numbers import PROBABILITY, REGISTER, format_fixed
 from sensors.models import Sensor
+from sensors.selectors.assignments import household_key_at
 
 
 class DeviceCategory(models.TextChoices):
@@ -56,6 +57,9 @@ class Sequence(models.Model):
         ANOMALY = "anomaly", "Anomaly"
 
     sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="sequences")
+    # Whose readings it was detected in (`SensorAssignment.household_key`, 0: outside every
+    # period): detection never spans two households' periods.
+    household_key = models.BigIntegerField(default=0)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     start = models.DateTimeField()
     end = models.DateTimeField()
@@ -76,10 +80,18 @@ class Sequence(models.Model):
         indexes: ClassVar = [
             models.Index(fields=["sensor", "kind", "end"], name="sequence_sensor_kind_end"),
             models.Index(fields=["kind", "start"], name="sequence_kind_start"),
+            models.Index(fields=["household_key", "kind", "start"], name="sequence_household"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.sensor_id} {self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Saved without a household, a sequence gets the one that held the sensor at its start
+        (detection passes it; this covers every other way of creating one)."""
+        if not self.household_key and self.sensor_id is not None and self.start is not None:
+            self.household_key = household_key_at(sensor_id=self.sensor_id, moment=self.start)
+        super().save(*args, **kwargs)
 
 
 class Device(TimestampedModel):
@@ -182,6 +194,9 @@ class ConsumptionRollup(models.Model):
 
     sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="rollups")
     bucket_start = models.DateTimeField()
+    # Whose readings these are (`SensorAssignment.household_key`, 0: outside every period): a
+    # bucket that straddles a reassignment has one row per household.
+    household_key = models.BigIntegerField(default=0)
     consumption = models.DecimalField(max_digits=30, decimal_places=6)
     inserted = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True)
     readings = models.PositiveIntegerField()
@@ -195,7 +210,9 @@ class ConsumptionRollup(models.Model):
 
     class Meta:
         constraints: ClassVar = [
-            models.UniqueConstraint(fields=["sensor", "bucket_start"], name="rollup_once"),
+            models.UniqueConstraint(
+                fields=["sensor", "bucket_start", "household_key"], name="rollup_once_per_household"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,8 +9,7 @@ identical bytes.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -18,15 +17,17 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import QuerySet
 
 from analytics.selectors.aggregates import consumption_aggregates
 from energyleaf.common.exceptions import NotFoundError
-from energyleaf.common.numbers import KWH, REGISTER, WATTS
+from energyleaf.common.numbers import KWH, WATTS
 from energyleaf.common.time import default_household_time_zone
-from energyleaf.users.models import ExperimentParticipation
-from sensors.models import Reading, ReadingFlag, Sensor
+from energyleaf.users.models import ExperimentParticipation, User
+from sensors.models import ReadingFlag
+from sensors.selectors import household_sensor, readings
+from sensors.selectors.assignments import Period, household_periods
 
 from .csv import (
     AGGREGATE_HEADER,
@@ -38,11 +39,10 @@ from .csv import (
     format_number,
     format_timestamp,
 )
-from .selectors_dataset import flag_names_sql
 
 Resolution = Literal["raw", "hour", "day"]
 CHUNK_ROWS = 2000
-CURSOR_ROWS = 5000
+CURSOR_ROWS = readings.CURSOR_ROWS
 
 
 @dataclass(frozen=True)
@@ -58,26 +58,26 @@ def energy_export_target(
     *, requester_id: int, may_read_all: bool, user_id: int | None, sensor_id: int | None
 ) -> EnergyExportTarget:
     """The sensor to export: `sensor_id` or the household's electricity sensor. Households see
-    only their own sensors; a requester who `may_read_all` (holds `sensors.view_reading`) any
-    household's (`user_id`) or any assigned sensor.
+    only sensors they hold or held (and only their own time with them); a requester who
+    `may_read_all` (holds `sensors.view_reading`) any household's (`user_id`) or any assigned
+    sensor (its current household's time with it).
 
     Raises NotFoundError for an unknown or foreign household or sensor (indistinguishable).
     """
     if not may_read_all and user_id is not None and user_id != requester_id:
         raise NotFoundError("No such household.", code="household_not_found")
-    sensors = Sensor.objects.select_related("user__household").filter(user__isnull=False)
-    if user_id is not None or not may_read_all or sensor_id is None:
-        sensors = sensors.filter(user_id=user_id if user_id is not None else requester_id)
-    if sensor_id is not None:
-        sensors = sensors.filter(pk=sensor_id)
-    else:
-        sensors = sensors.filter(sensor_type=Sensor.SensorType.ELECTRICITY)
-    sensor = sensors.first()
-    if sensor is None or sensor.user_id is None:
+    owner_id: int | None = user_id if user_id is not None else requester_id
+    if may_read_all and user_id is None and sensor_id is not None:
+        owner_id = None
+    sensor = household_sensor(owner_id=owner_id, sensor_id=sensor_id)
+    if owner_id is None and sensor is not None:
+        owner_id = sensor.user_id
+    if sensor is None or owner_id is None:
         raise NotFoundError("No such sensor for this household.", code="sensor_not_found")
-    household = getattr(sensor.user, "household", None)
+    owner = User.objects.select_related("household").filter(pk=owner_id).first()
+    household = getattr(owner, "household", None) if owner is not None else None
     zone = household.time_zone if household is not None else default_household_time_zone()
-    return EnergyExportTarget(user_id=sensor.user_id, sensor_id=sensor.pk, time_zone=zone)
+    return EnergyExportTarget(user_id=owner_id, sensor_id=sensor.pk, time_zone=zone)
 
 
 def energy_export_range(
@@ -115,8 +115,10 @@ def energy_csv_blocks(
     resolution: Resolution = "raw",
     time_zone: str | None = None,
     local_times: bool = False,
+    user_id: int | None = None,
 ) -> Iterator[bytes]:
-    """The CSV file (header first) of the sensor's data in [start, end), ascending, in blocks.
+    """The CSV file (header first) of the sensor's data in [start, end), ascending, in blocks:
+    only the household `user_id`'s time with the sensor when given (None: all of it).
 
     `raw`: one row per reading, the reference columns then `flags` and their names. `hour`/`day`:
     one row per local period of the household's zone. Timestamps are UTC (`…Z`) unless
@@ -124,55 +126,28 @@ def energy_csv_blocks(
     """
     zone_name = time_zone or default_household_time_zone()
     out_zone = ZoneInfo(zone_name) if local_times else None
+    periods = None if user_id is None else household_periods(user_id=user_id, sensor_id=sensor_id)
     if resolution != "raw":
-        yield from _aggregate_blocks(sensor_id, start, end, resolution, zone_name, out_zone)
+        yield from _aggregate_blocks(
+            sensor_id, start, end, resolution, zone_name, out_zone, household_key=user_id
+        )
         return
     yield csv_line(ENERGY_HEADER).encode()
     if connection.vendor == "postgresql":
-        yield from _readings_cursor(sensor_id, start, end, zone_name if local_times else None)
+        yield from _readings_cursor(
+            sensor_id, start, end, zone_name if local_times else None, periods=periods
+        )
     else:
-        yield from _readings_iterated(sensor_id, start, end, out_zone)
-
-
-_NUMBERS = ("value", "consumption", "value_out", "inserted", "value_current")
-# Their decimals (energyleaf.common.numbers): registers and their differences, then power.
-_DECIMALS = (REGISTER, REGISTER, REGISTER, REGISTER, WATTS)
+        yield from _readings_iterated(sensor_id, start, end, out_zone, periods=periods)
 
 
 def energy_select_statement(
     *, sensor_id: int, start: datetime, end: datetime, zone_name: str | None, as_lines: bool
 ) -> tuple[str, list[Any]]:
-    """The SELECT of the raw energy rows: one column per cell, or (`as_lines`) each row as one
-    finished CSV line. No cell ever needs quoting (numbers, times, flag names), so the line is the
-    cells joined by commas, NULL as empty, exactly what COPY's CSV output would be."""
-    numbers = [
-        f"trim_scale(round({name}, {places}))"
-        for name, places in zip(_NUMBERS, _DECIMALS, strict=True)
-    ]
-    if zone_name is None:
-        stamp = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
-        params: list[Any] = []
-    else:
-        offset = """(EXTRACT(EPOCH FROM ("timestamp" AT TIME ZONE %s)
-                     - ("timestamp" AT TIME ZONE 'UTC'))::int)"""
-        stamp = f"""to_char("timestamp" AT TIME ZONE %s, 'YYYY-MM-DD"T"HH24:MI:SS.MS')
-            || CASE WHEN {offset} < 0 THEN '-' ELSE '+' END
-            || lpad((abs({offset}) / 3600)::text, 2, '0') || ':'
-            || lpad((abs({offset}) %% 3600 / 60)::text, 2, '0')"""
-        params = [zone_name, zone_name, zone_name, zone_name]
-    cells = [*numbers, f"({stamp})", "flags", flag_names_sql()]
-    if as_lines:
-        columns = " || ',' || ".join(f"coalesce(({cell})::text, '')" for cell in cells)
-        columns += " || E'\\n'"
-    else:
-        columns = ", ".join(cells)
-    table = Reading._meta.db_table
-    select = f"""SELECT {columns}
-        FROM {table}
-        WHERE sensor_id = %s AND "timestamp" >= %s AND "timestamp" < %s
-        ORDER BY "timestamp"
-    """  # noqa: S608 - only our own identifiers are interpolated
-    return select, [*params, sensor_id, start, end]
+    """The SELECT of all the sensor's raw energy rows (`sensors.selectors.readings`)."""
+    return readings.energy_select_statement(
+        sensor_id=sensor_id, start=start, end=end, zone_name=zone_name, as_lines=as_lines
+    )
 
 
 def energy_copy_statement(
@@ -187,36 +162,36 @@ def energy_copy_statement(
 
 
 def _readings_cursor(
-    sensor_id: int, start: datetime, end: datetime, zone_name: str | None
+    sensor_id: int,
+    start: datetime,
+    end: datetime,
+    zone_name: str | None,
+    *,
+    periods: Sequence[Period] | None = None,
 ) -> Iterator[bytes]:
-    """The rows as finished CSV lines from a server-side cursor, CURSOR_ROWS per fetch: one C-level
-    fetch per block instead of one COPY message per row, about twice as fast in Python."""
-    select, params = energy_select_statement(
-        sensor_id=sensor_id, start=start, end=end, zone_name=zone_name, as_lines=True
+    """The rows as finished CSV lines from a server-side cursor (PostgreSQL)."""
+    return readings.energy_lines_cursor(
+        sensor_id=sensor_id, start=start, end=end, zone_name=zone_name, periods=periods
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        raw = cursor.cursor.connection
-        with raw.cursor(name=f"energy_export_{uuid.uuid4().hex}") as server:
-            server.execute(select, params)
-            while rows := server.fetchmany(CURSOR_ROWS):
-                yield "".join([row[0] for row in rows]).encode()
 
 
 def _readings_iterated(
-    sensor_id: int, start: datetime, end: datetime, out_zone: ZoneInfo | None
+    sensor_id: int,
+    start: datetime,
+    end: datetime,
+    out_zone: ZoneInfo | None,
+    *,
+    periods: Sequence[Period] | None = None,
 ) -> Iterator[bytes]:
-    rows = (
-        Reading.objects.filter(sensor_id=sensor_id, timestamp__gte=start, timestamp__lt=end)
-        .order_by("timestamp")
-        .values_list(*_NUMBERS, "timestamp", "flags")
-        .iterator(chunk_size=CHUNK_ROWS)
+    rows = readings.energy_rows(
+        sensor_id=sensor_id, start=start, end=end, periods=periods, chunk_size=CHUNK_ROWS
     )
     yield from csv_blocks(
         (
             [
                 *(
                     format_number(number, places)
-                    for number, places in zip(numbers, _DECIMALS, strict=True)
+                    for number, places in zip(numbers, readings.NUMBER_DECIMALS, strict=True)
                 ),
                 format_timestamp(moment, out_zone),
                 str(flags),
@@ -235,10 +210,17 @@ def _aggregate_blocks(
     resolution: Literal["hour", "day"],
     zone_name: str,
     out_zone: ZoneInfo | None,
+    *,
+    household_key: int | None,
 ) -> Iterator[bytes]:
     yield csv_line(AGGREGATE_HEADER).encode()
     rows = consumption_aggregates(
-        sensor_id=sensor_id, start=start, end=end, resolution=resolution, time_zone=zone_name
+        sensor_id=sensor_id,
+        start=start,
+        end=end,
+        resolution=resolution,
+        time_zone=zone_name,
+        household_key=household_key,
     )
     for offset in range(0, len(rows), CHUNK_ROWS):
         yield csv_lines(

@@ -10,19 +10,26 @@ names, e-mail addresses or MAC addresses are read.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
-from django.db.models import F, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Q, QuerySet
 
 from analytics.models import DevicePeak, Sequence
-from energyleaf.common.numbers import KWH, REGISTER, WATTS
-from sensors.models import Reading, ReadingFlag, Sensor
+from energyleaf.common.numbers import KWH, WATTS
+from energyleaf.users.models import Household
+from sensors.models import ReadingFlag, Sensor
+from sensors.selectors.assignments import Period, periods_all
+from sensors.selectors.readings import (
+    NUMBER_DECIMALS,
+    dataset_reading_copy,
+    dataset_reading_rows,
+    reading_slice_cuts,
+    readings_count,
+)
 
 from .csv import (
     coalesced,
@@ -87,30 +94,54 @@ SEQUENCE_HEADER = tuple(column.name for column in SEQUENCE_COLUMNS)
 
 @dataclass(frozen=True)
 class DatasetSensor:
-    """A sensor of the dataset with the pseudonyms written for it."""
+    """A sensor's time with one household in the dataset (its assignment `period`), with the
+    pseudonyms written for it: each reading and sequence is labelled with the household that held
+    the sensor at its time."""
 
     sensor_id: int
     sensor_type: str
     household: str
     sensor: str
+    period: Period
+
+    def clip(
+        self, start: datetime | None, end: datetime | None
+    ) -> tuple[datetime | None, datetime | None] | None:
+        """[start, end) cut to the period, None when they do not meet."""
+        return self.period.clip(start, end)
 
 
 def dataset_sensors(*, user_ids: Iterable[int] | None, key: bytes) -> list[DatasetSensor]:
-    """The sensors assigned to the households of `user_ids` (None: every household), by id."""
-    sensors = Sensor.objects.filter(user__household__isnull=False)
-    if user_ids is not None:
-        sensors = sensors.filter(user_id__in=list(user_ids))
+    """The assignment periods of the households of `user_ids` (None: every household, including
+    deleted ones whose readings were left to the study), by sensor and time."""
+    if user_ids is None:
+        periods = [
+            period
+            for period in periods_all()
+            if period.user_id is None or period.user_id in _households()
+        ]
+    else:
+        periods = periods_all(household_keys=list(user_ids))
+        periods = [period for period in periods if period.user_id is not None]
+    types = dict(
+        Sensor.objects.filter(pk__in={period.sensor_id for period in periods}).values_list(
+            "pk", "sensor_type"
+        )
+    )
     return [
         DatasetSensor(
-            sensor_id=sensor_id,
-            sensor_type=sensor_type,
-            household=pseudonym(key, "household", user_id),
-            sensor=pseudonym(key, "sensor", sensor_id),
+            sensor_id=period.sensor_id,
+            sensor_type=types[period.sensor_id],
+            household=pseudonym(key, "household", period.household_key),
+            sensor=pseudonym(key, "sensor", period.sensor_id),
+            period=period,
         )
-        for sensor_id, sensor_type, user_id in sensors.order_by("pk").values_list(
-            "pk", "sensor_type", "user_id"
-        )
+        for period in periods
     ]
+
+
+def _households() -> set[int]:
+    return set(Household.objects.values_list("user_id", flat=True))
 
 
 def _time_range(field: str, start: datetime | None, end: datetime | None) -> Q:
@@ -122,14 +153,18 @@ def _time_range(field: str, start: datetime | None, end: datetime | None) -> Q:
     return condition
 
 
-def _readings(sensor_ids: list[int], start: datetime | None, end: datetime | None) -> QuerySet[Any]:
-    return Reading.objects.filter(_time_range("timestamp", start, end), sensor_id__in=sensor_ids)
-
-
 def _sequences(
-    sensor_ids: list[int], start: datetime | None, end: datetime | None
+    sensors: list[DatasetSensor], start: datetime | None, end: datetime | None
 ) -> QuerySet[Sequence]:
-    return Sequence.objects.filter(_time_range("start", start, end), sensor_id__in=sensor_ids)
+    """The sequences detected in the sensors' periods, starting in [start, end)."""
+    if not sensors:
+        return Sequence.objects.none()
+    condition = Q()
+    for sensor in sensors:
+        condition |= Q(sensor_id=sensor.sensor_id, household_key=sensor.period.household_key) & (
+            _time_range("start", sensor.period.start, sensor.period.end)
+        )
+    return Sequence.objects.filter(condition, _time_range("start", start, end))
 
 
 def dataset_counts(
@@ -141,95 +176,52 @@ def dataset_counts(
     sequences: bool,
 ) -> tuple[int, int]:
     """(readings, sequences) the dataset will hold (0 for what is not included)."""
-    ids = [sensor.sensor_id for sensor in sensors]
+    periods = [sensor.period for sensor in sensors]
     return (
-        _readings(ids, start, end).count() if readings and ids else 0,
-        _sequences(ids, start, end).count() if sequences and ids else 0,
+        readings_count(periods=periods, start=start, end=end) if readings and periods else 0,
+        _sequences(sensors, start, end).count() if sequences and sensors else 0,
     )
 
 
 def reading_slices(
     *,
-    sensor_id: int,
+    sensor: DatasetSensor,
     start: datetime | None,
     end: datetime | None,
     slice_rows: int | None = None,
 ) -> list[tuple[datetime | None, datetime | None]]:
-    """[from, to) ranges that each hold at most `slice_rows` (SLICE_ROWS) of the sensor's
-    readings in [start, end): cut at every n-th reading's timestamp, found with one index scan."""
-    slice_rows = slice_rows or SLICE_ROWS
-    numbered = (
-        _readings([sensor_id], start, end)
-        .annotate(number=Window(RowNumber(), order_by=F("timestamp").asc()))
-        .annotate(position=(F("number") - 1) % slice_rows)
-        .filter(position=0, number__gt=1)
-        .order_by("timestamp")
-        .values_list("timestamp", flat=True)
+    """[from, to) ranges that each hold at most `slice_rows` (SLICE_ROWS) of the readings of the
+    sensor's period in [start, end) (cut to the period): cut at every n-th reading's timestamp,
+    found with one index scan. No range when the period is outside [start, end)."""
+    clipped = sensor.clip(start, end)
+    if clipped is None:
+        return []
+    return reading_slice_cuts(
+        period=sensor.period, start=clipped[0], end=clipped[1], slice_rows=slice_rows or SLICE_ROWS
     )
-    cuts: list[datetime | None] = [start, *numbered, end]
-    return list(itertools.pairwise(cuts))
 
 
 def reading_blocks(
     *, sensor: DatasetSensor, start: datetime | None, end: datetime | None
 ) -> Iterator[bytes]:
-    """The sensor's readings in [start, end) as CSV records (no header), ascending, in blocks of
-    about 256 KiB."""
+    """The readings of the sensor's period in [start, end) as CSV records (no header),
+    ascending, in blocks of about 256 KiB."""
     prefix = [sensor.household, sensor.sensor, sensor.sensor_type]
     if connection.vendor == "postgresql":
-        return coalesced(_readings_copy(sensor.sensor_id, prefix, start, end))
-    return _readings_iterated(sensor.sensor_id, prefix, start, end)
-
-
-_NUMBERS = ("value", "consumption", "value_out", "inserted", "value_current")
-# Their decimals (energyleaf.common.numbers): registers and their differences, then power.
-_DECIMALS = (REGISTER, REGISTER, REGISTER, REGISTER, WATTS)
-
-
-def flag_names_sql() -> str:
-    """SQL of the `|`-joined names of a reading's flags (NULL when none is set)."""
-    names = ", ".join(
-        f"CASE WHEN flags & {bit} <> 0 THEN '{label}' END"
-        for bit, label in ReadingFlag.LABELS.items()
-    )
-    return f"NULLIF(concat_ws('|', {names}), '')"
+        return coalesced(_readings_copy(sensor, prefix, start, end))
+    return _readings_iterated(sensor, prefix, start, end)
 
 
 def _readings_copy(
-    sensor_id: int, prefix: list[str], start: datetime | None, end: datetime | None
+    sensor: DatasetSensor, prefix: list[str], start: datetime | None, end: datetime | None
 ) -> Iterator[Buffer]:
-    numbers = ", ".join(
-        f"trim_scale(round({name}, {places}))"
-        for name, places in zip(_NUMBERS, _DECIMALS, strict=True)
-    )
-    stamp = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
-    where = ["sensor_id = %s"]
-    params: list[Any] = [*prefix, sensor_id]
-    if start is not None:
-        where.append('"timestamp" >= %s')
-        params.append(start)
-    if end is not None:
-        where.append('"timestamp" < %s')
-        params.append(end)
-    statement = f"""COPY (
-        SELECT %s, %s, %s, {stamp}, {numbers}, flags, {flag_names_sql()}
-        FROM {Reading._meta.db_table}
-        WHERE {" AND ".join(where)}
-        ORDER BY "timestamp"
-    ) TO STDOUT WITH (FORMAT csv)"""  # noqa: S608 - only our own identifiers are interpolated
-    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
-        yield from copy
+    return dataset_reading_copy(period=sensor.period, prefix=prefix, start=start, end=end)
 
 
 def _readings_iterated(
-    sensor_id: int, prefix: list[str], start: datetime | None, end: datetime | None
+    sensor: DatasetSensor, prefix: list[str], start: datetime | None, end: datetime | None
 ) -> Iterator[bytes]:
-    rows = (
-        _readings([sensor_id], start, end)
-        .order_by("timestamp")
-        .values_list("timestamp", *_NUMBERS, "flags")
-        .iterator(chunk_size=CHUNK_ROWS)
-    )
+    rows = dataset_reading_rows(period=sensor.period, start=start, end=end)
     yield from csv_blocks(
         (
             [
@@ -237,7 +229,7 @@ def _readings_iterated(
                 format_timestamp(moment),
                 *(
                     format_number(number, places)
-                    for number, places in zip(numbers, _DECIMALS, strict=True)
+                    for number, places in zip(numbers, NUMBER_DECIMALS, strict=True)
                 ),
                 str(flags),
                 "|".join(ReadingFlag.names(flags)),
@@ -258,13 +250,14 @@ def sequence_blocks(
     """The sensors' peaks and anomalies starting in [start, end) as CSV records (no header), by
     sensor, start and kind, with the devices their household confirmed. Free text (device names)
     is neutralised like every cell."""
-    by_id = {sensor.sensor_id: sensor for sensor in sensors}
+    by_id = {(sensor.sensor_id, sensor.period.household_key): sensor for sensor in sensors}
     rows = (
-        _sequences(list(by_id), start, end)
+        _sequences(sensors, start, end)
         .order_by("sensor_id", "start", "kind")
         .values_list(
             "pk",
             "sensor_id",
+            "household_key",
             "kind",
             "start",
             "end",
@@ -289,7 +282,9 @@ def sequence_blocks(
             on_rows(len(chunk))
 
 
-def _sequence_block(chunk: list[tuple[Any, ...]], by_id: dict[int, DatasetSensor]) -> bytes:
+def _sequence_block(
+    chunk: list[tuple[Any, ...]], by_id: dict[tuple[int, int], DatasetSensor]
+) -> bytes:
     devices: dict[int, list[tuple[str, str]]] = {}
     confirmed = (
         DevicePeak.objects.filter(sequence_id__in=[row[0] for row in chunk])
@@ -299,8 +294,8 @@ def _sequence_block(chunk: list[tuple[Any, ...]], by_id: dict[int, DatasetSensor
     for sequence_id, name, category in confirmed:
         devices.setdefault(sequence_id, []).append((name.replace("|", "/"), category))
     lines = []
-    for pk, sensor_id, kind, begin, finish, average, peak, energy, base in chunk:
-        sensor = by_id[sensor_id]
+    for pk, sensor_id, household_key, kind, begin, finish, average, peak, energy, base in chunk:
+        sensor = by_id[(sensor_id, household_key)]
         found = devices.get(pk, [])
         lines.append(
             [

@@ -298,7 +298,7 @@ def _reading_blocks(
     (reading rows hold no free text, so no cell contains one)."""
     yield dataset.header_line(dataset.READING_HEADER)
     for sensor in sensors:
-        for first, last in dataset.reading_slices(sensor_id=sensor.sensor_id, start=start, end=end):
+        for first, last in dataset.reading_slices(sensor=sensor, start=start, end=end):
             written = 0
             for block in dataset.reading_blocks(sensor=sensor, start=first, end=last):
                 written += block.count(b"\n")

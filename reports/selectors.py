@@ -12,13 +12,13 @@ from .models import AnomalyNotification
 
 
 def anomalies_without_notification(*, detected_since: datetime) -> QuerySet[Sequence]:
-    """Anomaly sequences detected at or after `detected_since` (aware UTC) on a sensor that is
-    assigned to a user and that have no notification row yet, oldest first."""
+    """Anomaly sequences detected at or after `detected_since` (aware UTC) in a household's
+    time with a sensor (`household_key`) and that have no notification row yet, oldest first."""
     return (
         Sequence.objects.filter(
             kind=Sequence.Kind.ANOMALY,
             detected_at__gte=detected_since,
-            sensor__user__isnull=False,
+            household_key__gt=0,
             anomaly_notification__isnull=True,
         )
         .select_related("sensor")

@@ -16,7 +16,38 @@ from energyleaf.common.numbers import REGISTER, WATTS, format_fixed
 
 from . import selectors, services
 from .mac import canonical_mac_or_none
-from .models import MeterEvent, Reading, ReadingFlag, RejectedReading, Sensor, SensorToken
+from .models import (
+    MeterEvent,
+    Reading,
+    ReadingFlag,
+    RejectedReading,
+    Sensor,
+    SensorAssignment,
+    SensorToken,
+)
+
+
+class SensorAssignmentInline(admin.TabularInline[SensorAssignment, Sensor]):
+    """The sensor's households over time (read-only: assigning, resetting and deleting a
+    household write them)."""
+
+    model = SensorAssignment
+    fields = ("user", "household_key", "valid_from", "valid_to")
+    readonly_fields = fields
+    ordering = ("-valid_from",)
+    extra = 0
+    can_delete = False
+    verbose_name = "assignment period"
+
+    def has_add_permission(self, request: HttpRequest, obj: Sensor | None = None) -> bool:
+        return False
+
+    def has_change_permission(
+        self,
+        request: HttpRequest,
+        obj: Sensor | None = None,  # type: ignore[override]
+    ) -> bool:
+        return False
 
 
 @admin.register(Sensor)
@@ -49,6 +80,7 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
         "updated_at",
     )
     actions = ("reset_sensors", "revoke_tokens")
+    inlines = (SensorAssignmentInline,)
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Sensor]:

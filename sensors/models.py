@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -122,6 +123,61 @@ class Sensor(TimestampedModel):
         self.client_id = canonical_mac_or_none(self.client_id) or self.client_id
         if self.script and self.analog_rotations_per_kwh is not None:
             raise ValidationError("Give either a script or analog rotations per kWh, not both.")
+
+
+# The earliest instant a reading may have (older timestamps are refused): a sensor's first
+# assignment starts here, so whatever it buffered before it was assigned is its household's.
+ASSIGNMENT_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class SensorAssignment(models.Model):
+    """A period [valid_from, valid_to) during which a sensor belonged to a household.
+
+    A reading belongs to the household whose period holds the reading's timestamp, whoever holds
+    the sensor now. `valid_to` is null for the open period (at most one per sensor); periods of one
+    sensor never overlap (kept by `sensors.services.assignments`). `household_key` is the
+    household user's id when the period was opened and stays when the user is deleted (`user`
+    becomes null): datasets keep labelling those readings with the same pseudonym, and no one can
+    read them as a household any more.
+    """
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sensor_assignments",
+        help_text="Null once the household was deleted and its readings were left to the study.",
+    )
+    household_key = models.BigIntegerField(
+        help_text="The household user's id when assigned (source of the dataset pseudonym)."
+    )
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True, help_text="Empty: still assigned.")
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["sensor"],
+                condition=models.Q(valid_to__isnull=True),
+                name="sensor_assignment_one_open",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True)
+                | models.Q(valid_to__gt=models.F("valid_from")),
+                name="sensor_assignment_ends_after_start",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["sensor", "valid_from"], name="sensor_assignment_sensor_from"),
+            models.Index(fields=["household_key"], name="sensor_assignment_household"),
+        ]
+
+    def __str__(self) -> str:
+        until = f"{self.valid_to:%Y-%m-%d %H:%M}" if self.valid_to else "now"
+        since = f"{self.valid_from:%Y-%m-%d %H:%M}"
+        return f"{self.sensor_id}: household {self.household_key} {since} to {until}"
 
 
 class SensorToken(models.Model):

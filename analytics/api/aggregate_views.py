@@ -62,6 +62,7 @@ class AggregateListView(APIView):
             end=end,
             resolution=data["resolution"],
             time_zone=target.time_zone,
+            household_key=target.household_key,
         )
         payload = {
             "sensor": target.sensor_id,

@@ -22,7 +22,8 @@ from django.db.models.functions import Cast
 
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.common.time import default_household_time_zone
-from sensors.models import Sensor
+from energyleaf.users.models import User
+from sensors.selectors import household_sensor
 
 from ..models import ROLLUP_STATE_NAME, ConsumptionRollup, RollupState
 
@@ -85,10 +86,18 @@ def local_period_bounds(
 
 
 def consumption_aggregates(
-    *, sensor_id: int, start: datetime, end: datetime, resolution: Resolution, time_zone: str
+    *,
+    sensor_id: int,
+    start: datetime,
+    end: datetime,
+    resolution: Resolution,
+    time_zone: str,
+    household_key: int | None = None,
 ) -> list[AggregateRow]:
     """Per local period of `resolution` in `time_zone` covering [start, end): the summed rollups
-    of the sensor. Periods without readings are included with zero energy and `readings` 0."""
+    of the sensor, only of the household `household_key`'s time with it when given (None: every
+    rollup of the sensor, for admins). Periods without readings are included with zero energy
+    and `readings` 0."""
     if resolution not in RESOLUTIONS:
         raise ValueError(f"unknown resolution {resolution!r}")
     bounds = local_period_bounds(start=start, end=end, resolution=resolution, time_zone=time_zone)
@@ -104,9 +113,11 @@ def consumption_aggregates(
 
     sums: Iterable[_PeriodSums] | None = None
     if connection.vendor == "postgresql":
-        sums = _period_sums_postgresql(sensor_id, bounds, resolution, time_zone)
+        sums = _period_sums_postgresql(sensor_id, household_key, bounds, resolution, time_zone)
     if sums is None:
-        sums = _period_sums_python(sensor_id, [bound.astimezone(UTC) for bound in bounds])
+        sums = _period_sums_python(
+            sensor_id, household_key, [bound.astimezone(UTC) for bound in bounds]
+        )
     for index, used, fed, number, p_sum, p_count, p_max in sums:
         consumption[index] += used or 0.0
         feed_in[index] += fed or 0.0
@@ -136,7 +147,11 @@ _PeriodSums = tuple[int, float | None, float | None, int, float, int, float | No
 
 
 def _period_sums_postgresql(
-    sensor_id: int, bounds: list[datetime], resolution: Resolution, time_zone: str
+    sensor_id: int,
+    household_key: int | None,
+    bounds: list[datetime],
+    resolution: Resolution,
+    time_zone: str,
 ) -> list[_PeriodSums] | None:
     """Sums per period computed by PostgreSQL, one row per period: local days, weeks and months
     by `date_trunc(unit, bucket_start, zone)` (DST-correct, gives the period's first instant);
@@ -152,18 +167,23 @@ def _period_sums_postgresql(
     else:
         unit = {"day": "day", "week": "week", "month": "month"}[resolution]
         period_sql, params = f"date_trunc('{unit}', bucket_start, %s)", [time_zone]
+    household_sql = "" if household_key is None else " AND household_key = %s"
     sql = f"""
         SELECT extract(epoch FROM {period_sql})::bigint AS period,
                sum(consumption)::float8, sum(inserted)::float8, sum(readings)::bigint,
                sum(power_sum_w), sum(power_count)::bigint, max(power_max_w)
         FROM {table}
-        WHERE sensor_id = %s AND bucket_start >= %s AND bucket_start < %s
+        WHERE sensor_id = %s AND bucket_start >= %s AND bucket_start < %s{household_sql}
         GROUP BY period
     """  # noqa: S608 - table and unit are our own constants; every value is a parameter
     # Periods as epoch seconds: loading thousands of timestamps costs more than the query.
     index_of = {int(bound.timestamp()): index for index, bound in enumerate(bounds[:-1])}
+    household_params = [] if household_key is None else [household_key]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, sensor_id, bounds[0], bounds[-1]])  # type: ignore[list-item]
+        cursor.execute(
+            sql,
+            [*params, sensor_id, bounds[0], bounds[-1], *household_params],  # type: ignore[list-item]
+        )
         rows = cursor.fetchall()
     result = []
     for period, *sums in rows:
@@ -174,23 +194,24 @@ def _period_sums_postgresql(
     return result
 
 
-def _period_sums_python(sensor_id: int, utc_bounds: list[datetime]) -> Iterator[_PeriodSums]:
+def _period_sums_python(
+    sensor_id: int, household_key: int | None, utc_bounds: list[datetime]
+) -> Iterator[_PeriodSums]:
     """Sums per rollup, with its period found in one ordered pass (any database)."""
     float_field: models.FloatField[float, float] = models.FloatField()
-    rows = (
-        ConsumptionRollup.objects.filter(
-            sensor_id=sensor_id, bucket_start__gte=utc_bounds[0], bucket_start__lt=utc_bounds[-1]
-        )
-        .order_by("bucket_start")
-        .values_list(
-            "bucket_start",
-            Cast("consumption", float_field),
-            Cast("inserted", float_field),
-            "readings",
-            "power_sum_w",
-            "power_count",
-            "power_max_w",
-        )
+    rollups = ConsumptionRollup.objects.filter(
+        sensor_id=sensor_id, bucket_start__gte=utc_bounds[0], bucket_start__lt=utc_bounds[-1]
+    )
+    if household_key is not None:
+        rollups = rollups.filter(household_key=household_key)
+    rows = rollups.order_by("bucket_start").values_list(
+        "bucket_start",
+        Cast("consumption", float_field),
+        Cast("inserted", float_field),
+        "readings",
+        "power_sum_w",
+        "power_count",
+        "power_max_w",
     )
     index = 0
     next_bound = utc_bounds[1]
@@ -233,10 +254,13 @@ def _hour_bounds(start: datetime, end: datetime, zone: ZoneInfo) -> list[datetim
 
 @dataclass(frozen=True)
 class AggregateTarget:
-    """The sensor whose aggregates are asked for and the zone of its household."""
+    """The sensor whose aggregates are asked for, the zone of its household, and the household
+    whose time with the sensor counts (None: all of the sensor's rollups, an admin's view of an
+    unassigned sensor)."""
 
     sensor_id: int
     time_zone: str
+    household_key: int | None = None
 
 
 def aggregate_target(
@@ -246,23 +270,28 @@ def aggregate_target(
     sensor of the household (`user_id`, only when `may_read_all`: the requester may read every
     household's aggregates; the requester's own by default).
 
-    Raises PermissionDenied for another household's `user_id` without `may_read_all`, and
-    NotFoundError for a sensor that does not exist or belongs to another household
+    A household sees the sensors it holds or held, and only its own time with each. Raises
+    PermissionDenied for another household's `user_id` without `may_read_all`, and
+    NotFoundError for a sensor that does not exist or was never the household's
     (indistinguishable on purpose).
     """
     if user_id is not None and user_id != requester_id and not may_read_all:
         raise PermissionDenied("You may not read another household's aggregates.")
     owner_id = user_id if user_id is not None else requester_id
-    sensors = Sensor.objects.select_related("user__household")
-    if sensor_id is not None:
-        sensors = sensors.filter(pk=sensor_id)
-        if not may_read_all or user_id is not None:
-            sensors = sensors.filter(user_id=owner_id)
-    else:
-        sensors = sensors.filter(user_id=owner_id, sensor_type=Sensor.SensorType.ELECTRICITY)
-    sensor = sensors.first()
+    whole_sensor = may_read_all and user_id is None and sensor_id is not None
+    sensor = household_sensor(owner_id=None if whole_sensor else owner_id, sensor_id=sensor_id)
     if sensor is None:
         raise NotFoundError("No such sensor for this household.", code="sensor_not_found")
-    household = getattr(sensor.user, "household", None) if sensor.user else None
+    household_key: int | None = owner_id
+    if whole_sensor:
+        # An admin asking for a sensor: its current household's time with it, as csv_energy
+        # gives; all of an unassigned sensor's rollups.
+        household_key = sensor.user_id
+    zone_owner = (
+        sensor.user
+        if whole_sensor
+        else User.objects.select_related("household").filter(pk=owner_id).first()
+    )
+    household = getattr(zone_owner, "household", None) if zone_owner is not None else None
     zone = household.time_zone if household is not None else default_household_time_zone()
-    return AggregateTarget(sensor_id=sensor.pk, time_zone=zone)
+    return AggregateTarget(sensor_id=sensor.pk, time_zone=zone, household_key=household_key)

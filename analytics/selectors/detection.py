@@ -8,66 +8,44 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from django.db import connection
+from django.db.models import Q
 
 from analytics.models import Sequence
 from sensors.mac import canonical_mac_or_none
-from sensors.models import Reading, Sensor
-
-_READING_TABLE = Reading._meta.db_table
-
-# PostgreSQL: the whole series in one row as two bytea, packed by the server: each timestamp in
-# its binary wire form (big-endian int64 microseconds since 2000-01-01 UTC) and each consumption
-# as a big-endian float8. numpy reads them without making a Python object per reading.
-_POSTGRES_SQL = (
-    "SELECT string_agg(timestamptz_send(t), ''::bytea), "  # noqa: S608 - only the table name
-    "string_agg(float8send(COALESCE(c, 'NaN')), ''::bytea) "
-    'FROM (SELECT "timestamp" AS t, consumption::float8 AS c '
-    f'FROM "{_READING_TABLE}" WHERE sensor_id = %s AND "timestamp" BETWEEN %s AND %s '
-    'ORDER BY "timestamp") AS series'
-)
-_POSTGRES_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since 1970
-# SQLite stores timestamps as UTC text ("YYYY-MM-DD HH:MM:SS[.ffffff]"), parsed by numpy.
-_SQLITE_SQL = (
-    f'SELECT "timestamp", CAST(consumption AS REAL) FROM "{_READING_TABLE}" '  # noqa: S608
-    f'WHERE sensor_id = %s AND "timestamp" BETWEEN %s AND %s ORDER BY "timestamp"'
-)
+from sensors.models import Sensor, SensorAssignment
+from sensors.selectors.assignments import Period
+from sensors.selectors.readings import readings_arrays
 
 
 def sensor_readings_arrays(
-    *, sensor_id: int, start: datetime, end: datetime
+    *, sensor_id: int, start: datetime, end: datetime, period: Period | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """The sensor's readings with start <= timestamp <= end, ascending: int64 ns since the epoch
-    (UTC) and float64 consumption (kWh since the previous reading). One SQL query."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_POSTGRES_SQL, [sensor_id, start, end])
-            packed_times, packed_kwh = cursor.fetchone() or (None, None)
-        if not packed_times or not packed_kwh:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        t_us = np.frombuffer(bytes(packed_times), dtype=">i8").astype(np.int64)
-        kwh = np.frombuffer(bytes(packed_kwh), dtype=">f8").astype(np.float64)
-        return (t_us + _POSTGRES_EPOCH_US) * 1000, kwh
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        cursor.execute(_SQLITE_SQL, [sensor_id, adapt(start), adapt(end)])
-        rows = cursor.fetchall()
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    texts, consumption = zip(*rows, strict=True)
-    t_ns = np.array(
-        [str(text).replace(" ", "T")[:26] for text in texts], dtype="datetime64[ns]"
-    ).view(np.int64)
-    kwh = np.array([np.nan if value is None else value for value in consumption], dtype=np.float64)
-    return t_ns, kwh
+    """The sensor's readings with start <= timestamp <= end (within `period` when given),
+    ascending: int64 ns since the epoch (UTC) and float64 consumption (kWh since the previous
+    reading). One SQL query (`sensors.selectors.readings.readings_arrays`)."""
+    return readings_arrays(sensor_id=sensor_id, start=start, end=end, period=period)
 
 
-def electricity_sensor_ids_assigned() -> list[int]:
-    """Ids of the electricity sensors assigned to a household, ascending."""
-    return list(
-        Sensor.objects.filter(sensor_type=Sensor.SensorType.ELECTRICITY, user__isnull=False)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+def electricity_sensor_ids_assigned(
+    *, start: datetime | None = None, end: datetime | None = None
+) -> list[int]:
+    """Ids of the electricity sensors assigned to a household, ascending; with [start, end),
+    those held by a household at some time in it (a sensor reset during a window still has
+    its household's part of that window detected)."""
+    if start is None or end is None:
+        return list(
+            Sensor.objects.filter(sensor_type=Sensor.SensorType.ELECTRICITY, user__isnull=False)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    return sorted(
+        set(
+            SensorAssignment.objects.filter(
+                Q(valid_to__isnull=True) | Q(valid_to__gt=start),
+                sensor__sensor_type=Sensor.SensorType.ELECTRICITY,
+                valid_from__lt=end,
+            ).values_list("sensor_id", flat=True)
+        )
     )
 
 
@@ -86,24 +64,29 @@ def sequences_near(
     start: datetime,
     end: datetime,
     for_update: bool = False,
+    household_key: int | None = None,
 ) -> list[Sequence]:
-    """Stored sequences of the sensor and kinds that overlap or touch [start, end], by start.
+    """Stored sequences of the sensor and kinds that overlap or touch [start, end], by start;
+    only those of the household `household_key` when given.
 
     With `for_update` the rows are locked until the end of the transaction.
     """
     queryset = Sequence.objects.filter(
         sensor_id=sensor_id, kind__in=list(kinds), end__gte=start, start__lte=end
     ).order_by("start", "pk")
+    if household_key is not None:
+        queryset = queryset.filter(household_key=household_key)
     if for_update:
         queryset = queryset.select_for_update()
     return list(queryset)
 
 
-def sequence_latest(*, sensor_id: int, kind: str, before: datetime) -> Sequence | None:
-    """The stored sequence of the sensor and kind that starts at or before `before` and ends
-    last, or None."""
-    return (
-        Sequence.objects.filter(sensor_id=sensor_id, kind=kind, start__lte=before)
-        .order_by("-end", "-pk")
-        .first()
-    )
+def sequence_latest(
+    *, sensor_id: int, kind: str, before: datetime, household_key: int | None = None
+) -> Sequence | None:
+    """The stored sequence of the sensor and kind (and household, when given) that starts at or
+    before `before` and ends last, or None."""
+    queryset = Sequence.objects.filter(sensor_id=sensor_id, kind=kind, start__lte=before)
+    if household_key is not None:
+        queryset = queryset.filter(household_key=household_key)
+    return queryset.order_by("-end", "-pk").first()

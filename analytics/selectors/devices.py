@@ -1,6 +1,7 @@
 """Reads for devices, a household's peaks and anomalies, suggestions and power estimations.
 
-A sequence belongs to the household whose sensor detected it (`sequence.sensor.user`).
+A sequence belongs to the household that held the sensor when it happened
+(`sequence.household_key`, the household user's id), whoever holds the sensor now.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from itertools import pairwise
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from energyleaf.common.exceptions import NotFoundError
-from sensors.models import Reading
+from sensors.selectors.assignments import household_key_periods
+from sensors.selectors.readings import reading_consumption_series
 
 from ..models import Device, DevicePowerEstimation, DeviceSuggestion, Sequence
 
@@ -30,7 +32,7 @@ def household_sequences(
     `SUGGESTION_MIN_PROBABILITY`, at most `SUGGESTIONS_PER_PEAK`, highest first) prefetched."""
     return _with_devices_and_suggestions(
         Sequence.objects.filter(
-            sensor__user_id=user_id, kind=kind, start__gte=start, start__lt=end
+            household_key=user_id, kind=kind, start__gte=start, start__lt=end
         ).order_by("start", "pk")
     )
 
@@ -38,7 +40,7 @@ def household_sequences(
 def household_sequence_get(*, user_id: int, sequence_id: int) -> Sequence:
     """One of the household's sequences with devices and suggestions, or NotFoundError."""
     sequence = _with_devices_and_suggestions(
-        Sequence.objects.filter(sensor__user_id=user_id, pk=sequence_id)
+        Sequence.objects.filter(household_key=user_id, pk=sequence_id)
     ).first()
     if sequence is None:
         raise NotFoundError("Peak not found.")
@@ -91,16 +93,23 @@ class PowerPoint:
 
 
 def sensor_power_around(
-    *, sensor_id: int, start: datetime, end: datetime, margin: timedelta
+    *,
+    sensor_id: int,
+    start: datetime,
+    end: datetime,
+    margin: timedelta,
+    household_key: int | None = None,
 ) -> list[PowerPoint]:
     """The sensor's power from `margin` before `start` to `margin` after `end`, from each
-    reading's consumption (kWh) over the time since the previous reading."""
-    rows = list(
-        Reading.objects.filter(
-            sensor_id=sensor_id, timestamp__gte=start - margin, timestamp__lte=end + margin
-        )
-        .order_by("timestamp")
-        .values_list("timestamp", "consumption")
+    reading's consumption (kWh) over the time since the previous reading; only the readings of
+    the household `household_key`'s periods when given."""
+    periods = (
+        None
+        if household_key is None
+        else household_key_periods(household_key=household_key, sensor_id=sensor_id)
+    )
+    rows = reading_consumption_series(
+        sensor_id=sensor_id, start=start - margin, end=end + margin, periods=periods
     )
     points: list[PowerPoint] = []
     for (previous, _), (timestamp, consumption) in pairwise(rows):

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from sensors.models import Reading, RejectedReading, Sensor
+from sensors.models import RejectedReading, Sensor
+from sensors.selectors.readings import latest_reading_of_sensor
 
 from ..models import ConsumptionRollup
 from ..services.rollups import BUCKET, bucket_floor
@@ -52,10 +53,9 @@ def fleet_health(*, now: datetime | None = None) -> list[SensorHealth]:
     expected_day = DAY / READING_INTERVAL
     expected_week = WEEK / READING_INTERVAL
 
-    latest = Reading.objects.filter(sensor=OuterRef("pk")).order_by("-timestamp")
     sensors = list(
         Sensor.objects.select_related("user")
-        .annotate(last_seen=Subquery(latest.values("timestamp")[:1]))
+        .annotate(last_seen=latest_reading_of_sensor("timestamp"))
         .order_by("client_id")
     )
     rollups = {

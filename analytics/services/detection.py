@@ -47,12 +47,14 @@ from analytics.tasks import detect_sequences_fanout_task, detect_sequences_for_s
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
 from sensors.models import Sensor
+from sensors.selectors.assignments import sensor_segments
 
 WINDOW = timedelta(minutes=30)
 ALL_KINDS: tuple[SequenceKind, ...] = ("peak", "anomaly")
 AUDIT_TITLE = "analytics/detection"
 _KWH_PER_NS_TO_W = 3.6e15
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INCLUSIVE = timedelta(microseconds=1)  # the window's end is part of it
 
 
 @dataclass
@@ -183,9 +185,20 @@ def _absorb(*, keep: Sequence, others: list[Sequence]) -> None:
     Sequence.objects.filter(pk__in=other_ids).delete()
 
 
+@dataclass
+class _SegmentRun:
+    """The detection of one household's part of the window (or of a gap between periods)."""
+
+    household_key: int
+    t_ns: npt.NDArray[np.int64]
+    kwh: npt.NDArray[np.float64]
+    outcomes: dict[SequenceKind, DetectionResult]
+
+
 def _persist_kind(
     *,
     sensor_id: int,
+    household_key: int,
     kind: SequenceKind,
     outcome: DetectionResult,
     t_ns: npt.NDArray[np.int64],
@@ -201,6 +214,7 @@ def _persist_kind(
         start=min(d.start for d in detected) - reach,
         end=max(d.end for d in detected) + reach,
         for_update=True,
+        household_key=household_key,
     )
     for sequence in detected:
         matches = [row for row in stored if _continues(row, sequence, config)]
@@ -208,6 +222,7 @@ def _persist_kind(
             figures = _figures(sequence, sequence.start, sequence.end, t_ns, kwh, None)
             row = Sequence(
                 sensor_id=sensor_id,
+                household_key=household_key,
                 kind=kind,
                 start=sequence.start,
                 end=sequence.end,
@@ -264,7 +279,8 @@ def sequences_detect_window(
 ) -> WindowResult:
     """Detect the sensor's sequences of `kinds` ending in the window and store them (idempotent).
 
-    Reads the sensor's own readings from 24 h before the window to its end (one query); writes,
+    Reads the sensor's own readings from 24 h before the window to its end (one query per
+    household period the span meets; each period is detected on its own); writes,
     when anything was detected, in one transaction that locks the sensor and its nearby
     sequences, so concurrent runs of one sensor serialise. Records one audit event (counts only)
     unless `audit` is False. Raises ValidationError for a window that is not an aware, aligned
@@ -274,34 +290,54 @@ def sequences_detect_window(
     wanted = _kinds_validate(kinds)
     window_start, window_end = window_start.astimezone(UTC), window_end.astimezone(UTC)
     result = WindowResult(sensor_id=sensor_id, window_start=window_start, window_end=window_end)
-    t_ns, kwh = sensor_readings_arrays(
-        sensor_id=sensor_id,
-        start=window_start - timedelta(hours=config.reference_hours),
-        end=window_end,
-    )
-    outcomes: dict[SequenceKind, DetectionResult] = {}
-    for kind in wanted:
-        outcome = detect(
-            kind, t_ns, kwh, window_start=window_start, window_end=window_end, config=config
+    read_start = window_start - timedelta(hours=config.reference_hours)
+    # One detection per household's time with the sensor (and per gap between periods): a peak
+    # never joins readings of two households, and the 24 h reference of a household that just
+    # got the sensor holds none of the previous household's readings.
+    segments = [
+        segment
+        for segment in sensor_segments(
+            sensor_id=sensor_id, start=read_start, end=window_end + _INCLUSIVE
         )
-        if kind == "anomaly" and outcome.sequences:
-            # The spacing rule needs the latest stored anomaly; asked only when there is one
-            # to space (without candidates, no previous anomaly can add any).
-            latest = sequence_latest(sensor_id=sensor_id, kind=kind, before=window_end)
-            if latest is not None:
-                previous = SequenceSummary(latest.start, latest.end, latest.average_peak_power_w)
-                outcome = detect(
-                    kind,
-                    t_ns,
-                    kwh,
-                    window_start=window_start,
-                    window_end=window_end,
-                    config=config,
-                    previous=previous,
+        if segment.end is None or segment.end > window_start
+    ]
+    runs: list[_SegmentRun] = []
+    for segment in segments:
+        t_ns, kwh = sensor_readings_arrays(
+            sensor_id=sensor_id, start=read_start, end=window_end, period=segment
+        )
+        run = _SegmentRun(segment.household_key, t_ns, kwh, {})
+        for kind in wanted:
+            outcome = detect(
+                kind, t_ns, kwh, window_start=window_start, window_end=window_end, config=config
+            )
+            if kind == "anomaly" and outcome.sequences:
+                # The spacing rule needs the household's latest stored anomaly; asked only when
+                # there is one to space (without candidates, no previous anomaly can add any).
+                latest = sequence_latest(
+                    sensor_id=sensor_id,
+                    kind=kind,
+                    before=window_end,
+                    household_key=segment.household_key,
                 )
-        outcomes[kind] = outcome
-        result.status[kind] = outcome.status
-        result.detected += len(outcome.sequences)
+                if latest is not None:
+                    previous = SequenceSummary(
+                        latest.start, latest.end, latest.average_peak_power_w
+                    )
+                    outcome = detect(
+                        kind,
+                        t_ns,
+                        kwh,
+                        window_start=window_start,
+                        window_end=window_end,
+                        config=config,
+                        previous=previous,
+                    )
+            run.outcomes[kind] = outcome
+            if result.status.get(kind) != "ok":
+                result.status[kind] = outcome.status
+            result.detected += len(outcome.sequences)
+        runs.append(run)
 
     with transaction.atomic():
         if result.detected:
@@ -312,17 +348,19 @@ def sequences_detect_window(
                 .filter(pk=sensor_id)
                 .values_list("pk", flat=True)
             )
-            for kind, outcome in outcomes.items():
-                if outcome.sequences:
-                    _persist_kind(
-                        sensor_id=sensor_id,
-                        kind=kind,
-                        outcome=outcome,
-                        t_ns=t_ns,
-                        kwh=kwh,
-                        config=config,
-                        result=result,
-                    )
+            for run in runs:
+                for kind, outcome in run.outcomes.items():
+                    if outcome.sequences:
+                        _persist_kind(
+                            sensor_id=sensor_id,
+                            household_key=run.household_key,
+                            kind=kind,
+                            outcome=outcome,
+                            t_ns=run.t_ns,
+                            kwh=run.kwh,
+                            config=config,
+                            result=result,
+                        )
         if result.changed_peak_ids:
             suggestions_enqueue(sequence_ids=result.changed_peak_ids)
         if audit:
@@ -400,7 +438,7 @@ def sequences_detect_fanout(
     else:
         detection_window_validate(window_start=window_start, window_end=window_start + WINDOW)
         windows = [window_start.astimezone(UTC)]
-    sensor_ids = electricity_sensor_ids_assigned()
+    sensor_ids = electricity_sensor_ids_assigned(start=min(windows), end=max(windows) + WINDOW)
     for start in windows:
         start_iso = start.isoformat()
         for sensor_id in sensor_ids:

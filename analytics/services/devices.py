@@ -143,7 +143,7 @@ def _owned_device(*, user: AbstractBaseUser, device_id: int, lock: bool = False)
 
 
 def _owned_sequence(*, user: AbstractBaseUser, sequence_id: int) -> Sequence:
-    sequence = Sequence.objects.filter(sensor__user_id=user.pk, pk=sequence_id).first()
+    sequence = Sequence.objects.filter(household_key=user.pk, pk=sequence_id).first()
     if sequence is None:
         raise NotFoundError("Peak not found.")
     return sequence

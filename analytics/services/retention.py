@@ -10,7 +10,7 @@ from django.conf import settings
 from analytics.selectors.aggregates import rollups_cover_until
 from analytics.services.rollups import BUCKET, bucket_floor
 from energyleaf.common.time import retention_cut_off
-from sensors.models import Reading
+from sensors.selectors.readings import readings_received_since
 from sensors.services import readings_delete_before
 
 # At most this many readings per run: a first run over years of readings spreads over days
@@ -35,11 +35,7 @@ def readings_retention_apply(
     if cut_off is None or covered is None:
         return 0
     before = bucket_floor(min(cut_off, covered))
-    late = (
-        Reading.objects.filter(timestamp__lt=before, received_at__gte=covered)
-        .values_list("sensor_id", "timestamp")
-        .order_by()
-    )
+    late = readings_received_since(before=before, received_since=covered)
     keep = {(sensor_id, bucket_floor(moment)) for sensor_id, moment in late}
     return readings_delete_before(
         before=before,

@@ -14,19 +14,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 
-from django.db import models, transaction
-from django.db.models import Count, Max, Min, Q, Sum
-from django.db.models.expressions import Func
-from django.db.models.functions import Cast
-
-if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from sensors.models import Reading
+from sensors.selectors.readings import (
+    readings_received_buckets,
+    rollup_source_rows,
+)
 
 from ..models import ROLLUP_STATE_NAME, ConsumptionRollup, RollupState
 
@@ -37,39 +33,6 @@ OVERLAP = timedelta(minutes=2)
 STATE_NAME = ROLLUP_STATE_NAME
 RANGES_PER_QUERY = 200
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-class Bucket15(Func):
-    """The start of the 15-minute UTC bucket of a datetime column."""
-
-    output_field = models.DateTimeField()
-
-    def as_postgresql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> _AsSqlType:
-        return self.as_sql(
-            compiler,
-            connection,
-            template=(
-                "date_bin('15 minutes', %(expressions)s, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
-            ),
-            **extra,
-        )
-
-    def as_sqlite(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> _AsSqlType:
-        # SQLite stores UTC datetimes as text 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-        return self.as_sql(
-            compiler,
-            connection,
-            template=(
-                "(strftime('%%Y-%%m-%%d %%H:', %(expressions)s) || "
-                "printf('%%02d', (CAST(strftime('%%M', %(expressions)s) AS INTEGER) / 15) * 15)"
-                " || ':00')"
-            ),
-            **extra,
-        )
 
 
 @dataclass(frozen=True)
@@ -98,21 +61,11 @@ def rollups_refresh(*, now: datetime | None = None) -> RollupRefreshResult:
         RollupState.objects.get_or_create(name=STATE_NAME)
         state = RollupState.objects.select_for_update().get(name=STATE_NAME)
         read_from = state.watermark
-        received = Reading.objects.filter(received_at__lte=now)
-        if read_from is not None:
-            received = received.filter(received_at__gte=read_from)
-        newest = received.aggregate(newest=Max("received_at"))["newest"]
+        newest, touched = readings_received_buckets(since=read_from, until=now)
         if newest is None:
             state.covers_until = now - OVERLAP
             state.save(update_fields=["covers_until", "updated_at"])
             return RollupRefreshResult(read_from, now, 0, 0, read_from)
-        touched = (
-            received.filter(received_at__lte=newest)
-            .annotate(bucket=Bucket15("timestamp"))
-            .values_list("sensor_id", "bucket")
-            .distinct()
-            .order_by()
-        )
         per_sensor: dict[int, list[datetime]] = {}
         for sensor_id, bucket in touched:
             per_sensor.setdefault(sensor_id, []).append(bucket)
@@ -165,34 +118,18 @@ def _batches(
 
 def _recompute(ranges: list[tuple[int, datetime, datetime]]) -> int:
     """Aggregate the readings of the given (sensor, first bucket, last bucket) ranges, one query
-    per batch grouped by sensor and bucket, and upsert the rollups."""
+    per batch grouped by sensor, bucket and household (a bucket straddling a reassignment is cut
+    at the period boundary into one row per household), and upsert the rollups."""
     written = 0
-    float_field: models.FloatField[float, float] = models.FloatField()
     for batch in _batches(ranges):
-        condition = Q()
-        for sensor_id, first, last in batch:
-            condition |= Q(sensor_id=sensor_id, timestamp__gte=first, timestamp__lt=last + BUCKET)
-        rows = (
-            Reading.objects.filter(condition)
-            .annotate(bucket=Bucket15("timestamp"))
-            .values("sensor_id", "bucket")
-            .annotate(
-                consumption_sum=Sum("consumption"),
-                inserted_sum=Sum("inserted"),
-                reading_count=Count("id"),
-                power_sum=Sum(Cast("value_current", float_field)),
-                power_count=Count("value_current"),
-                power_max=Max(Cast("value_current", float_field)),
-                power_min=Min(Cast("value_current", float_field)),
-                value_low=Min("value"),
-                value_high=Max("value"),
-            )
-            .order_by()
+        rows = rollup_source_rows(
+            ranges=[(sensor_id, first, last + BUCKET) for sensor_id, first, last in batch]
         )
         rollups = [
             ConsumptionRollup(
                 sensor_id=row["sensor_id"],
                 bucket_start=_aware(row["bucket"]),
+                household_key=row["household_key"],
                 consumption=row["consumption_sum"] or Decimal(0),
                 inserted=row["inserted_sum"],
                 readings=row["reading_count"],
@@ -205,11 +142,12 @@ def _recompute(ranges: list[tuple[int, datetime, datetime]]) -> int:
             )
             for row in rows
         ]
+        _stale_delete(batch, {(r.sensor_id, r.bucket_start, r.household_key) for r in rollups})
         ConsumptionRollup.objects.bulk_create(
             rollups,
             batch_size=2000,
             update_conflicts=True,
-            unique_fields=["sensor", "bucket_start"],
+            unique_fields=["sensor", "bucket_start", "household_key"],
             update_fields=[
                 "consumption",
                 "inserted",
@@ -225,6 +163,25 @@ def _recompute(ranges: list[tuple[int, datetime, datetime]]) -> int:
         )
         written += len(rollups)
     return written
+
+
+def _stale_delete(
+    batch: list[tuple[int, datetime, datetime]], fresh: set[tuple[int, datetime, int]]
+) -> None:
+    """Delete rollups of the batch's buckets whose household no longer has readings there (the
+    sensor's periods changed after they were computed), so no bucket keeps a wrong owner."""
+    condition = Q()
+    for sensor_id, first, last in batch:
+        condition |= Q(sensor_id=sensor_id, bucket_start__gte=first, bucket_start__lte=last)
+    stale = [
+        pk
+        for pk, sensor_id, bucket, key in ConsumptionRollup.objects.filter(condition).values_list(
+            "pk", "sensor_id", "bucket_start", "household_key"
+        )
+        if (sensor_id, bucket, key) not in fresh
+    ]
+    if stale:
+        ConsumptionRollup.objects.filter(pk__in=stale).delete()
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -31,6 +31,7 @@ def fill(sensor: Sensor, start: datetime, end: datetime) -> None:
         rows.append(
             ConsumptionRollup(
                 sensor=sensor,
+                household_key=sensor.user_id or 0,
                 bucket_start=moment,
                 consumption=Decimal("0.25"),
                 inserted=Decimal("0.05"),

@@ -24,6 +24,7 @@ from analytics.services.detection import (
 )
 from energyleaf.audit.models import AuditEvent
 from sensors.models import Sensor
+from sensors.services import sensor_reset
 
 from .factories import SensorFactory, readings_from_power
 
@@ -159,7 +160,8 @@ def test_only_the_sensors_own_readings_count() -> None:
 def test_a_quiet_window_costs_one_read_and_one_audit_insert(django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
     sensor = SensorFactory()
     readings_from_power(sensor, start=REF, end=WE)
-    with django_assert_max_num_queries(4):  # read, savepoint, audit insert, release
+    # periods, read, savepoint, audit insert, release
+    with django_assert_max_num_queries(5):
         assert run(sensor).detected == 0
 
 
@@ -221,6 +223,21 @@ def test_fanout_enqueues_assigned_electricity_sensors(django_capture_on_commit_c
     ):
         assert sequences_detect_fanout(kinds=("peak",), now=at(47)) == 1
     delay.assert_called_once_with(wanted.pk, WS.isoformat(), ["peak"])
+
+
+def test_fanout_includes_a_sensor_reset_during_the_window(
+    django_capture_on_commit_callbacks,
+) -> None:  # type: ignore[no-untyped-def]
+    reset_in_window, reset_before = SensorFactory(), SensorFactory()
+    sensor_reset(sensor=reset_in_window, at=at(10))
+    sensor_reset(sensor=reset_before, at=at(-10))
+    with (
+        mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        # The household's first ten minutes of the window are still detected.
+        assert sequences_detect_fanout(kinds=("peak",), window_start=WS) == 1
+    delay.assert_called_once_with(reset_in_window.pk, WS.isoformat(), ["peak"])
 
 
 def _enqueued_windows(delay: mock.MagicMock) -> list[str]:

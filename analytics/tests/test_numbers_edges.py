@@ -90,6 +90,7 @@ def test_aggregates_print_rounded_sums(api_client):
     for minutes, consumption, power in ((0, "0.1", NOISY_BIG), (15, "0.2", TINY)):
         ConsumptionRollup.objects.create(
             sensor=sensor,
+            household_key=sensor.user_id,  # the household that holds the sensor
             bucket_start=T0 + timedelta(minutes=minutes),
             consumption=Decimal(consumption),
             inserted=Decimal("0.000001"),

@@ -86,8 +86,11 @@ ADMIN_ACTIONS: dict[str, frozenset[str]] = {
     "users.user:deactivate": ADMINS,
     "users.user:deactivate[superuser]": frozenset({SU}),
     "users.user:promote_to_admin": frozenset({SU}),
-    "users.user:delete_selected": ADMINS,
-    "users.user:delete_selected[superuser]": frozenset({SU}),
+    # Deleting a household asks what happens to its readings: only `delete_users` is offered.
+    "users.user:delete_selected": NOBODY,
+    "users.user:delete_users": ADMINS,
+    "users.user:delete_users[keep readings]": ADMINS,
+    "users.user:delete_users[superuser]": frozenset({SU}),
     "users.household:export_households_readings": READERS,
     "users.household:delete_selected": ADMINS,
     "users.experimentparticipation:download_experiment_csv": READERS,
@@ -389,10 +392,20 @@ ACTION_DETAILS: dict[str, dict[str, Any]] = {
     # Users, participations and sensors with audit-relevant rows (export marks, readings) are
     # not deletable by anybody; the matrix deletes ones without.
     "users.user:delete_selected": {"target": "inactive"},
+    "users.user:delete_users": {"target": "inactive", "effect": "page:Delete users?"},
+    "users.user:delete_users[keep readings]": {
+        "base": "delete_users",
+        "target": "inactive",
+        "post": (("confirm", "yes"), ("readings", "keep")),
+    },
     "users.experimentparticipation:delete_selected": {"target": "household B"},
     "sensors.sensor:delete_selected": {"target": "spare sensor"},
     "users.user:deactivate[superuser]": {"base": "deactivate", "target": "superuser"},
-    "users.user:delete_selected[superuser]": {"base": "delete_selected", "target": "superuser"},
+    "users.user:delete_users[superuser]": {
+        "base": "delete_users",
+        "target": "superuser",
+        "post": (("confirm", "yes"), ("readings", "keep")),
+    },
     "users.experimentparticipation:download_experiment_csv": {"effect": "download"},
     "sensors.sensor:reset_sensors": {"effect": "page:Reset sensors?"},
     "sensors.sensor:reset_sensors[confirmed]": {

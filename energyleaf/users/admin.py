@@ -3,9 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
@@ -47,7 +51,7 @@ class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin[User]):
     readonly_fields = ("last_login", "date_joined", "activation_date")
     list_select_related = ("household",)
     show_full_result_count = False
-    actions = ("activate", "deactivate", "promote_to_admin")
+    actions = ("activate", "deactivate", "promote_to_admin", "delete_users")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (
@@ -108,7 +112,7 @@ class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin[User]):
             return False
         self.message_user(
             request,
-            "Only superusers may activate or deactivate a superuser; nothing was changed.",
+            "Only superusers may activate, deactivate or delete a superuser; nothing was changed.",
             messages.ERROR,
         )
         return True
@@ -126,6 +130,78 @@ class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin[User]):
             return
         count = services.users_deactivate(users=queryset)
         self.message_user(request, f"{count} user(s) deactivated.", messages.SUCCESS)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # Deleting a household needs a decision about its readings: only `delete_users` asks it.
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(
+        description="Delete selected users (asks what happens to their readings)",
+        permissions=["delete"],
+    )
+    def delete_users(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        if self._superusers_refused(request, queryset):
+            return None
+        return self._delete_confirmation(
+            request, list(queryset), action_name="delete_users", cancel_url="."
+        )
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The delete button of a user: the same confirmation with the choice for readings."""
+        user = self.get_object(request, object_id)
+        if user is None:
+            raise Http404("No such user.")
+        if not self.has_delete_permission(request, user):
+            raise PermissionDenied
+        cancel_url = reverse("admin:users_user_change", args=[user.pk])
+        response = self._delete_confirmation(
+            request, [user], action_name=None, cancel_url=cancel_url
+        )
+        if response is None:
+            return HttpResponseRedirect(reverse("admin:users_user_changelist"))
+        return response
+
+    def _delete_confirmation(
+        self,
+        request: HttpRequest,
+        users: list[User],
+        *,
+        action_name: str | None,
+        cancel_url: str,
+    ) -> HttpResponse | None:
+        error = ""
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            choice = request.POST.get("readings")
+            if choice in ("keep", "delete"):
+                count = services.users_delete(
+                    users=users, keep_readings=choice == "keep", actor_id=request.user.pk
+                )
+                what = "kept for the study" if choice == "keep" else "deleted"
+                self.message_user(
+                    request, f"{count} user(s) deleted; their readings {what}.", messages.SUCCESS
+                )
+                return None
+            error = "Choose whether the readings are kept for the study or deleted."
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete users?",
+            "users": users,
+            "error": error,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action_name": action_name,
+            "cancel_url": cancel_url,
+        }
+        return TemplateResponse(
+            request,
+            "admin/users/user/delete_households.html",
+            context,
+            status=400 if error else 200,
+        )
 
     @admin.action(
         description="Promote selected users to admin (superuser)", permissions=["promote"]

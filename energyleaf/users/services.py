@@ -8,7 +8,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from energyleaf.audit.services import audit_event_record
+
 from .models import ExperimentParticipation, Household, User
+from .signals import household_deleting
 
 HOUSEHOLD_EDITABLE_FIELDS = frozenset(
     {
@@ -117,3 +120,28 @@ def users_deactivate(*, users: Iterable[User]) -> int:
 def users_promote_to_admin(*, users: Iterable[User]) -> int:
     """Give users admin rights (staff and superuser)."""
     return _set_flag(users, is_staff=True, is_superuser=True)
+
+
+@transaction.atomic
+def users_delete(*, users: Iterable[User], keep_readings: bool, actor_id: int | None = None) -> int:
+    """Delete users (households) with an explicit choice for their readings: `keep_readings`
+    leaves the readings of their sensor assignment periods to the study (pseudonymous in research
+    datasets, visible to no household); otherwise those readings, and only those, are deleted
+    with their rollups and peaks. Returns how many users were deleted."""
+    deleted = 0
+    for user in list(users):
+        user_id = user.pk
+        household_deleting.send(sender=User, user=user, keep_readings=keep_readings)
+        user.delete()
+        audit_event_record(
+            title="user/deleted",
+            app_function="users-delete",
+            app_component="admin",
+            user_id=actor_id,
+            details={
+                "deleted_user_id": user_id,
+                "readings": "kept" if keep_readings else "deleted",
+            },
+        )
+        deleted += 1
+    return deleted

@@ -1,11 +1,13 @@
-"""Failed logins are audited (account as typed and address; never the password)."""
+"""Signals of the users app: failed logins are audited (account as typed and address; never the
+password), and `household_deleting` lets the apps above (sensors, analytics) act when a household
+is deleted."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.signals import user_login_failed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
@@ -13,6 +15,14 @@ from energyleaf.common.throttling import client_address
 
 from .login_throttle import login_account_key
 from .models import User
+
+household_deleting = Signal()
+"""Sent inside the transaction that deletes a household user, before the user row is deleted.
+
+Arguments: `user` (the User) and `keep_readings` (bool). With `keep_readings` the readings of
+its assignment periods stay for the study (the periods keep its `household_key`, so datasets
+label them with the same pseudonym); without, the receivers delete them and everything derived
+from them."""
 
 
 @receiver(user_login_failed, dispatch_uid="energyleaf.users.audit_failed_login")

@@ -71,6 +71,7 @@ class EnergyExportView(APIView):
             resolution=data["resolution"],
             time_zone=target.time_zone,
             local_times=data["tz"] == "local",
+            user_id=target.user_id,
         )
         filename = (
             f"energy_{target.user_id}_{_name_part(data['start'])}_{_name_part(data['end'])}.csv"

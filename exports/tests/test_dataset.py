@@ -305,9 +305,7 @@ def test_slices_cover_the_range_exactly(world: dict[str, Any]) -> None:
     sensor = selectors_dataset.dataset_sensors(user_ids=[world["anna"].pk], key=b"k")[0]
     start, end = utc(2024, 3, 31, 1), utc(2024, 5, 1, 0, 2)
 
-    slices = selectors_dataset.reading_slices(
-        sensor_id=sensor.sensor_id, start=start, end=end, slice_rows=3
-    )
+    slices = selectors_dataset.reading_slices(sensor=sensor, start=start, end=end, slice_rows=3)
     whole = b"".join(selectors_dataset.reading_blocks(sensor=sensor, start=start, end=end))
     pieces = b"".join(
         b"".join(selectors_dataset.reading_blocks(sensor=sensor, start=a, end=b)) for a, b in slices
@@ -325,12 +323,8 @@ def test_copy_and_cursor_write_identical_dataset_bytes(world: dict[str, Any]) ->
     for sensor in selectors_dataset.dataset_sensors(user_ids=None, key=b"k"):
         prefix = [sensor.household, sensor.sensor, sensor.sensor_type]
         for start, end in ((None, None), (utc(2024, 3, 31, 1), utc(2024, 3, 31, 2))):
-            copied = b"".join(
-                selectors_dataset._readings_copy(sensor.sensor_id, prefix, start, end)
-            )
-            iterated = b"".join(
-                selectors_dataset._readings_iterated(sensor.sensor_id, prefix, start, end)
-            )
+            copied = b"".join(selectors_dataset._readings_copy(sensor, prefix, start, end))
+            iterated = b"".join(selectors_dataset._readings_iterated(sensor, prefix, start, end))
             assert copied == iterated
 
 

@@ -148,6 +148,7 @@ def test_day_resolution_sums_local_days(household: User) -> None:
     for minute in (0, 15):
         ConsumptionRollup.objects.create(
             sensor=sensor,
+            household_key=household.pk,
             bucket_start=utc(2024, 3, 31, 1, minute),
             consumption=Decimal("0.25"),
             inserted=Decimal("0.05"),

@@ -44,6 +44,7 @@ def household() -> dict[str, Any]:
     for minutes, consumption, power in ((0, "0.1", NOISY_BIG), (15, "0.2", TINY)):
         ConsumptionRollup.objects.create(
             sensor=sensor,
+            household_key=sensor.user_id,  # the household that holds the sensor
             bucket_start=utc(2024, 6, 1, 10) + timedelta(minutes=minutes),
             consumption=Decimal(consumption),
             inserted=Decimal("0.000001"),

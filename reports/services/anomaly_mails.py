@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from energyleaf.common.time import to_local
-from energyleaf.users.models import Household
+from energyleaf.users.models import Household, User
 from sensors.models import Sensor
 
 from ..models import AnomalyNotification
@@ -85,10 +85,19 @@ def anomaly_mails_send(*, now: datetime | None = None) -> AnomalyMailsResult:
 def anomaly_notifications_create(*, detected_since: datetime) -> int:
     """Create a pending notification for every new anomaly since `detected_since`; rows that
     already exist (also from a concurrent run) are left alone. Returns the number attempted."""
+    # The household the anomaly happened in (it held the sensor then), if it still exists.
+    anomalies = list(anomalies_without_notification(detected_since=detected_since))
+    households = set(
+        User.objects.filter(pk__in={sequence.household_key for sequence in anomalies}).values_list(
+            "pk", flat=True
+        )
+    )
     rows = [
-        AnomalyNotification(sequence=sequence, sensor=sequence.sensor, user_id=user_id)
-        for sequence in anomalies_without_notification(detected_since=detected_since)
-        if (user_id := sequence.sensor.user_id) is not None
+        AnomalyNotification(
+            sequence=sequence, sensor=sequence.sensor, user_id=sequence.household_key
+        )
+        for sequence in anomalies
+        if sequence.household_key in households
     ]
     AnomalyNotification.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)

@@ -27,7 +27,6 @@ again.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -36,13 +35,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import Aggregate, Count, Model, Q, Sum
+from django.db.models import Q, Sum
 
 from analytics.models import ConsumptionRollup
 from analytics.selectors.aggregates import local_period_bounds, rollups_cover_until
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household, User
-from sensors.models import Reading, Sensor
+from sensors.models import Sensor
+from sensors.selectors.assignments import Period, household_periods
+from sensors.selectors.readings import reading_day_sums
 
 from ..models import Report, ReportDay, ReportSettings
 from ..selectors_reports import report_mail_ids_stuck, reports_due
@@ -193,15 +194,14 @@ def _report_create(
     }
     if household is None:
         return _no_data(user_id, fields, Report.NoDataReason.NO_HOUSEHOLD)
-    sensor_id = (
-        Sensor.objects.filter(user_id=user_id, sensor_type=Sensor.SensorType.ELECTRICITY)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if sensor_id is None:
+    # The household's time with each electricity sensor it held: a sensor passed on from another
+    # household brings none of that household's readings.
+    periods = household_periods(user_id=user_id, sensor_type=Sensor.SensorType.ELECTRICITY)
+    if not periods:
         return _no_data(user_id, fields, Report.NoDataReason.NO_SENSOR)
     days, readings = _daily_consumption(
-        sensor_id=sensor_id,
+        household_key=user_id,
+        periods=periods,
         bounds=period.bounds,
         time_zone=fields["time_zone"],
         first_day=period.first_day,
@@ -292,62 +292,64 @@ def _report_save(report: Report) -> Report:
 
 
 def _daily_consumption(
-    *, sensor_id: int, bounds: list[datetime], time_zone: str, first_day: date
+    *,
+    household_key: int,
+    periods: list[Period],
+    bounds: list[datetime],
+    time_zone: str,
+    first_day: date,
 ) -> tuple[list[Decimal], int]:
-    """Summed consumption per local day [bounds[i], bounds[i+1]) and the number of readings, in
-    one query, from the rollups when they are complete for the period, else from the readings."""
+    """Summed consumption of the household's periods per local day [bounds[i], bounds[i+1]) and
+    the number of readings, in one query, from the rollups when they are complete for the
+    period, else from the readings."""
     covered = rollups_cover_until()
-    if covered is not None and covered >= bounds[-1] + ROLLUP_GRACE:
-        source: _Source = _ROLLUPS
-    else:
-        source = _READINGS
+    if covered is None or covered < bounds[-1] + ROLLUP_GRACE:
+        return reading_day_sums(
+            periods=periods, bounds=bounds, time_zone=time_zone, first_day=first_day
+        )
+    sensor_ids = sorted({period.sensor_id for period in periods})
     if connection.vendor == "postgresql":
-        return _daily_sums_postgresql(
-            source, sensor_id=sensor_id, bounds=bounds, time_zone=time_zone, first_day=first_day
+        return _rollup_day_sums_postgresql(
+            household_key=household_key,
+            sensor_ids=sensor_ids,
+            bounds=bounds,
+            time_zone=time_zone,
+            first_day=first_day,
         )
     sums: dict[str, Any] = {
         f"day_{i}": Sum(
-            "consumption",
-            filter=Q(**{f"{source.time}__gte": bounds[i], f"{source.time}__lt": bounds[i + 1]}),
+            "consumption", filter=Q(bucket_start__gte=bounds[i], bucket_start__lt=bounds[i + 1])
         )
         for i in range(len(bounds) - 1)
     }
-    period = {f"{source.time}__gte": bounds[0], f"{source.time}__lt": bounds[-1]}
-    row = source.model.objects.filter(  # type: ignore[attr-defined]
-        sensor_id=sensor_id, **period
-    ).aggregate(readings=source.count(), **sums)
+    row = ConsumptionRollup.objects.filter(
+        sensor_id__in=sensor_ids,
+        household_key=household_key,
+        bucket_start__gte=bounds[0],
+        bucket_start__lt=bounds[-1],
+    ).aggregate(readings=Sum("readings"), **sums)
     days = [Decimal(row[f"day_{i}"] or 0) for i in range(len(bounds) - 1)]
     return days, int(row["readings"] or 0)
 
 
-@dataclass(frozen=True)
-class _Source:
-    """Where day sums come from: a table with `sensor_id`, `consumption` and a time column, and
-    how its rows count as readings."""
-
-    model: type[Model]
-    time: str
-    count_sql: str
-    count: Callable[[], Aggregate]
-
-
-_READINGS = _Source(Reading, "timestamp", "COUNT(*)", lambda: Count("pk"))
-_ROLLUPS = _Source(ConsumptionRollup, "bucket_start", "SUM(readings)", lambda: Sum("readings"))
-
-
-def _daily_sums_postgresql(
-    source: _Source, *, sensor_id: int, bounds: list[datetime], time_zone: str, first_day: date
+def _rollup_day_sums_postgresql(
+    *,
+    household_key: int,
+    sensor_ids: list[int],
+    bounds: list[datetime],
+    time_zone: str,
+    first_day: date,
 ) -> tuple[list[Decimal], int]:
     # `AT TIME ZONE` turns each instant into the household's wall clock, so the date is the
     # local day: [local midnight, next local midnight), 23 or 25 hours at DST changes.
-    column = f'"{source.time}"'
     sql = (
-        f"SELECT ({column} AT TIME ZONE %s)::date, SUM(consumption), {source.count_sql} "  # noqa: S608
-        f"FROM {source.model._meta.db_table} "
-        f"WHERE sensor_id = %s AND {column} >= %s AND {column} < %s GROUP BY 1"
+        "SELECT (bucket_start AT TIME ZONE %s)::date, SUM(consumption), SUM(readings) "  # noqa: S608
+        f"FROM {ConsumptionRollup._meta.db_table} "
+        "WHERE sensor_id = ANY(%s) AND household_key = %s "
+        "AND bucket_start >= %s AND bucket_start < %s GROUP BY 1"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [time_zone, sensor_id, bounds[0], bounds[-1]])
+        cursor.execute(sql, [time_zone, sensor_ids, household_key, bounds[0], bounds[-1]])
         rows = cursor.fetchall()
     by_day = {day: Decimal(total) for day, total, _ in rows}
     days = [by_day.get(first_day + timedelta(days=i), Decimal(0)) for i in range(len(bounds) - 1)]

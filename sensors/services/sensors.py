@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -11,7 +12,9 @@ from energyleaf.audit.services import audit_event_record
 from energyleaf.users.models import User
 
 from ..mac import InvalidMacError, canonical_mac
-from ..models import Reading, Sensor
+from ..models import Reading, Sensor, SensorAssignment
+from ..selectors.assignments import periods_q, sensor_periods
+from .assignments import assignment_sync
 
 
 def _client_id_taken(client_id: str, *, exclude_pk: int | None = None) -> bool:
@@ -75,10 +78,17 @@ def sensor_register(
 
 
 @transaction.atomic
-def sensor_assign(*, sensor: Sensor, user: User | None, actor_id: int | None = None) -> Sensor:
-    """Assign the sensor to `user` (or unassign with None). Its live tokens are revoked, so a
-    sensor moved to another household can never write into the old one's data."""
+def sensor_assign(
+    *, sensor: Sensor, user: User | None, actor_id: int | None = None, at: datetime | None = None
+) -> Sensor:
+    """Assign the sensor to `user` (or unassign with None). The open assignment period closes
+    now and the new household's opens now (`assignment_sync`), so readings already stored stay
+    the previous household's. Its live tokens are revoked, so a sensor moved to another
+    household can never write into the old one's data. `at`: when the change takes effect
+    (default now; a data import may give the moment the sensor really moved)."""
     sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
+    # The period changes first, at `at`: the save's receiver then finds it in step.
+    assignment_sync(sensor_id=sensor.pk, user_id=user.pk if user is not None else None, at=at)
     sensor.user = user
     sensor.full_clean()
     sensor.save(update_fields=["user", "updated_at"])
@@ -102,20 +112,39 @@ class SensorResetResult:
 
 @transaction.atomic
 def sensor_reset(
-    *, sensor: Sensor, delete_readings: bool = False, actor_id: int | None = None
+    *,
+    sensor: Sensor,
+    delete_readings: bool = False,
+    actor_id: int | None = None,
+    at: datetime | None = None,
 ) -> SensorResetResult:
-    """Reset a sensor: unassign it, revoke its tokens and mark that it needs its script again.
+    """Reset a sensor: unassign it (its open assignment period ends now), revoke its tokens and
+    mark that it needs its script again.
 
-    Readings are research data and stay, unless `delete_readings` is explicitly asked for.
+    Readings are research data and stay, unless `delete_readings` is explicitly asked for: then
+    the readings that belong to no other household's period are deleted (those of the period
+    just closed, and any outside every period); earlier households' readings stay theirs.
+    `at`: when the period ends (default now).
     """
     sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
+    closing = (
+        SensorAssignment.objects.filter(sensor=sensor, valid_to__isnull=True)
+        .values_list("valid_from", flat=True)
+        .first()
+    )
+    assignment_sync(sensor_id=sensor.pk, user_id=None, at=at)
     sensor.user = None
     sensor.needs_script = True
     sensor.save(update_fields=["user", "needs_script", "updated_at"])
     tokens_revoked, _ = sensor.tokens.all().delete()
     readings_deleted = 0
     if delete_readings:
-        readings_deleted, _ = Reading.objects.filter(sensor=sensor).delete()
+        keep = [period for period in sensor_periods(sensor_id=sensor.pk) if period.start != closing]
+        readings_deleted, _ = (
+            Reading.objects.filter(sensor=sensor).exclude(periods_q(keep)).delete()
+            if keep
+            else Reading.objects.filter(sensor=sensor).delete()
+        )
     audit_event_record(
         title="sensor/reset",
         app_function="sensor-reset",

@@ -142,7 +142,10 @@ def test_reset_action_asks_for_confirmation_then_resets(admin_client_logged_in):
     form = {"action": "reset_sensors", "_selected_action": [sensor.pk]}
     confirmation = admin_client_logged_in.post(url, form)
     assert confirmation.status_code == 200
-    assert b"Also delete all readings" in confirmation.content
+    assert (
+        b"Also delete the readings of the household that holds each sensor now"
+        in confirmation.content
+    )
     sensor.refresh_from_db()
     assert sensor.user is not None  # nothing happened yet
 
@@ -171,6 +174,7 @@ def test_reset_action_deletes_readings_when_ticked(admin_client_logged_in):
 
 def test_assigning_in_admin_revokes_tokens(admin_client_logged_in):
     sensor = SensorFactory()
+    first_user = sensor.user
     SensorToken.objects.create(
         sensor=sensor,
         token_hash="f" * 64,
@@ -187,12 +191,19 @@ def test_assigning_in_admin_revokes_tokens(admin_client_logged_in):
             "user": other.pk,
             "script": "",
             "analog_rotations_per_kwh": "",
+            # The read-only inline of assignment periods.
+            "assignments-TOTAL_FORMS": "1",
+            "assignments-INITIAL_FORMS": "1",
         },
     )
     assert response.status_code == 302, response.content[:2000]
     sensor.refresh_from_db()
     assert sensor.user == other
     assert not SensorToken.objects.filter(sensor=sensor).exists()
+    periods = list(sensor.assignments.order_by("valid_from").values_list("user_id", "valid_to"))
+    assert [user_id for user_id, _ in periods] == [first_user.pk, other.pk]
+    assert periods[0][1] is not None
+    assert periods[1][1] is None
 
 
 def test_user_actions_activate_deactivate_promote(admin_client_logged_in):

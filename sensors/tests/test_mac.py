@@ -84,7 +84,14 @@ def test_register_sensor_command_refuses_the_dashed_spelling_of_an_existing_mac(
 def test_admin_add_form_stores_canonical_and_refuses_another_spelling(client, admin_user) -> None:
     client.force_login(admin_user)
     url = reverse("admin:sensors_sensor_add")
-    form = {"sensor_type": "electricity", "version": "1", "script": ""}
+    form = {
+        "sensor_type": "electricity",
+        "version": "1",
+        "script": "",
+        # The read-only inline of assignment periods (none on a new sensor).
+        "assignments-TOTAL_FORMS": "0",
+        "assignments-INITIAL_FORMS": "0",
+    }
     response = client.post(url, {**form, "client_id": "aabb.ccdd.ee02"})
     assert response.status_code == 302, response.content[:2000]
     assert list(Sensor.objects.values_list("client_id", flat=True)) == ["AA:BB:CC:DD:EE:02"]
