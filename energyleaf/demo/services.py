@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,15 @@ from sensors.models import Reading, Sensor
 
 DEMO_ADMIN = "admin@energyleaf.local"
 DEMO_HOUSEHOLD = "household@energyleaf.local"
+DEMO_HOUSEHOLD_DATA: dict[str, object] = {
+    "base_price_per_month": Decimal("12.50"),
+    "working_price_per_kwh": Decimal("0.3520"),
+    "household_size": 3,
+    "property_type": "apartment",
+    "living_space_m2": 85,
+    "hot_water": "not_electric",
+    "daily_consumption_goal_kwh": Decimal("7.000"),
+}
 DEMO_SENSOR = "5C:CF:7F:00:00:01"
 """The MAC of simulated sensor 1, so `simulate_sensors --register` continues this history."""
 DEMO_SCRIPT = (
@@ -109,6 +119,12 @@ def demo_accounts_ensure(*, result: DemoSeedResult) -> tuple[User, User, Sensor]
             if staff:
                 user_services.users_promote_to_admin(
                     users=user_selectors.users_by_email(email=email)
+                )
+            else:
+                # A typical German household, so reports show costs and a daily goal.
+                user_services.household_update(
+                    user=user_selectors.users_by_email(email=email).get(),
+                    data=DEMO_HOUSEHOLD_DATA,
                 )
             result.passwords[email] = password
         admin = user_selectors.users_by_email(email=DEMO_ADMIN).get()
