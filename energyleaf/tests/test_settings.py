@@ -104,3 +104,29 @@ def test_production_services_from_the_environment(env, engine, broker):
     assert values["name"] == "energy"
     assert values["broker"] == broker
     assert values["broker_dir"] == ""
+
+
+def test_every_variable_the_settings_read_is_listed_in_env_example() -> None:
+    """`.env.example` is the list of every variable (README): one that the settings or the
+    gunicorn configuration read but the example does not name fails here."""
+    import re
+
+    read = set(
+        re.findall(
+            r'env\.(?:str|bool|int|float|list|json|db_url|cache_url)\(\s*"([A-Z0-9_]+)"',
+            (ROOT / "energyleaf" / "settings" / "base.py").read_text(encoding="utf-8"),
+        )
+    )
+    read |= set(
+        re.findall(
+            r'os\.environ\.get\("([A-Z0-9_]+)"',
+            (ROOT / "gunicorn.conf.py").read_text(encoding="utf-8"),
+        )
+    )
+    listed = set(
+        re.findall(
+            r"^#?\s*([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(encoding="utf-8"), re.M
+        )
+    )
+    assert len(read) > 40  # the patterns still find the settings
+    assert sorted(read - listed) == []
