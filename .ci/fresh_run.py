@@ -158,8 +158,9 @@ def main() -> int:
         failure = "the admin answered before the demo history (readings, peaks, report, export)"
     if not failure and returncode != 0:
         failure = f"dev.py run ended with {returncode} after Ctrl-C"
-    if not failure and left:
-        failure = "processes left after Ctrl-C:\n  " + "\n  ".join(left)
+    if left:
+        leftovers = "processes left after Ctrl-C (killed now):\n  " + "\n  ".join(left)
+        failure = f"{failure}; {leftovers}" if failure else leftovers
     if failure:
         print(f"[fresh-run] FAILED: {failure}", flush=True)
         return 1
