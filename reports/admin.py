@@ -125,6 +125,9 @@ class ReportAdmin(admin.ModelAdmin[Report]):
             raise Http404("No such report.")
         if report.status != Report.Status.OK:
             raise Http404("A report without data has no mail.")
+        if report.best_day is None or report.worst_day is None:
+            # Only a row edited by hand gets here: the report service always sets both.
+            raise Http404("This report lacks its best and worst day; generate it again.")
         rendered = report_mail_render(report=report, image_mode="data")
         response = HttpResponse(rendered.html, content_type="text/html; charset=utf-8")
         response["Content-Security-Policy"] = (

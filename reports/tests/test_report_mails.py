@@ -355,6 +355,19 @@ def test_admin_preview_shows_the_mail_with_embedded_charts_to_staff_only(
     assert report.mail_status == "pending"
 
 
+def test_admin_preview_of_a_report_edited_into_an_impossible_state_is_404_not_500(
+    admin_user: User,
+) -> None:
+    report = report_generate(user_id=household().pk, now=NOW)
+    Report.objects.filter(pk=report.pk).update(best_day=None, worst_day=None)
+    staff = Client(raise_request_exception=False)
+    staff.force_login(admin_user)
+
+    page = staff.get(reverse("admin:reports_report_mail_preview", args=[report.pk]))
+
+    assert page.status_code == 404
+
+
 def test_admin_resend_mails_again_and_records_who_and_when(
     admin_user: User, django_capture_on_commit_callbacks: Any
 ) -> None:
