@@ -97,13 +97,19 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
         "downloads",
     )
 
+    def _shown_fields(self, request: HttpRequest) -> tuple[str, ...]:
+        """The job's fields; the download links only for those who may download."""
+        if self.has_download_permission(request):
+            return tuple(self.readonly_fields)
+        return tuple(name for name in self.readonly_fields if name != "downloads")
+
     def get_fields(self, request: HttpRequest, obj: ExportJob | None = None) -> Any:
         if obj is None:
             return ExportJobForm.Meta.fields
-        return self.readonly_fields
+        return self._shown_fields(request)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ExportJob | None = None) -> Any:
-        return () if obj is None else self.readonly_fields
+        return () if obj is None else self._shown_fields(request)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a job is never edited; "Run again" starts it over

@@ -109,6 +109,26 @@ def test_changelist_and_change_page_show_progress_and_downloads(
     assert 'name="_save"' not in page  # read-only
 
 
+def test_the_job_page_shows_download_links_only_to_those_who_may_download(
+    admin: User, households: list[User], django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    job = finished_job(django_capture_on_commit_callbacks, admin, households[:1])
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_exportjob"))
+    client = Client()
+    client.force_login(viewer)
+    download = reverse("admin:exports_exportjob_download", args=(job.pk, "readings.csv.gz"))
+
+    page = client.get(reverse("admin:exports_exportjob_change", args=(job.pk,)))
+
+    assert page.status_code == 200
+    assert "5 / 5 rows (100 %)" in page.content.decode()
+    assert download not in page.content.decode()
+    assert client.get(download).status_code == 403
+
+
 def test_download_streams_the_file_to_staff_and_is_audited(
     client_: Client, admin: User, households: list[User], django_capture_on_commit_callbacks: Any
 ) -> None:
