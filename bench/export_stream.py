@@ -14,7 +14,7 @@
    `user=`), the client on loopback reading the whole body in 1 MiB reads; the rows are
    counted. Meanwhile psutil samples the RSS of the gunicorn worker(s) every 20 ms.
 4. The ceiling, in the same run: the export's rows as `COPY (SELECT …) TO STDOUT`
-   (`exports.selectors.energy_copy_statement`, the same bytes) read through psycopg in this
+   (`sensors.selectors.readings.energy_copy_statement`, the same bytes) read through psycopg in this
    process, no Django, no HTTP. psycopg hands out COPY data one row per message, so a second
    reference is the view's own query alone: its server-side cursor read through psycopg in
    this process (`energy_select_statement`, CURSOR_ROWS per fetch), no Django, no HTTP.
@@ -177,7 +177,7 @@ def copy_ceiling(database_url: str, sensor_id: int, rows: int) -> dict[str, Any]
     """COPY alone: the export's rows as `COPY (SELECT …) TO STDOUT` through psycopg."""
     import psycopg
 
-    from exports.selectors import energy_copy_statement
+    from sensors.selectors.readings import energy_copy_statement
 
     end = BASE + timedelta(seconds=STEP_S * rows)
     statement, params = energy_copy_statement(
@@ -202,7 +202,7 @@ def cursor_reference(database_url: str, sensor_id: int, rows: int) -> dict[str, 
     psycopg, CURSOR_ROWS per fetch, joined and encoded as the view does (no Django, no HTTP)."""
     import psycopg
 
-    from exports.selectors import CURSOR_ROWS, energy_select_statement
+    from sensors.selectors.readings import CURSOR_ROWS, energy_select_statement
 
     end = BASE + timedelta(seconds=STEP_S * rows)
     select, params = energy_select_statement(

@@ -1,7 +1,7 @@
 """Reads of the CSV exports: whose sensor, which range, and the rows as streamed CSV blocks.
 
 Rows are never collected: on PostgreSQL the database writes each CSV line itself and a named
-server-side cursor hands them out CURSOR_ROWS at a time (the same bytes as
+server-side cursor hands them out `readings.CURSOR_ROWS` at a time (the same bytes as
 `COPY (SELECT …) TO STDOUT WITH CSV`, which hands out one message per row and is about half as
 fast to read in Python); elsewhere `iterator(chunk_size=…)` rows are formatted in blocks. All give
 identical bytes.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -42,7 +42,6 @@ from .csv import (
 
 Resolution = Literal["raw", "hour", "day"]
 CHUNK_ROWS = 2000
-CURSOR_ROWS = readings.CURSOR_ROWS
 
 
 @dataclass(frozen=True)
@@ -134,45 +133,15 @@ def energy_csv_blocks(
         return
     yield csv_line(ENERGY_HEADER).encode()
     if connection.vendor == "postgresql":
-        yield from _readings_cursor(
-            sensor_id, start, end, zone_name if local_times else None, periods=periods
+        yield from readings.energy_lines_cursor(
+            sensor_id=sensor_id,
+            start=start,
+            end=end,
+            zone_name=zone_name if local_times else None,
+            periods=periods,
         )
     else:
         yield from _readings_iterated(sensor_id, start, end, out_zone, periods=periods)
-
-
-def energy_select_statement(
-    *, sensor_id: int, start: datetime, end: datetime, zone_name: str | None, as_lines: bool
-) -> tuple[str, list[Any]]:
-    """The SELECT of all the sensor's raw energy rows (`sensors.selectors.readings`)."""
-    return readings.energy_select_statement(
-        sensor_id=sensor_id, start=start, end=end, zone_name=zone_name, as_lines=as_lines
-    )
-
-
-def energy_copy_statement(
-    *, sensor_id: int, start: datetime, end: datetime, zone_name: str | None
-) -> tuple[str, list[Any]]:
-    """`COPY (SELECT …) TO STDOUT` of the raw energy CSV rows: the same bytes as the cursor path
-    (tested), and the ceiling of bench/export_stream.py."""
-    select, params = energy_select_statement(
-        sensor_id=sensor_id, start=start, end=end, zone_name=zone_name, as_lines=False
-    )
-    return f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", params
-
-
-def _readings_cursor(
-    sensor_id: int,
-    start: datetime,
-    end: datetime,
-    zone_name: str | None,
-    *,
-    periods: Sequence[Period] | None = None,
-) -> Iterator[bytes]:
-    """The rows as finished CSV lines from a server-side cursor (PostgreSQL)."""
-    return readings.energy_lines_cursor(
-        sensor_id=sensor_id, start=start, end=end, zone_name=zone_name, periods=periods
-    )
 
 
 def _readings_iterated(

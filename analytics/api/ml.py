@@ -38,7 +38,7 @@ from rest_framework.views import APIView
 
 from energyleaf.common.fields import RoundedNumberField
 from energyleaf.common.numbers import PROBABILITY, round_probability
-from energyleaf.common.parsers import JSONParser
+from energyleaf.common.parsers import JSONParser, read_at_most
 from energyleaf.common.permissions import has_model_permissions
 from sensors.protobuf.mapping import (
     InvalidPayload,
@@ -64,8 +64,8 @@ class ProtobufBytesParser(BaseParser):
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         limit = int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_500_000)
-        body: bytes = stream.read(limit + 1) if stream is not None else b""
-        if len(body) > limit:
+        body = read_at_most(stream, limit=limit)
+        if body is None:
             raise ParseError(f"Request body larger than {limit} bytes.")
         return body
 

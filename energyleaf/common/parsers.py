@@ -70,11 +70,17 @@ def json_loads_limited(body: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) ->
     return value
 
 
-def read_body(stream: IO[Any] | None, *, limit: int) -> bytes:
-    """The whole body, or JsonTooLargeError (413) beyond `limit` bytes; reads at most one byte
-    more than the limit, whatever Content-Length claims."""
+def read_at_most(stream: IO[Any] | None, *, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` bytes; reads at most one byte more
+    than the limit, whatever Content-Length claims. Each parser answers None with its own error."""
     body: bytes = stream.read(limit + 1) if stream is not None else b""
-    if len(body) > limit:
+    return None if len(body) > limit else body
+
+
+def read_body(stream: IO[Any] | None, *, limit: int) -> bytes:
+    """The whole body, or JsonTooLargeError (413) beyond `limit` bytes."""
+    body = read_at_most(stream, limit=limit)
+    if body is None:
         raise JsonTooLargeError
     return body
 

@@ -18,6 +18,7 @@ from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports import selectors
 from exports.tests.conftest import body_of, reading, utc
 from sensors.models import Reading, Sensor
+from sensors.selectors import readings
 from sensors.tests.factories import SensorFactory, make_readings
 
 pytestmark = pytest.mark.django_db
@@ -129,12 +130,14 @@ def test_copy_server_cursor_and_iterator_paths_write_identical_bytes(
     start, end = utc(2024, 3, 1), utc(2024, 4, 1)
     from zoneinfo import ZoneInfo
 
-    statement, params = selectors.energy_copy_statement(
+    statement, params = readings.energy_copy_statement(
         sensor_id=sensor.pk, start=start, end=end, zone_name=zone
     )
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
         copied = b"".join(bytes(block) for block in copy)
-    fetched = b"".join(selectors._readings_cursor(sensor.pk, start, end, zone))
+    fetched = b"".join(
+        readings.energy_lines_cursor(sensor_id=sensor.pk, start=start, end=end, zone_name=zone)
+    )
     iterated = b"".join(
         selectors._readings_iterated(sensor.pk, start, end, ZoneInfo(zone) if zone else None)
     )

@@ -10,7 +10,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 
-from energyleaf.common.parsers import InvalidJsonError, json_loads_limited
+from energyleaf.common.parsers import InvalidJsonError, json_loads_limited, read_at_most
 
 from ..protobuf.mapping import InvalidPayload
 
@@ -24,9 +24,8 @@ class PayloadTooLarge(APIException):
 def read_limited(stream: IO[Any] | None) -> bytes:
     """The whole body, or PayloadTooLarge (413) beyond ENERGYLEAF_SENSOR_MAX_BODY_BYTES; reads
     at most one byte more than the limit, whatever Content-Length claims."""
-    limit = int(settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES)
-    body: bytes = stream.read(limit + 1) if stream is not None else b""
-    if len(body) > limit:
+    body = read_at_most(stream, limit=int(settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES))
+    if body is None:
         raise PayloadTooLarge
     return body
 

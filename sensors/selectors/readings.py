@@ -139,6 +139,17 @@ def energy_select_statement(
     return select, [*params, sensor_id, start, end, *period_params]
 
 
+def energy_copy_statement(
+    *, sensor_id: int, start: datetime, end: datetime, zone_name: str | None
+) -> tuple[str, list[Any]]:
+    """`COPY (SELECT …) TO STDOUT` of the raw energy CSV rows: the same bytes as the cursor path
+    (tested), and the ceiling of bench/export_stream.py."""
+    select, params = energy_select_statement(
+        sensor_id=sensor_id, start=start, end=end, zone_name=zone_name, as_lines=False
+    )
+    return f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", params
+
+
 def energy_lines_cursor(
     *,
     sensor_id: int,
