@@ -1,9 +1,11 @@
+"""Test data for people: users, households, staff with roles, experiment participations."""
+
 from __future__ import annotations
 
 import factory
 from factory.django import DjangoModelFactory
 
-from energyleaf.users.models import Household, User
+from energyleaf.users.models import ExperimentParticipation, Household, User
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -52,3 +54,14 @@ class StaffFactory(DjangoModelFactory[User]):
             from django.contrib.auth.models import Group
 
             self.groups.add(*(Group.objects.get(name=name) for name in extracted))
+
+
+class ExperimentParticipationFactory(DjangoModelFactory[ExperimentParticipation]):
+    """A study participant's participation (status `registered` unless given)."""
+
+    class Meta:
+        model = ExperimentParticipation
+
+    user = factory.SubFactory(UserFactory, is_participant=True)
+    status = ExperimentParticipation.Status.REGISTERED
+    experiment_number = factory.Sequence(lambda n: n + 1)
