@@ -126,6 +126,7 @@ class RollupStateFactory(DjangoModelFactory[RollupState]):
     watermark = ANALYTICS_START
     covers_until = ANALYTICS_START
 
+
 Load = tuple[datetime, datetime, float]
 _MICRO = Decimal("0.000001")
 

@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from analytics.admin_sequences import power_chart_svg
@@ -21,6 +19,7 @@ from analytics.models import (
     Sequence,
 )
 from analytics.selectors.devices import PowerPoint
+from energyleaf.tests.helpers import get_counting_queries
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
@@ -34,12 +33,6 @@ CHANGELISTS = [
     "admin:analytics_devicesuggestion_changelist",
     "admin:analytics_devicepowerestimation_changelist",
 ]
-
-
-@pytest.fixture
-def admin_client_logged_in(client, admin_user):
-    client.force_login(admin_user)
-    return client
 
 
 def _add_data(households: int) -> list[Sequence]:
@@ -66,19 +59,12 @@ def _add_data(households: int) -> list[Sequence]:
     return sequences
 
 
-def _queries(client, url: str, **params: str) -> tuple[int, bytes]:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url, params)
-    assert response.status_code == 200, response.content[:500]
-    return len(ctx.captured_queries), response.content
-
-
 @pytest.mark.parametrize("url_name", CHANGELISTS)
 def test_changelist_query_count_does_not_grow_with_rows(admin_client_logged_in, url_name):
     _add_data(1)
-    small, _ = _queries(admin_client_logged_in, reverse(url_name))
+    small, _ = get_counting_queries(admin_client_logged_in, reverse(url_name))
     _add_data(4)
-    large, _ = _queries(admin_client_logged_in, reverse(url_name))
+    large, _ = get_counting_queries(admin_client_logged_in, reverse(url_name))
     assert large == small
     assert large <= 12
 
@@ -86,7 +72,7 @@ def test_changelist_query_count_does_not_grow_with_rows(admin_client_logged_in, 
 @pytest.mark.parametrize("url_name", CHANGELISTS)
 def test_changelist_search(admin_client_logged_in, url_name):
     _add_data(2)
-    count, _ = _queries(admin_client_logged_in, reverse(url_name), q="AA:BB:CC")
+    count, _ = get_counting_queries(admin_client_logged_in, reverse(url_name), q="AA:BB:CC")
     assert count <= 12
 
 
@@ -110,7 +96,8 @@ def test_sequence_change_page_shows_the_power_chart(admin_client_logged_in):
         for i in range(90)
     )
     url = reverse("admin:analytics_sequence_change", args=[sequence.pk])
-    count, content = _queries(admin_client_logged_in, url)
+    count, response = get_counting_queries(admin_client_logged_in, url)
+    content = response.content
     assert count <= 12
     assert b"<svg" in content
     assert b"600 W" in content  # 0.01 kWh per minute

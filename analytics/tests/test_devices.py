@@ -16,10 +16,10 @@ from analytics.models import (
     DevicePeak,
     DevicePowerEstimation,
     DeviceSuggestion,
-    Sequence,
 )
 from analytics.selectors import devices as selectors
 from analytics.services import devices as services
+from analytics.tests.helpers import make_sequence
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Reading
@@ -28,19 +28,6 @@ from sensors.tests.factories import SensorFactory
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2024, 7, 1, 12, tzinfo=UTC)
-
-
-def make_sequence(sensor, *, minutes: int = 0, power_w: float = 100.0, kind="peak") -> Sequence:
-    start = T0 + timedelta(minutes=minutes)
-    return Sequence.objects.create(
-        sensor=sensor,
-        kind=kind,
-        start=start,
-        end=start + timedelta(minutes=5),
-        average_power_w=power_w + 50,
-        average_peak_power_w=power_w,
-        energy_kwh=power_w / 12_000,
-    )
 
 
 def make_device(user, name: str = "Kettle", **kwargs) -> Device:

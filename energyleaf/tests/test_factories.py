@@ -69,9 +69,14 @@ ALL_FACTORIES = [factory for config in PROJECT_APPS for factory in _factories(co
 
 def test_the_project_apps_are_found() -> None:
     names = {config.name for config in PROJECT_APPS}
-    assert {"energyleaf.users", "energyleaf.audit", "sensors", "analytics", "exports", "reports"} <= (
-        names
-    )
+    assert {
+        "energyleaf.users",
+        "energyleaf.audit",
+        "sensors",
+        "analytics",
+        "exports",
+        "reports",
+    } <= (names)
 
 
 def test_every_model_has_a_factory_in_its_app() -> None:

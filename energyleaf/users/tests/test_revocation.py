@@ -3,11 +3,8 @@ admin session at once; verify refuses what authentication would refuse."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth.forms import SetPasswordForm
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -17,14 +14,7 @@ from energyleaf.users.models import User
 from energyleaf.users.services import users_activate, users_deactivate
 from energyleaf.users.tests.factories import TEST_PASSWORD, UserFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 
 def _login(email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
