@@ -3,12 +3,18 @@ factories.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from analytics.models import Sequence
-from analytics.tests.factories import ANALYTICS_START, SequenceFactory
+from analytics.models import ConsumptionRollup, Sequence
+from analytics.tests.factories import ANALYTICS_START, ConsumptionRollupFactory, SequenceFactory
 from sensors.models import Sensor
+
+# Floats as arithmetic leaves them: what the API and the CSV files must print rounded.
+NOISY_BIG = 2454.000000000036
+NOISY_SMALL = 0.12270000000000181
+TINY = 1e-7
 
 
 def make_sequence(
@@ -24,3 +30,25 @@ def make_sequence(
         average_peak_power_w=power_w,
         **fields,
     )
+
+
+def noisy_rollups(sensor: Sensor, start: datetime) -> list[ConsumptionRollup]:
+    """Two 15-minute buckets of one reading each from `start`, of the sensor's current household:
+    0.1 and 0.2 kWh (a float sum of 0.30000000000000004) at NOISY_BIG and TINY watts."""
+    return [
+        ConsumptionRollupFactory(
+            sensor=sensor,
+            household_key=sensor.user_id,  # the household that holds the sensor
+            bucket_start=start + timedelta(minutes=minutes),
+            consumption=Decimal(consumption),
+            inserted=Decimal("0.000001"),
+            readings=1,
+            power_sum_w=power,
+            power_count=1,
+            power_max_w=power,
+            power_min_w=power,
+            value_min=None,
+            value_max=None,
+        )
+        for minutes, consumption, power in ((0, "0.1", NOISY_BIG), (15, "0.2", TINY))
+    ]

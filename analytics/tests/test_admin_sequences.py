@@ -19,6 +19,7 @@ from analytics.models import (
     Sequence,
 )
 from analytics.selectors.devices import PowerPoint
+from analytics.tests.factories import SequenceFactory
 from energyleaf.tests.helpers import get_counting_queries
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
@@ -41,11 +42,9 @@ def _add_data(households: int) -> list[Sequence]:
         sensor = SensorFactory()
         for minutes in (0, 30):
             start = T0 + timedelta(minutes=minutes)
-            sequence = Sequence.objects.create(
+            sequence = SequenceFactory(
                 sensor=sensor,
-                kind="peak",
                 start=start,
-                end=start + timedelta(minutes=5),
                 average_power_w=500,
                 average_peak_power_w=400,
                 energy_kwh=0.04,

@@ -23,6 +23,7 @@ from analytics.services.suggestions import (
     suggestions_catch_up,
     suggestions_make,
 )
+from analytics.tests.factories import SequenceFactory
 
 from .factories import SensorFactory, readings_from_power
 
@@ -88,11 +89,10 @@ def test_new_and_grown_peaks_get_suggestions_replaced_not_duplicated(
 
 def test_anomalies_and_unknown_ids_are_ignored(trained_model: Path) -> None:
     sensor = SensorFactory()
-    anomaly = Sequence.objects.create(
+    anomaly = SequenceFactory(
         sensor=sensor,
         kind="anomaly",
         start=W1,
-        end=W1 + timedelta(minutes=5),
         average_power_w=5000,
         average_peak_power_w=4800,
         energy_kwh=0.4,

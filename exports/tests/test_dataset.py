@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from analytics.models import Device, DevicePeak, Sequence
 from energyleaf.schedule import default_entry
+from energyleaf.tests.helpers import utc
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import UserFactory
 from exports import selectors_dataset, services_dataset
@@ -28,9 +29,9 @@ from exports.models import ExportJob
 from exports.pseudonyms import pseudonym, pseudonym_key
 from exports.services_dataset import export_job_create, export_job_run, export_jobs_cleanup
 from exports.tasks import cleanup_exports_task, run_export_job_task
-from exports.tests.conftest import reading, utc
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory, make_readings
+from sensors.tests.helpers import reading
 
 pytestmark = pytest.mark.django_db
 

@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from analytics.models import Device, DevicePeak, Sequence
+from energyleaf.tests.helpers import client_for, streamed_text
 from energyleaf.users.models import ExperimentParticipation, User
 from energyleaf.users.tests.factories import UserFactory
 from exports import services_dataset
 from exports.csv import neutralise
-from exports.tests.conftest import body_of
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
@@ -54,12 +53,11 @@ def test_participant_export_and_admin_action(admin_user: User) -> None:
             user=user, status="approved", experiment_number=number
         )
         users.append(user)
-    api = APIClient()
-    api.force_authenticate(admin_user)
+    api = client_for(admin_user)
     site = Client()
     site.force_login(admin_user)
 
-    from_api = body_of(api.get("/api/v1/csv_experiment"))
+    from_api = streamed_text(api.get("/api/v1/csv_experiment"))
     response = site.post(
         reverse("admin:users_experimentparticipation_changelist"),
         {
@@ -89,10 +87,11 @@ def test_energy_export_keeps_negative_and_large_numbers() -> None:
         value_current=Decimal(-150),
         value_out=Decimal("-0.000101"),  # a register: 4 decimals
     )
-    api = APIClient()
-    api.force_authenticate(user)
+    api = client_for(user)
 
-    text = body_of(api.get("/api/v1/csv_energy", {"start": "2024-06-01", "end": "2024-06-01"}))
+    text = streamed_text(
+        api.get("/api/v1/csv_energy", {"start": "2024-06-01", "end": "2024-06-01"})
+    )
 
     assert cells(text)[1][:6] == [
         "1500",

@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
 from django.test import Client
 
 from energyleaf.tests.helpers import body_bytes
+from sensors.models import Reading, Sensor
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
+from sensors.tests.factories import ReadingFactory
+
+# Every path a sensor posts protobuf to (the order is the fuzz regressions' index).
+SENSOR_ENDPOINTS = (
+    "/api/v1/token",
+    "/api/v1/sensor_input",
+    "/api/v1/script_accepted",
+    "/api/v1/sensor_input/batch",
+    "/api/v2/energy",
+    "/api/v2/gas",
+    "/api/v2/water",
+)
+
+
+def reading(
+    sensor: Sensor, moment: datetime, value: str, consumption: str, **extra: Any
+) -> Reading:
+    """One stored reading with exact decimals (extra fields as keyword arguments)."""
+    return ReadingFactory(
+        sensor=sensor,
+        timestamp=moment,
+        value=Decimal(value),
+        consumption=Decimal(consumption),
+        **extra,
+    )
 
 
 class SensorClient:

@@ -24,20 +24,12 @@ from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
 from sensors.services import sensor_assign, sensor_register, sensor_reset
+from sensors.tests.helpers import SENSOR_ENDPOINTS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 T0 = 1_721_980_800  # 2024-07-26T08:00:00Z in seconds
 T0_DT = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
-ENDPOINTS = [
-    "/api/v1/token",
-    "/api/v1/sensor_input",
-    "/api/v1/script_accepted",
-    "/api/v1/sensor_input/batch",
-    "/api/v2/energy",
-    "/api/v2/gas",
-    "/api/v2/water",
-]
 
 
 def _status_bytes(status: int, message: str) -> bytes:
@@ -82,7 +74,7 @@ def test_body_is_read_whatever_the_content_type(sensor_client, sensor, content_t
     assert Reading.objects.count() == 1
 
 
-@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("path", SENSOR_ENDPOINTS)
 @pytest.mark.parametrize("method", ["get", "put", "delete", "patch", "options"])
 def test_other_methods_are_405_in_protobuf(client, path, method):
     response = getattr(client, method)(path)
@@ -471,7 +463,7 @@ def _counts_unchanged():
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(body=st.binary(max_size=2048), path=st.sampled_from(ENDPOINTS))
+@given(body=st.binary(max_size=2048), path=st.sampled_from(SENSOR_ENDPOINTS))
 def test_no_body_makes_an_endpoint_fail_or_store(sensor_client, sensor, body, path):
     cache.clear()
     with _counts_unchanged():
