@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from energyleaf.audit.models import AuditEvent
 from energyleaf.users.models import ExperimentParticipation, User
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import ExperimentParticipationFactory, UserFactory
 from exports import services_dataset
 from exports.models import ExportJob
 from sensors.models import Reading
@@ -216,10 +216,8 @@ def test_participation_admin_action_downloads_the_selected_participants(
         is_participant=True, first_name="=HYPERLINK(1)", last_name="+1+1", email="a@example.org"
     )
     left_out = UserFactory(is_participant=True)
-    picked = ExperimentParticipation.objects.create(
-        user=chosen, status="registered", experiment_number=4
-    )
-    ExperimentParticipation.objects.create(user=left_out, status="approved", experiment_number=5)
+    picked = ExperimentParticipationFactory(user=chosen, status="registered", experiment_number=4)
+    ExperimentParticipationFactory(user=left_out, status="approved", experiment_number=5)
 
     response = client_.post(
         reverse("admin:users_experimentparticipation_changelist"),

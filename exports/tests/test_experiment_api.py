@@ -7,7 +7,11 @@ from rest_framework.test import APIClient
 
 from energyleaf.tests.helpers import client_for, streamed_text
 from energyleaf.users.models import ExperimentParticipation, User
-from energyleaf.users.tests.factories import StaffFactory, UserFactory
+from energyleaf.users.tests.factories import (
+    ExperimentParticipationFactory,
+    StaffFactory,
+    UserFactory,
+)
 from exports.models import ExperimentExportMark
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +24,7 @@ Status = ExperimentParticipation.Status
 
 def participant(status: str, number: int | None = 1, **fields: object) -> User:
     user = UserFactory(is_participant=True, **fields)
-    ExperimentParticipation.objects.create(user=user, status=status, experiment_number=number)
+    ExperimentParticipationFactory(user=user, status=status, experiment_number=number)
     return user
 
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 from analytics.models import Device, DevicePeak, Sequence
 from energyleaf.tests.helpers import client_for, streamed_text
 from energyleaf.users.models import ExperimentParticipation, User
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import ExperimentParticipationFactory, UserFactory
 from exports import services_dataset
 from exports.csv import neutralise
 from sensors.models import Reading
@@ -49,9 +49,7 @@ def test_participant_export_and_admin_action(admin_user: User) -> None:
         user = UserFactory(
             is_participant=True, first_name=value, last_name=value, email=f"{number}@example.org"
         )
-        ExperimentParticipation.objects.create(
-            user=user, status="approved", experiment_number=number
-        )
+        ExperimentParticipationFactory(user=user, status="approved", experiment_number=number)
         users.append(user)
     api = client_for(admin_user)
     site = Client()

@@ -64,4 +64,3 @@ class ExperimentParticipationFactory(DjangoModelFactory[ExperimentParticipation]
 
     user = factory.SubFactory(UserFactory, is_participant=True)
     status = ExperimentParticipation.Status.REGISTERED
-    experiment_number = factory.Sequence(lambda n: n + 1)
