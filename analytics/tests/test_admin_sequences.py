@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from analytics.admin_sequences import power_chart_svg
+from analytics.admin.sequences import power_chart_svg
 from analytics.models import (
     Device,
     DeviceCategory,

@@ -15,8 +15,8 @@ from analytics.models import Sequence
 from analytics.tests.helpers import NOISY_BIG, NOISY_SMALL, TINY, noisy_rollups
 from energyleaf.tests.helpers import client_for, streamed_text, utc
 from energyleaf.users.tests.factories import UserFactory
-from exports import services_dataset
-from exports.services_dataset import export_job_create
+from exports.services import dataset as dataset_services
+from exports.services.dataset import export_job_create
 from sensors.tests.factories import SensorFactory
 from sensors.tests.helpers import reading
 
@@ -93,7 +93,7 @@ def test_dataset_files_round_readings_and_sequences(
             start=utc(2024, 6, 1),
             end=utc(2024, 6, 2),
         )
-    folder = services_dataset.export_job_folder(job)
+    folder = dataset_services.export_job_folder(job)
     readings = gzip.decompress((folder / "readings.csv.gz").read_bytes()).decode()
     sequences = gzip.decompress((folder / "sequences.csv.gz").read_bytes()).decode()
 
