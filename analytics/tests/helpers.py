@@ -3,13 +3,26 @@ factories.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from analytics.compute.classifier.training import TrainingConfig
 from analytics.models import ConsumptionRollup, Sequence
 from analytics.tests.factories import ANALYTICS_START, ConsumptionRollupFactory, SequenceFactory
 from sensors.models import Sensor
+
+# The training of the tiny classifier the tests share (conftest's `tiny_model_dir`): seconds,
+# not minutes.
+TINY_TRAINING = replace(
+    TrainingConfig(),
+    households=6,
+    days=2,
+    min_positives=3,
+    max_iter=15,
+    folds=2,
+)
 
 # Floats as arithmetic leaves them: what the API and the CSV files must print rounded.
 NOISY_BIG = 2454.000000000036

@@ -19,7 +19,7 @@ from analytics.models import (
     Sequence,
 )
 from analytics.selectors.devices import PowerPoint
-from analytics.tests.factories import SequenceFactory
+from analytics.tests.factories import DeviceFactory, DeviceSuggestionFactory, SequenceFactory
 from energyleaf.tests.helpers import get_counting_queries
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
@@ -49,11 +49,11 @@ def _add_data(households: int) -> list[Sequence]:
                 average_peak_power_w=400,
                 energy_kwh=0.04,
             )
-            DeviceSuggestion.objects.create(
+            DeviceSuggestionFactory(
                 sequence=sequence, category="kettle", probability=0.9, model_version="v1"
             )
             sequences.append(sequence)
-        Device.objects.create(user=sensor.user, name="Kettle", category=DeviceCategory.KETTLE)
+        DeviceFactory(user=sensor.user, name="Kettle", category=DeviceCategory.KETTLE)
         DevicePowerEstimation.objects.create(user=sensor.user, quality="insufficient")
     return sequences
 

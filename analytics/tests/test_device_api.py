@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from analytics.models import Device, DevicePeak, DeviceSuggestion, Sequence
+from analytics.models import Device, DevicePeak, Sequence
 from analytics.tests import helpers
-from analytics.tests.factories import DeviceFactory
+from analytics.tests.factories import DeviceFactory, DevicePeakFactory, DeviceSuggestionFactory
 from energyleaf.tests.helpers import client_for, jwt_client, jwt_obtain
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from sensors.tests.factories import SensorFactory
@@ -41,13 +41,11 @@ def test_peak_list_shape_and_query_budget(sensor, django_assert_num_queries):
     device = DeviceFactory(user=sensor.user)
     for minutes in (0, 10, 20):
         peak = make_sequence(sensor, minutes=minutes)
-        DevicePeak.objects.create(device=device, sequence=peak)
-        DeviceSuggestion.objects.create(
+        DevicePeakFactory(device=device, sequence=peak)
+        DeviceSuggestionFactory(
             sequence=peak, category="kettle", probability=0.8, model_version="v1"
         )
-        DeviceSuggestion.objects.create(
-            sequence=peak, category="oven", probability=0.3, model_version="v1"
-        )
+        DeviceSuggestionFactory(sequence=peak, category="oven", probability=0.3, model_version="v1")
     make_sequence(sensor, minutes=30, kind="anomaly")
     with django_assert_num_queries(3):
         response = client.get(reverse("analytics:peak-list"), RANGE)
@@ -198,7 +196,7 @@ def test_estimation_is_404_before_the_first_run():
 
 def test_second_household_cannot_see_or_change_the_first(sensor):
     device, peak = DeviceFactory(user=sensor.user), make_sequence(sensor)
-    DevicePeak.objects.create(device=device, sequence=peak)
+    DevicePeakFactory(device=device, sequence=peak)
     intruder = SensorFactory().user
     own_device = DeviceFactory(user=intruder, name="Mine")
     client = jwt_client(jwt_obtain(intruder.email)["access"])
@@ -224,17 +222,11 @@ def test_second_household_cannot_see_or_change_the_first(sensor):
 def test_each_peak_shows_its_latest_model_and_at_most_three(sensor):
     old, new = make_sequence(sensor, minutes=0), make_sequence(sensor, minutes=10)
     for category, p in (("kettle", 0.9), ("toaster", 0.8), ("iron", 0.7), ("dryer", 0.6)):
-        DeviceSuggestion.objects.create(
-            sequence=old, category=category, probability=p, model_version="v1"
-        )
-    DeviceSuggestion.objects.create(
-        sequence=new, category="kettle", probability=0.4, model_version="v1"
-    )
+        DeviceSuggestionFactory(sequence=old, category=category, probability=p, model_version="v1")
+    DeviceSuggestionFactory(sequence=new, category="kettle", probability=0.4, model_version="v1")
     # a newer model re-classified only the second peak
-    DeviceSuggestion.objects.create(
-        sequence=new, category="dryer", probability=0.55, model_version="v2"
-    )
-    DeviceSuggestion.objects.create(
+    DeviceSuggestionFactory(sequence=new, category="dryer", probability=0.55, model_version="v2")
+    DeviceSuggestionFactory(
         sequence=new, category="microwave", probability=0.45, model_version="v2"
     )
     body = client_for(sensor.user).get(reverse("analytics:peak-list"), RANGE).json()

@@ -10,13 +10,11 @@ import pytest
 from django.urls import reverse
 
 from analytics.models import (
-    Device,
     DeviceCategory,
     DevicePowerEstimation,
-    DeviceSuggestion,
     Sequence,
 )
-from analytics.tests.factories import SequenceFactory
+from analytics.tests.factories import DeviceFactory, DeviceSuggestionFactory, SequenceFactory
 from analytics.tests.helpers import NOISY_BIG, NOISY_SMALL, TINY, noisy_rollups
 from sensors.tests.factories import SensorFactory
 
@@ -37,7 +35,7 @@ def noisy_peak(sensor) -> Sequence:  # type: ignore[no-untyped-def]
         energy_kwh=NOISY_SMALL,
         base_load_w=TINY,
     )
-    DeviceSuggestion.objects.create(
+    DeviceSuggestionFactory(
         sequence=peak, category="kettle", probability=0.8770000000000018, model_version="v1"
     )
     return peak
@@ -46,7 +44,7 @@ def noisy_peak(sensor) -> Sequence:  # type: ignore[no-untyped-def]
 def test_peaks_devices_and_estimation_print_rounded_numbers(api_client):
     sensor = SensorFactory()
     noisy_peak(sensor)
-    Device.objects.create(
+    DeviceFactory(
         user=sensor.user,
         name="Kettle",
         category=DeviceCategory.KETTLE,
@@ -105,9 +103,7 @@ def test_admin_changelists_and_pages_print_rounded_numbers(client, admin_user):
     DevicePowerEstimation.objects.create(
         user=sensor.user, r_squared=NOISY_SMALL, quality="insufficient", peaks_used=3
     )
-    Device.objects.create(
-        user=sensor.user, name="Oven", category=DeviceCategory.OVEN, power_w=NOISY_BIG
-    )
+    DeviceFactory(user=sensor.user, name="Oven", category=DeviceCategory.OVEN, power_w=NOISY_BIG)
     client.force_login(admin_user)
 
     pages = {

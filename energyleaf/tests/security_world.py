@@ -21,12 +21,15 @@ from django.db import models
 from analytics.models import (
     Device,
     DeviceCategory,
-    DevicePeak,
     DevicePowerEstimation,
-    DeviceSuggestion,
     Sequence,
 )
-from analytics.tests.factories import SequenceFactory
+from analytics.tests.factories import (
+    DeviceFactory,
+    DevicePeakFactory,
+    DeviceSuggestionFactory,
+    SequenceFactory,
+)
 from energyleaf.tests.helpers import jwt_for
 from energyleaf.users.models import ExperimentParticipation, User
 from energyleaf.users.tests.factories import UserFactory
@@ -77,15 +80,15 @@ def _household(tag: str, mac: str) -> Household:
         average_peak_power_w=2100.0,
         energy_kwh=0.18,
     )
-    device = Device.objects.create(
+    device = DeviceFactory(
         user=user,
         name=f"{tag}-kettle",
         category=DeviceCategory.KETTLE,
         power_w=2000.0,
         is_power_estimated=True,
     )
-    DevicePeak.objects.create(device=device, sequence=peak)
-    DeviceSuggestion.objects.create(
+    DevicePeakFactory(device=device, sequence=peak)
+    DeviceSuggestionFactory(
         sequence=peak, category="kettle", probability=0.9, model_version="walk-v1"
     )
     DevicePowerEstimation.objects.create(user=user, quality="good", peaks_used=3, r_squared=0.9)

@@ -19,7 +19,8 @@ from django.conf import LazySettings
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from analytics.models import Device, DevicePeak, Sequence
+from analytics.models import Device, Sequence
+from analytics.tests.factories import DeviceFactory, DevicePeakFactory
 from energyleaf.schedule import default_entry
 from energyleaf.tests.helpers import utc
 from energyleaf.users.models import User
@@ -61,8 +62,8 @@ def add_sequence(sensor: Sensor, start: datetime, minutes: int, kind: str = "pea
 
 
 def confirm(user: User, sequence: Sequence, name: str, category: str) -> Device:
-    device = Device.objects.create(user=user, name=name, category=category)
-    DevicePeak.objects.create(device=device, sequence=sequence)
+    device = DeviceFactory(user=user, name=name, category=category)
+    DevicePeakFactory(device=device, sequence=sequence)
     return device
 
 

@@ -14,7 +14,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from analytics.models import Device, DevicePeak, Sequence
+from analytics.models import Sequence
+from analytics.tests.factories import DeviceFactory, DevicePeakFactory
 from energyleaf.tests.helpers import client_for, streamed_text
 from energyleaf.users.models import ExperimentParticipation, User
 from energyleaf.users.tests.factories import ExperimentParticipationFactory, UserFactory
@@ -118,8 +119,8 @@ def test_research_dataset_neutralises_device_names(
             average_peak_power_w=1.5e3,
             energy_kwh=0.125,
         )
-        device = Device.objects.create(user=user, name=value, category="kettle")
-        DevicePeak.objects.create(device=device, sequence=sequence)
+        device = DeviceFactory(user=user, name=value, category="kettle")
+        DevicePeakFactory(device=device, sequence=sequence)
 
     with django_capture_on_commit_callbacks(execute=True):
         job = dataset_services.export_job_create(requested_by=admin_user, include_readings=False)
