@@ -1,10 +1,10 @@
-"""What every mail of reports shares: the app's base URL, signed unsubscribe links, the mail
-language of a household and numbers, dates and money written the way that language writes them.
+"""What every mail of reports shares in its wording: the app's base URL, signed unsubscribe
+links, the mail language of a household and numbers, dates and money written the way that
+language writes them. Sending and recording is the outbox's (`outbox.py`).
 """
 
 from __future__ import annotations
 
-import smtplib
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
@@ -18,8 +18,6 @@ from .unsubscribe import UnsubscribeScope, unsubscribe_token_make
 DEFAULT_APP_URL = "http://localhost:8000/"
 MAIL_LANGUAGES = ("de", "en")
 DEFAULT_MAIL_LANGUAGE = "de"
-# Errors of the mail transport: recorded on the row and tried again later.
-MAIL_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
 
 WEEKDAYS = {
     "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
