@@ -40,7 +40,7 @@ def test_mail_state_is_kept_under_the_new_names_and_back() -> None:
         user = old.get_model("users", "User").objects.create(email="old@example.org")
         sensor = old.get_model("sensors", "Sensor").objects.create(client_id="AA:00:00:00:00:09")
         Sequence = old.get_model("analytics", "Sequence")
-        Notification = old.get_model("reports", "AnomalyNotification")
+        notifications = old.get_model("reports", "AnomalyNotification")
         for minutes, status in ((0, "sent"), (30, "skipped"), (60, "failed")):
             sequence = Sequence.objects.create(
                 sensor=sensor,
@@ -51,7 +51,7 @@ def test_mail_state_is_kept_under_the_new_names_and_back() -> None:
                 average_peak_power_w=800.0,
                 energy_kwh=0.2,
             )
-            Notification.objects.create(
+            notifications.objects.create(
                 sequence=sequence,
                 user=user,
                 sensor=sensor,
