@@ -48,6 +48,7 @@ from sensors.selectors.readings import reading_day_sums
 from ..models import MailSkipReason, MailStatus, Report, ReportDay, ReportSettings
 from ..selectors_reports import report_mail_ids_stuck, reports_due
 from ..tasks import send_report_mail_task
+from .outbox import mail_recipient_missing
 
 KWH = Decimal("0.001")
 EUR = Decimal("0.01")
@@ -143,7 +144,7 @@ def report_generate(*, user_id: int, now: datetime) -> Report:
         mail_skip_reason = ""
         if not settings.receive_mails:
             mail_skip_reason = MailSkipReason.OPTED_OUT
-        elif not user.is_active or not user.email:
+        elif mail_recipient_missing(is_active=user.is_active, email=user.email):
             mail_skip_reason = MailSkipReason.NO_EMAIL
         existing = _report_create(
             user_id=user_id,
