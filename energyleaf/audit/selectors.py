@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .models import AuditEvent, Heartbeat
-from .services import CELERY_HEARTBEAT
+from energyleaf.audit.services.events import CELERY_HEARTBEAT
 
 
 def heartbeat_last(*, name: str = CELERY_HEARTBEAT) -> datetime | None:

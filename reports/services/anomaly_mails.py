@@ -21,14 +21,14 @@ from django.utils import timezone
 
 from energyleaf.common.time import to_local
 from energyleaf.users.models import Household, User
-from sensors.models import Sensor
-
-from ..models import AnomalyNotification, MailSkipReason
-from ..selectors import (
+from reports.selectors.anomalies import (
     anomalies_without_notification,
     anomaly_mail_sent_recently,
     anomaly_notification_ids_due,
 )
+from sensors.models import Sensor
+
+from ..models import AnomalyNotification, MailSkipReason
 from .mails import app_url, mail_language
 from .mails import unsubscribe_url as _unsubscribe_url
 from .outbox import MailKind, mail_deliver, mail_recipient_missing
