@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .models import AuditEvent, Heartbeat
 from energyleaf.audit.services.events import CELERY_HEARTBEAT
+
+from .models import AuditEvent, Heartbeat
 
 
 def heartbeat_last(*, name: str = CELERY_HEARTBEAT) -> datetime | None:
