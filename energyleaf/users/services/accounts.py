@@ -9,9 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from energyleaf.audit.services import audit_event_record
-
-from .models import ExperimentParticipation, Household, User
-from .signals import household_deleting
+from energyleaf.users.models import ExperimentParticipation, Household, User
+from energyleaf.users.signals import household_deleting
 
 HOUSEHOLD_EDITABLE_FIELDS = frozenset(
     {
