@@ -16,7 +16,7 @@ from analytics.models import ConsumptionRollup
 from energyleaf.tests.helpers import client_for, streamed_text, utc
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
-from exports import selectors
+from exports.selectors import energy as energy_selectors
 from sensors.models import Reading, Sensor
 from sensors.selectors import readings
 from sensors.tests.factories import SensorFactory, make_readings
@@ -134,7 +134,7 @@ def test_copy_server_cursor_and_iterator_paths_write_identical_bytes(
         readings.energy_lines_cursor(sensor_id=sensor.pk, start=start, end=end, zone_name=zone)
     )
     iterated = b"".join(
-        selectors._readings_iterated(sensor.pk, start, end, ZoneInfo(zone) if zone else None)
+        energy_selectors._readings_iterated(sensor.pk, start, end, ZoneInfo(zone) if zone else None)
     )
     assert copied == iterated
     assert fetched == iterated

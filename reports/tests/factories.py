@@ -16,6 +16,7 @@ from energyleaf.users.tests.factories import ExperimentParticipationFactory, Use
 from reports.models import (
     AnomalyNotification,
     ExperimentStatusTransition,
+    MailStatus,
     Report,
     ReportDay,
     ReportSettings,
@@ -32,7 +33,7 @@ class AnomalyNotificationFactory(DjangoModelFactory[AnomalyNotification]):
     sequence = factory.SubFactory(SequenceFactory, kind="anomaly")
     sensor = factory.SelfAttribute("sequence.sensor")
     user = factory.SelfAttribute("sequence.sensor.user")
-    status = AnomalyNotification.Status.PENDING
+    mail_status = MailStatus.PENDING
 
 
 class ReportSettingsFactory(DjangoModelFactory[ReportSettings]):
@@ -63,6 +64,7 @@ class ReportFactory(DjangoModelFactory[Report]):
     )
     total_consumption_kwh = Decimal("3.000")
     average_daily_consumption_kwh = Decimal("3.000")
+    mail_status = MailStatus.PENDING
 
 
 class ReportDayFactory(DjangoModelFactory[ReportDay]):
@@ -95,5 +97,5 @@ class SurveyInvitationFactory(DjangoModelFactory[SurveyInvitation]):
     survey_number = 2
     survey_id = factory.Faker("bothify", text="survey-####")
     link = factory.LazyAttribute(lambda o: f"https://survey.example.org/{o.survey_id}")
-    status = SurveyInvitation.Status.PENDING
+    mail_status = MailStatus.PENDING
     created_at = factory.LazyFunction(timezone.now)
