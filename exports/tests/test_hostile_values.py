@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from analytics.models import Sequence
 from analytics.tests.factories import DeviceFactory, DevicePeakFactory
-from energyleaf.tests.helpers import client_for, streamed_text
+from energyleaf.tests.helpers import body_bytes, client_for, streamed_text
 from energyleaf.users.models import ExperimentParticipation, User
 from energyleaf.users.tests.factories import ExperimentParticipationFactory, UserFactory
 from exports.compute.csv import neutralise
@@ -64,7 +64,7 @@ def test_participant_export_and_admin_action(admin_user: User) -> None:
             "_selected_action": list(ExperimentParticipation.objects.values_list("pk", flat=True)),
         },
     )
-    from_admin = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    from_admin = body_bytes(response).decode()
 
     for text in (from_api, from_admin):
         rows = cells(text)[1:]
