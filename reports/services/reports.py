@@ -35,11 +35,11 @@ from analytics.selectors.aggregates import household_daily_consumption, local_da
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household, User
 from energyleaf.users.selectors import household_time_zone
+from reports.selectors.reports import report_mail_ids_stuck, reports_due
 from sensors.models import Sensor
 from sensors.selectors.assignments import household_periods
 
 from ..models import Report, ReportDay, ReportSettings
-from ..selectors_reports import report_mail_ids_stuck, reports_due
 from ..tasks import send_report_mail_task
 
 KWH = Decimal("0.001")

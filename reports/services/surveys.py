@@ -34,14 +34,14 @@ from energyleaf.users.models import (
     User,
 )
 from energyleaf.users.services import participation_status_change
-
-from ..models import SurveyInvitation
-from ..selectors_surveys import (
+from reports.selectors.surveys import (
     SURVEY_STEPS,
     SurveyStep,
     survey_candidates,
     survey_invitation_ids_to_send,
 )
+
+from ..models import SurveyInvitation
 from .mails import MAIL_ERRORS, mail_language
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,10 @@ from energyleaf.users.models import (
     Household,
     User,
 )
+from energyleaf.users.services import PARTICIPATION_TRANSITIONS
 from energyleaf.users.tests.factories import UserFactory
 from reports.models import SurveyInvitation
+from reports.selectors.surveys import SURVEY_STEPS
 from reports.services import surveys
 from reports.services.surveys import MAX_ATTEMPTS, survey_routine_run
 from reports.tasks import survey_routine_task
@@ -264,3 +266,9 @@ def test_daily_task_runs_the_routine_and_is_scheduled() -> None:
 
     assert counts["moved_to_third_survey"] == 1
     assert default_entry("survey-routine").task == "reports.survey_routine"
+
+
+def test_every_survey_step_is_a_change_the_survey_routine_may_make() -> None:
+    steps = {(start, step.to_status) for step in SURVEY_STEPS for start in step.from_statuses}
+
+    assert steps == PARTICIPATION_TRANSITIONS[ExperimentStatusTransition.Source.SURVEY_ROUTINE]

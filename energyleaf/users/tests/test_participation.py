@@ -8,9 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition
-from energyleaf.users.services import PARTICIPATION_TRANSITIONS, participation_status_change
+from energyleaf.users.services import participation_status_change
 from energyleaf.users.tests.factories import UserFactory
-from reports.selectors_surveys import SURVEY_STEPS
 
 pytestmark = pytest.mark.django_db
 
@@ -76,9 +75,3 @@ def test_a_naive_time_is_refused() -> None:
             at=AT.replace(tzinfo=None),
         )
     assert not ExperimentStatusTransition.objects.exists()
-
-
-def test_every_survey_step_is_a_change_the_survey_routine_may_make() -> None:
-    steps = {(start, step.to_status) for step in SURVEY_STEPS for start in step.from_statuses}
-
-    assert steps == PARTICIPATION_TRANSITIONS[Source.SURVEY_ROUTINE]
