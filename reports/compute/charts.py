@@ -37,7 +37,7 @@ from matplotlib.patches import Rectangle
 from numpy.typing import NDArray
 from PIL import Image
 
-from reports.services.mails import format_number, format_short_date
+from reports.compute.formatting import format_number, format_short_date
 
 CONSUMPTION = "consumption"
 COST = "cost"

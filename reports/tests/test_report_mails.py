@@ -318,7 +318,7 @@ def test_hourly_run_queues_a_mail_whose_task_was_lost() -> None:
 def test_trend_arrows_and_percent(
     current: str, previous: str, expected: tuple[str, str | None, str]
 ) -> None:
-    from reports.services.mails import format_kwh
+    from reports.compute.formatting import format_kwh
 
     trend = trend_compute(
         current=Decimal(current), previous=Decimal(previous), write=format_kwh, language="de"

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import F
 from django.utils import timezone
 
-from .models import AuditEvent, Heartbeat
+from energyleaf.audit.models import AuditEvent, Heartbeat
 
 logger = logging.getLogger(__name__)
 

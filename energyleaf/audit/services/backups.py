@@ -29,8 +29,8 @@ from typing import Any
 
 from django.db import connections
 
-from .models import AuditEvent
-from .services import audit_event_record
+from energyleaf.audit.models import AuditEvent
+from energyleaf.audit.services.events import audit_event_record
 
 logger = logging.getLogger(__name__)
 
