@@ -1,7 +1,7 @@
 """`ExperimentStatusTransition` moves from the reports app to the users app, which owns the
 participation status (its one writer is `participation_status_change`).
 
-The table was renamed by `reports.0004_experimentstatustransition_table`; here the users app takes
+The table was renamed by `reports.0005_experimentstatustransition_table`; here the users app takes
 the model over without touching the database, with a new transition source (`export_mark`, a
 choice only). Its content type moves with it, so its permissions (the researcher role's view
 permission), the groups and users holding them and the admin log entries stay attached.
@@ -69,7 +69,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('users', '0004_role_groups'),
-        ('reports', '0004_experimentstatustransition_table'),
+        ('reports', '0005_experimentstatustransition_table'),
         ('admin', '0003_logentry_add_action_flag_choices'),
         ('auth', '0012_alter_user_first_name_max_length'),
         ('contenttypes', '0002_remove_content_type_name'),

@@ -10,11 +10,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 BEFORE = [
-    ("reports", "0003_report_mails_day_cost_survey_routine"),
+    ("reports", "0004_mail_delivery"),
     ("users", "0004_role_groups"),
 ]
 AFTER = [
-    ("reports", "0005_delete_experimentstatustransition"),
+    ("reports", "0006_delete_experimentstatustransition"),
     ("users", "0005_experimentstatustransition"),
 ]
 CHANGED_AT = datetime(2024, 6, 20, 6, 15, tzinfo=UTC)

@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0004_experimentstatustransition_table'),
+        ('reports', '0005_experimentstatustransition_table'),
         ('users', '0005_experimentstatustransition'),
     ]
 

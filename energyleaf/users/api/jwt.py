@@ -26,7 +26,7 @@ from rest_framework_simplejwt.serializers import (
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 
-from .models import User
+from energyleaf.users.models import User
 
 GENERATION_CLAIM = "gen"
 REVOKED = "Token has been revoked"

@@ -1,7 +1,7 @@
 """First step of moving `ExperimentStatusTransition` to the users app (with the participation it
 records): its table takes the users app's name. Rows, indexes and keys stay. Next:
 `users.0005_experimentstatustransition` (takes the model over) and
-`reports.0005_delete_experimentstatustransition` (lets it go)."""
+`reports.0006_delete_experimentstatustransition` (lets it go)."""
 
 from django.db import migrations
 
@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0003_report_mails_day_cost_survey_routine'),
+        ('reports', '0004_mail_delivery'),
     ]
 
     operations = [
