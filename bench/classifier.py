@@ -42,8 +42,8 @@ from analytics.classifier.training import (  # noqa: E402
     TrainingConfig,
     training_household_config,
 )
-from analytics.simulation.household import simulate_household  # noqa: E402
 from bench import common  # noqa: E402
+from simulation.households import simulate_household  # noqa: E402
 
 TARGET_TRAIN_S = 60.0
 TARGET_MODEL_MB = 20.0

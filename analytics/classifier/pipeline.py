@@ -33,7 +33,7 @@ from analytics.classifier.training import (
     peak_dataset_build,
 )
 from analytics.compute.sequences import DEFAULT_CONFIG, DetectionConfig
-from analytics.simulation.antgen_models import ANTGEN_VERSION, CATEGORY_BY_ANTGEN_TYPE
+from simulation.appliances import ANTGEN_VERSION, CATEGORY_BY_ANTGEN_TYPE
 
 VALIDATION_FILE = "validation.txt"
 

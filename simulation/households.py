@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from analytics.simulation.antgen_models import (
+from simulation.appliances import (
     ApplianceModel,
     load_allowlisted_models,
     models_by_category,
