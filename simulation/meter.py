@@ -79,6 +79,10 @@ _ACTIVITY_MEAN: Final = sum(_HOURLY_ACTIVITY_RAW) / 24
 HOURLY_ACTIVITY: Final = tuple(value / _ACTIVITY_MEAN for value in _HOURLY_ACTIVITY_RAW)
 """Relative appliance activity per household hour, mean 1 (so `daily_rate` is kept)."""
 _ACTIVITY_MAX: Final = max(HOURLY_ACTIVITY)
+J_PER_KWH: Final = 3_600_000.0
+REGISTER_DECIMALS: Final = 4
+"""A meter shows its register in 0.0001 kWh (0.1 Wh) steps, like Tasmota's SML driver; the
+simulated households of `simulation.households` use the same resolution."""
 REGISTER_EPOCH: Final = 1_577_836_800.0
 """2020-01-01T00:00:00Z: the registers' reference time (see `HouseholdModel`)."""
 REGISTER_HEADROOM: Final = 2.0
@@ -140,7 +144,7 @@ class _Appliance:
 
 @dataclass(frozen=True, slots=True)
 class MeterSample:
-    """What the meter shows at `time` (epoch s): register in kWh (4 decimals, like Tasmota SML)
+    """What the meter shows at `time` (epoch s): register in kWh (`REGISTER_DECIMALS` decimals)
     and current power in W (1 decimal)."""
 
     time: float
@@ -241,7 +245,7 @@ class HouseholdModel:
         return [appliance.spec.name for appliance in self._appliances if appliance.phase >= 0]
 
     def _integrate_to(self, moment: float) -> None:
-        self._energy_kwh += self.power_w * (moment - self._time) / 3_600_000.0
+        self._energy_kwh += self.power_w * (moment - self._time) / J_PER_KWH
         self._time = moment
 
     def _drift_base(self) -> None:
@@ -283,6 +287,6 @@ class HouseholdModel:
         self.advance_to(moment)
         return MeterSample(
             time=self._time,
-            register_kwh=round(self._energy_kwh, 4),
+            register_kwh=round(self._energy_kwh, REGISTER_DECIMALS),
             power_w=round(self.power_w, 1),
         )
