@@ -13,9 +13,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from energyleaf.common.admin import EstimatedCountPaginator, number_display
 from energyleaf.common.numbers import REGISTER, WATTS, format_fixed
+from sensors.compute.mac import canonical_mac_or_none
 
 from . import selectors, services
-from .mac import canonical_mac_or_none
 from .models import (
     MeterEvent,
     Reading,

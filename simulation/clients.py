@@ -20,9 +20,15 @@ from typing import Any, ClassVar, Final
 from sensors.protobuf.mapping import (
     BatchData,
     BatchReadingData,
+    BatchResponseData,
+    InvalidPayload,
     ReadingData,
     ScriptAcceptedData,
     TokenRequestData,
+    TokenResponseData,
+    decode_batch_response,
+    decode_status_response,
+    decode_token_response,
     encode_batch,
     encode_script_accepted,
     encode_sensor_input,
@@ -37,14 +43,8 @@ from simulation.protocol import (
     SCRIPT_ACCEPTED_PATH,
     SENSOR_INPUT_PATH,
     TOKEN_PATH,
-    BatchAnswer,
     Outcome,
-    ProtocolError,
-    TokenAnswer,
     classify_status,
-    decode_batch_response,
-    decode_status_response,
-    decode_token_response,
 )
 from simulation.summary import StoredReading, StyleCounters, UncertainReading
 from simulation.transport import HttpAnswer, HttpTransport, TransportError
@@ -177,10 +177,10 @@ class SensorClient:
     def _token_request_body(self) -> bytes:
         raise NotImplementedError
 
-    def _token_lifetime(self, answer: TokenAnswer) -> float:
+    def _token_lifetime(self, answer: TokenResponseData) -> float:
         raise NotImplementedError
 
-    def _request_token(self) -> TokenAnswer | None:
+    def _request_token(self) -> TokenResponseData | None:
         """Ask for a token; store it and return the answer, or count the failure and return
         None."""
         self.counters.token_requests += 1
@@ -194,7 +194,7 @@ class SensorClient:
             return None
         try:
             answer = decode_token_response(result.body)
-        except ProtocolError:
+        except InvalidPayload:
             self.counters.token_failures[f"HTTP {result.status} undecodable"] += 1
             return None
         status = self._effective_status(result, answer.status)
@@ -228,7 +228,7 @@ class SensorClient:
             return self._count_failure(result.reason)
         try:
             answer = decode_status_response(result.body)
-        except ProtocolError:
+        except InvalidPayload:
             if 200 <= result.status <= 299:
                 self._uncertain(reading, timestamped)
             return self._count_failure(f"HTTP {result.status} undecodable")
@@ -319,7 +319,7 @@ class TasmotaClient(SensorClient):
         request = TokenRequestData(self.client_id, DIGITAL_ELECTRICITY, self._need_script)
         return encode_token_request(request)
 
-    def _token_lifetime(self, answer: TokenAnswer) -> float:
+    def _token_lifetime(self, answer: TokenResponseData) -> float:
         return max(float(answer.expires_in or 0), MIN_TOKEN_LIFETIME_S)
 
     def _activate(self) -> bool:
@@ -415,7 +415,7 @@ class PiClient(SensorClient):
         request = TokenRequestData(self.client_id, DIGITAL_ELECTRICITY, need_script=False)
         return encode_token_request(request, send_need_script=True)
 
-    def _token_lifetime(self, answer: TokenAnswer) -> float:
+    def _token_lifetime(self, answer: TokenResponseData) -> float:
         lifetime = float(answer.expires_in or 0)
         return max(min(PI_TOKEN_CACHE_S, lifetime), MIN_TOKEN_LIFETIME_S)
 
@@ -561,7 +561,7 @@ class PiBatchClient(PiClient):
             self.batch_size = max(1, min(self.batch_size, size) // 2)
         try:
             answer = decode_batch_response(result.body)
-        except ProtocolError:
+        except InvalidPayload:
             if 200 <= result.status <= 299:
                 for reading in chunk:
                     self._uncertain(reading, True)
@@ -578,7 +578,7 @@ class PiBatchClient(PiClient):
             return outcome
         return self._settle_batch(chunk, answer)
 
-    def _settle_batch(self, chunk: list[_Reading], answer: BatchAnswer) -> Outcome | None:
+    def _settle_batch(self, chunk: list[_Reading], answer: BatchResponseData) -> Outcome | None:
         by_index = {item.index: item for item in answer.results}
         tally: Counter[Outcome] = Counter()
         for index, reading in enumerate(chunk):

@@ -1,5 +1,5 @@
 """The v1 sensor protocol as the clients see it (docs/protocol.md): endpoints, the SML script of a
-simulated sensor, decoding of the server's answers and the outcome of one answer.
+simulated sensor and the outcome of one answer.
 
 Outcome of one answer: 2xx is `accepted` (`duplicate` when `status_message` is `Duplicate`);
 401 is `unauthorized` (the client fetches a new token and sends the reading once more); 408, 413,
@@ -10,20 +10,13 @@ server will never take that reading; its reason is counted). An HTTP 2xx whose b
 2xx is judged by the body status (as the Tasmota driver does); mismatches are counted in
 `protocol_errors` (`simulation.clients`).
 
-Encoding goes through `sensors.protobuf.mapping`, the server's own wire format. Pure Python, no
-Django.
+Requests are encoded and answers decoded by `sensors.protobuf.mapping`, the one owner of the wire
+format (an undecodable answer raises its `InvalidPayload`). Pure Python, no Django.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, Literal
-
-from google.protobuf.message import DecodeError, Message
-
-from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
-from sensors.protobuf import energyleaf_pb2 as pb
-from sensors.protobuf.mapping import BatchItemResultData
 
 Outcome = Literal["accepted", "duplicate", "unauthorized", "refused", "failed"]
 
@@ -50,98 +43,6 @@ SIMULATOR_SCRIPT: Final = (
 )
 """SML script registered for simulated sensors (`simulate_sensors --register`): import, export
 and power."""
-
-
-class ProtocolError(ValueError):
-    """An answer body that is not the protobuf message the endpoint must answer with."""
-
-
-@dataclass(frozen=True, slots=True)
-class TokenAnswer:
-    """A decoded TokenResponse; absent optional fields are None."""
-
-    status: int
-    status_message: str | None
-    access_token: str | None
-    expires_in: int | None
-    script: str | None
-    analog_rotation_per_kwh: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusAnswer:
-    """A decoded SensorDataResponse or ScriptAcceptedResponse (status 0 = empty body)."""
-
-    status: int
-    status_message: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchAnswer:
-    """A decoded SensorDataBatchResponse."""
-
-    status: int
-    status_message: str | None
-    accepted: int
-    duplicates: int
-    rejected: int
-    results: tuple[BatchItemResultData, ...]
-
-
-def _parse(message: Message, body: bytes) -> None:
-    try:
-        message.ParseFromString(body)
-    except DecodeError as exc:
-        raise ProtocolError(str(exc)) from exc
-
-
-def _optional_text(message: Message, name: str) -> str | None:
-    value = getattr(message, name)
-    return str(value) if message.HasField(name) else None
-
-
-def decode_token_response(body: bytes) -> TokenAnswer:
-    """Decode a `/api/v1/token` answer; raises ProtocolError if it is not a TokenResponse."""
-    message = pb.TokenResponse()
-    _parse(message, body)
-    return TokenAnswer(
-        status=message.status,
-        status_message=_optional_text(message, "status_message"),
-        access_token=_optional_text(message, "access_token"),
-        expires_in=message.expires_in if message.HasField("expires_in") else None,
-        script=_optional_text(message, "script"),
-        analog_rotation_per_kwh=(
-            message.analog_rotation_per_kwh if message.HasField("analog_rotation_per_kwh") else None
-        ),
-    )
-
-
-def decode_status_response(body: bytes) -> StatusAnswer:
-    """Decode a SensorDataResponse or ScriptAcceptedResponse (same layout)."""
-    message = pb.SensorDataResponse()
-    _parse(message, body)
-    return StatusAnswer(message.status, _optional_text(message, "status_message"))
-
-
-def decode_batch_response(body: bytes) -> BatchAnswer:
-    """Decode a `/api/v1/sensor_input/batch` answer."""
-    message = batch_pb.SensorDataBatchResponse()
-    _parse(message, body)
-    return BatchAnswer(
-        status=message.status,
-        status_message=_optional_text(message, "status_message"),
-        accepted=message.accepted,
-        duplicates=message.duplicates,
-        rejected=message.rejected,
-        results=tuple(
-            BatchItemResultData(
-                index=item.index,
-                status=item.status,
-                status_message=_optional_text(item, "status_message"),
-            )
-            for item in message.results
-        ),
-    )
 
 
 def classify_status(status: int, message: str | None) -> Outcome:

@@ -26,22 +26,18 @@ from typing import Any
 from sensors.protobuf.mapping import (
     BatchData,
     BatchReadingData,
+    InvalidPayload,
     ReadingData,
     TokenRequestData,
+    decode_batch_response,
+    decode_status_response,
+    decode_token_response,
     encode_batch,
     encode_sensor_input,
     encode_token_request,
 )
 from simulation.config import SimulatorConfig, client_id_for
-from simulation.protocol import (
-    BATCH_PATH,
-    SENSOR_INPUT_PATH,
-    TOKEN_PATH,
-    ProtocolError,
-    decode_batch_response,
-    decode_status_response,
-    decode_token_response,
-)
+from simulation.protocol import BATCH_PATH, SENSOR_INPUT_PATH, TOKEN_PATH
 from simulation.run import Simulation
 from simulation.summary import SimulationSummary
 
@@ -541,7 +537,7 @@ class Probe(threading.Thread):
                 with_body = decode_status_response(payload).status
                 if 200 <= status <= 299 and with_body:
                     status = with_body
-            except (OSError, http.client.HTTPException, ProtocolError):
+            except (OSError, http.client.HTTPException, InvalidPayload):
                 status = 0
             self.events.append(ProbeEvent(sent, time.monotonic(), status, time_ns))
             self.halt.wait(self.period)
@@ -707,7 +703,7 @@ def _export_round(stack: Stack, database: str, user_ids: list[int]) -> dict[str,
 
     from energyleaf.users.models import Household
     from exports.models import ExportJob
-    from exports.services_dataset import export_job_create, export_job_folder
+    from exports.services.dataset import export_job_create, export_job_folder
     from exports.tasks import run_export_job_task
 
     problems: list[str] = []

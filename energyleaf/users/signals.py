@@ -12,8 +12,8 @@ from django.dispatch import Signal, receiver
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
 from energyleaf.common.throttling import client_address
+from energyleaf.users.services.login_throttle import login_account_key
 
-from .login_throttle import login_account_key
 from .models import User
 
 household_deleting = Signal()

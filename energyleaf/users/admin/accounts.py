@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from simple_history.admin import SimpleHistoryAdmin
+
+from energyleaf.users import services
+from energyleaf.users.models import ExperimentParticipation, Household, User
+
+
+class HouseholdInline(admin.StackedInline[Household, User]):
+    model = Household
+    can_delete = False
+    extra = 0
+    readonly_fields = ("created_at", "updated_at")
+
+
+class ExperimentInline(admin.StackedInline[ExperimentParticipation, User]):
+    model = ExperimentParticipation
+    can_delete = False
+    extra = 0
+    readonly_fields = ("status_changed_at", "created_at", "updated_at")
+
+
+@admin.register(User)
+class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin[User]):
+    """Users with their household and experiment data inline."""
+
+    inlines = (HouseholdInline, ExperimentInline)
+    list_display = (
+        "email",
+        "username",
+        "first_name",
+        "last_name",
+        "is_active",
+        "is_staff",
+        "is_participant",
+        "date_joined",
+    )
+    list_filter = ("is_active", "is_staff", "is_participant", "household__app_version")
+    search_fields = ("email", "username", "first_name", "last_name")
+    ordering = ("email",)
+    readonly_fields = ("last_login", "date_joined", "activation_date")
+    list_select_related = ("household",)
+    show_full_result_count = False
+    actions = ("activate", "deactivate", "promote_to_admin", "delete_users")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (
+            "Personal info",
+            {"fields": ("username", "first_name", "last_name", "phone", "address")},
+        ),
+        (
+            "Study",
+            {"fields": ("is_participant", "onboarding_completed", "activation_date")},
+        ),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "username", "password1", "password2"),
+            },
+        ),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
+        """Only superusers make superusers; roles and permissions are given by superusers and
+        by those who may change groups."""
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ("is_superuser",)
+            if not request.user.has_perm("auth.change_group"):
+                fields += ("groups", "user_permissions")
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        """A superuser's account (its password included) is changed only by superusers."""
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_deactivate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("users.deactivate_user")
+
+    def has_promote_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def _superusers_refused(self, request: HttpRequest, queryset: QuerySet[User]) -> bool:
+        """Whether the selection holds a superuser that the (non-superuser) requester may not
+        touch; tells them so. Nothing is changed then."""
+        if request.user.is_superuser or not queryset.filter(is_superuser=True).exists():
+            return False
+        self.message_user(
+            request,
+            "Only superusers may activate, deactivate or delete a superuser; nothing was changed.",
+            messages.ERROR,
+        )
+        return True
+
+    @admin.action(description="Activate selected users", permissions=["deactivate"])
+    def activate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        if self._superusers_refused(request, queryset):
+            return
+        count = services.users_activate(users=queryset)
+        self.message_user(request, f"{count} user(s) activated.", messages.SUCCESS)
+
+    @admin.action(description="Deactivate selected users", permissions=["deactivate"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        if self._superusers_refused(request, queryset):
+            return
+        count = services.users_deactivate(users=queryset)
+        self.message_user(request, f"{count} user(s) deactivated.", messages.SUCCESS)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # Deleting a household needs a decision about its readings: only `delete_users` asks it.
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(
+        description="Delete selected users (asks what happens to their readings)",
+        permissions=["delete"],
+    )
+    def delete_users(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        if self._superusers_refused(request, queryset):
+            return None
+        return self._delete_confirmation(
+            request, list(queryset), action_name="delete_users", cancel_url="."
+        )
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The delete button of a user: the same confirmation with the choice for readings."""
+        user = self.get_object(request, object_id)
+        if user is None:
+            raise Http404("No such user.")
+        if not self.has_delete_permission(request, user):
+            raise PermissionDenied
+        cancel_url = reverse("admin:users_user_change", args=[user.pk])
+        response = self._delete_confirmation(
+            request, [user], action_name=None, cancel_url=cancel_url
+        )
+        if response is None:
+            return HttpResponseRedirect(reverse("admin:users_user_changelist"))
+        return response
+
+    def _delete_confirmation(
+        self,
+        request: HttpRequest,
+        users: list[User],
+        *,
+        action_name: str | None,
+        cancel_url: str,
+    ) -> HttpResponse | None:
+        error = ""
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            choice = request.POST.get("readings")
+            if choice in ("keep", "delete"):
+                count = services.users_delete(
+                    users=users, keep_readings=choice == "keep", actor_id=request.user.pk
+                )
+                what = "kept for the study" if choice == "keep" else "deleted"
+                self.message_user(
+                    request, f"{count} user(s) deleted; their readings {what}.", messages.SUCCESS
+                )
+                return None
+            error = "Choose whether the readings are kept for the study or deleted."
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete users?",
+            "users": users,
+            "error": error,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action_name": action_name,
+            "cancel_url": cancel_url,
+        }
+        return TemplateResponse(
+            request,
+            "admin/users/user/delete_households.html",
+            context,
+            status=400 if error else 200,
+        )
+
+    @admin.action(
+        description="Promote selected users to admin (superuser)", permissions=["promote"]
+    )
+    def promote_to_admin(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        count = services.users_promote_to_admin(users=queryset)
+        self.message_user(request, f"{count} user(s) are now admins.", messages.SUCCESS)
+
+
+@admin.register(Household)
+class HouseholdAdmin(SimpleHistoryAdmin[Household]):
+    list_display = ("user", "time_zone", "app_version", "tariff", "receive_anomaly_mails")
+    list_filter = ("app_version", "tariff", "meter_type", "receive_anomaly_mails")
+    search_fields = ("user__email", "meter_number")
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(ExperimentParticipation)
+class ExperimentParticipationAdmin(SimpleHistoryAdmin[ExperimentParticipation]):
+    list_display = ("user", "status", "installation_date", "gets_paid", "uses_prolific")
+    list_filter = ("status", "gets_paid", "uses_prolific")
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    autocomplete_fields = ("user",)
+    readonly_fields = ("status_changed_at", "created_at", "updated_at")
