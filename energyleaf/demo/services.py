@@ -41,7 +41,8 @@ from exports.services.dataset import export_job_create
 from reports.models import Report
 from reports.services.reports import report_generate, report_settings_update
 from sensors import services as sensor_services
-from sensors.models import Reading, Sensor
+from sensors.models import Sensor
+from sensors.selectors.readings import sensor_reading_span
 from simulation.config import DEFAULT_CLIENT_ID_PREFIX, client_id_for
 from simulation.households import simulate_household, to_ns
 from simulation.protocol import SIMULATOR_SCRIPT
@@ -174,7 +175,7 @@ def demo_history_ensure(
 ) -> None:
     """When the sensor has no readings: `hours` of a simulated household ending at `now`, posted
     day by day through the ingestion service with the sensor's own token."""
-    if Reading.objects.filter(sensor=sensor).exists():
+    if sensor_reading_span(sensor_id=sensor.pk) is not None:
         return
     end = now.astimezone(UTC)
     begin = end - timedelta(hours=hours)
@@ -212,15 +213,15 @@ def demo_history_ensure(
 def demo_peaks_ensure(*, sensor: Sensor, result: DemoSeedResult, progress: Progress) -> None:
     """When the sensor has no peaks yet: detection over every half hour of its readings (the
     detection asks for device suggestions of new peaks), then suggestions for peaks without."""
-    first = Reading.objects.filter(sensor=sensor).order_by("timestamp").first()
-    last = Reading.objects.filter(sensor=sensor).order_by("-timestamp").first()
-    if first is None or last is None:
+    span = sensor_reading_span(sensor_id=sensor.pk)
+    if span is None:
         return
+    first, last = span
     if not Sequence.objects.filter(sensor=sensor).exists():
         windows = [
             start
-            for start in detection_windows_between(start=first.timestamp, end=last.timestamp)
-            if start + WINDOW <= last.timestamp
+            for start in detection_windows_between(start=first, end=last)
+            if start + WINDOW <= last
         ]
         progress(f"detection: {len(windows)} half-hour windows")
         for number, start in enumerate(windows, 1):

@@ -19,8 +19,6 @@ from simulation.appliances import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The allowlist as a data file in the repository (docs/classifier.md, "Training data").
 ALLOWLIST_FILE = REPO_ROOT / "simulation" / "antgen-train-allowlist.txt"
-# The project's original copy, beside the checkout (../shared/ml/) where one exists.
-SHARED_ALLOWLIST_FILE = REPO_ROOT.parent / "shared" / "ml" / "antgen-train-allowlist.txt"
 
 
 def _allowlist_entries(file: Path) -> list[str]:
@@ -32,12 +30,6 @@ def test_allowlist_matches_repository_file() -> None:
     assert list(TRAIN_ALLOWLIST) == _allowlist_entries(ALLOWLIST_FILE)
     assert len(TRAIN_ALLOWLIST) == 65
     assert len(set(TRAIN_ALLOWLIST)) == 65
-
-
-def test_allowlist_matches_shared_file() -> None:
-    if not SHARED_ALLOWLIST_FILE.exists():
-        pytest.skip("no shared allowlist file beside the checkout")
-    assert list(TRAIN_ALLOWLIST) == _allowlist_entries(SHARED_ALLOWLIST_FILE)
 
 
 def test_loader_opens_only_allowlisted_files(monkeypatch: pytest.MonkeyPatch) -> None:
