@@ -41,9 +41,9 @@ from analytics.compute.classifier.training import (
 )
 from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import detect_peaks_own_reference
-from analytics.simulation.antgen_models import CATEGORY_BY_ANTGEN_TYPE
-from analytics.simulation.household import HouseholdConfig, PlannedRun, simulate_household
 from analytics.tests.helpers import TINY_TRAINING
+from simulation.appliances import CATEGORY_BY_ANTGEN_TYPE
+from simulation.households import HouseholdConfig, PlannedRun, simulate_household
 
 START = datetime(2024, 3, 4, tzinfo=UTC)
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}

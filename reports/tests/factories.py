@@ -1,5 +1,5 @@
-"""Test data for reports: anomaly mails, report settings, reports with their days, the survey
-routine's status transitions and invitations."""
+"""Test data for reports: anomaly mails, report settings, reports with their days, survey
+invitations."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from analytics.tests.factories import SequenceFactory
-from energyleaf.users.models import ExperimentParticipation
-from energyleaf.users.tests.factories import ExperimentParticipationFactory, UserFactory
+from energyleaf.users.tests.factories import UserFactory
 from reports.models import (
     AnomalyNotification,
-    ExperimentStatusTransition,
     MailStatus,
     Report,
     ReportDay,
@@ -74,19 +72,6 @@ class ReportDayFactory(DjangoModelFactory[ReportDay]):
     report = factory.SubFactory(ReportFactory)
     day = factory.SelfAttribute("report.first_day")
     consumption_kwh = Decimal("3.000")
-
-
-class ExperimentStatusTransitionFactory(DjangoModelFactory[ExperimentStatusTransition]):
-    class Meta:
-        model = ExperimentStatusTransition
-
-    participation = factory.SubFactory(
-        ExperimentParticipationFactory, status=ExperimentParticipation.Status.SECOND_SURVEY
-    )
-    from_status = ExperimentParticipation.Status.INSTALLATION
-    to_status = factory.SelfAttribute("participation.status")
-    changed_at = factory.LazyFunction(timezone.now)
-    source = ExperimentStatusTransition.Source.SURVEY_ROUTINE
 
 
 class SurveyInvitationFactory(DjangoModelFactory[SurveyInvitation]):

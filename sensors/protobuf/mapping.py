@@ -1,7 +1,8 @@
 """Conversion between Energyleaf protobuf messages and plain, typed Python values.
 
-This module is the only place that touches the generated `*_pb2` classes. Decoders take the raw
-request body and return frozen dataclasses; encoders take plain values and return the serialized
+This module is the only place that touches the generated `*_pb2` classes. Decoders take a raw
+body (a request; for clients such as the simulated sensors, an answer) and return frozen
+dataclasses; encoders take plain values and return the serialized
 body. Services and every other app work with these dataclasses only.
 
 Decoding contract (all `decode_*` functions):
@@ -118,6 +119,38 @@ class ScriptAcceptedData:
     """A ScriptAcceptedRequest."""
 
     access_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponseData:
+    """A TokenResponse as a client reads it; absent `optional` fields are None."""
+
+    status: int
+    status_message: str | None
+    access_token: str | None
+    expires_in: int | None
+    script: str | None
+    analog_rotation_per_kwh: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResponseData:
+    """A SensorDataResponse or ScriptAcceptedResponse (same fields); status 0 = empty body."""
+
+    status: int
+    status_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResponseData:
+    """A SensorDataBatchResponse as a client reads it."""
+
+    status: int
+    status_message: str | None
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: tuple[BatchItemResultData, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +355,23 @@ _SENSOR_INPUT: Final[_Schema] = {
     6: _R_VARINT,
 }
 _SCRIPT_ACCEPTED: Final[_Schema] = {1: _R_LEN}
+_TOKEN_RESPONSE: Final[_Schema] = {
+    1: _R_LEN,
+    2: _R_VARINT,
+    3: _R_VARINT,
+    4: _R_LEN,
+    5: _R_LEN,
+    6: _R_VARINT,
+}
+_STATUS_RESPONSE: Final[_Schema] = {1: _R_VARINT, 2: _R_LEN}
+_BATCH_RESPONSE: Final[_Schema] = {
+    1: _R_VARINT,
+    2: _R_LEN,
+    3: _R_VARINT,
+    4: _R_VARINT,
+    5: _R_VARINT,
+    6: _Rule(frozenset({_LEN}), {1: _R_VARINT, 2: _R_VARINT, 3: _R_LEN}),
+}
 _ENERGY: Final[_Schema] = {1: _R_LEN, 2: _R_I64, 4: _R_I64, 5: _R_I64, 6: _R_LEN}
 _GAS_OR_WATER: Final[_Schema] = {1: _R_LEN, 2: _R_I64, 3: _R_I64}
 _BATCH_READING: Final[_Schema] = {1: _R_I64, 2: _R_I64, 3: _R_I64, 4: _R_VARINT}
@@ -396,6 +446,56 @@ def decode_script_accepted(body: bytes | bytearray | memoryview) -> ScriptAccept
     message = pb.ScriptAcceptedRequest()
     _decode(message, body, _SCRIPT_ACCEPTED)
     return ScriptAcceptedData(access_token=message.access_token)
+
+
+def _optional_text(message: Message, name: str) -> str | None:
+    return str(getattr(message, name)) if message.HasField(name) else None
+
+
+def _optional_uint(message: Message, name: str) -> int | None:
+    return int(getattr(message, name)) if message.HasField(name) else None
+
+
+def decode_token_response(body: bytes | bytearray | memoryview) -> TokenResponseData:
+    """Decode a TokenResponse body (the answer of `/api/v1/token`)."""
+    message = pb.TokenResponse()
+    _decode(message, body, _TOKEN_RESPONSE)
+    return TokenResponseData(
+        status=message.status,
+        status_message=_optional_text(message, "status_message"),
+        access_token=_optional_text(message, "access_token"),
+        expires_in=_optional_uint(message, "expires_in"),
+        script=_optional_text(message, "script"),
+        analog_rotation_per_kwh=_optional_uint(message, "analog_rotation_per_kwh"),
+    )
+
+
+def decode_status_response(body: bytes | bytearray | memoryview) -> StatusResponseData:
+    """Decode a SensorDataResponse or ScriptAcceptedResponse body (same fields)."""
+    message = pb.SensorDataResponse()
+    _decode(message, body, _STATUS_RESPONSE)
+    return StatusResponseData(message.status, _optional_text(message, "status_message"))
+
+
+def decode_batch_response(body: bytes | bytearray | memoryview) -> BatchResponseData:
+    """Decode a SensorDataBatchResponse body (the answer of `/api/v1/sensor_input/batch`)."""
+    message = batch_pb.SensorDataBatchResponse()
+    _decode(message, body, _BATCH_RESPONSE)
+    return BatchResponseData(
+        status=message.status,
+        status_message=_optional_text(message, "status_message"),
+        accepted=message.accepted,
+        duplicates=message.duplicates,
+        rejected=message.rejected,
+        results=tuple(
+            BatchItemResultData(
+                index=item.index,
+                status=item.status,
+                status_message=_optional_text(item, "status_message"),
+            )
+            for item in message.results
+        ),
+    )
 
 
 def decode_energy(body: bytes | bytearray | memoryview) -> EnergyReadingData:

@@ -1,11 +1,18 @@
-"""Test data for people: users, households, staff with roles, experiment participations."""
+"""Test data for people: users, households, staff with roles, experiment participations and
+their status transitions."""
 
 from __future__ import annotations
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from energyleaf.users.models import ExperimentParticipation, Household, User
+from energyleaf.users.models import (
+    ExperimentParticipation,
+    ExperimentStatusTransition,
+    Household,
+    User,
+)
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -64,3 +71,16 @@ class ExperimentParticipationFactory(DjangoModelFactory[ExperimentParticipation]
 
     user = factory.SubFactory(UserFactory, is_participant=True)
     status = ExperimentParticipation.Status.REGISTERED
+
+
+class ExperimentStatusTransitionFactory(DjangoModelFactory[ExperimentStatusTransition]):
+    class Meta:
+        model = ExperimentStatusTransition
+
+    participation = factory.SubFactory(
+        ExperimentParticipationFactory, status=ExperimentParticipation.Status.SECOND_SURVEY
+    )
+    from_status = ExperimentParticipation.Status.INSTALLATION
+    to_status = factory.SelfAttribute("participation.status")
+    changed_at = factory.LazyFunction(timezone.now)
+    source = ExperimentStatusTransition.Source.SURVEY_ROUTINE
