@@ -1,3 +1,7 @@
 """Admin of the analytics app; each sub-domain registers its pages in its own module."""
 
-from . import admin_fleet, admin_sequences  # noqa: F401 - imported for their registrations
+from . import (  # noqa: F401 - imported for their registrations
+    admin_fleet,
+    admin_households,
+    admin_sequences,
+)

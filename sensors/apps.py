@@ -8,4 +8,4 @@ class SensorsConfig(AppConfig):
     verbose_name = "Sensors and readings"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registers checks and receivers)
+        from . import checks  # noqa: F401  (registers the system checks)

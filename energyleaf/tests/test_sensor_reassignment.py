@@ -23,17 +23,18 @@ from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup, Sequence
 from analytics.services.detection import sequences_detect_window
+from analytics.services.assignments import sensor_reassign, sensor_reset_with_rollups
+from analytics.services.households import households_delete
 from analytics.services.rollups import rollups_refresh
 from analytics.tests.factories import readings_from_power
 from energyleaf.users.models import User
-from energyleaf.users.services import users_delete
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports import services_dataset
 from exports.pseudonyms import pseudonym, pseudonym_key
 from exports.services_dataset import export_job_create, export_job_run
 from reports.services.reports import report_generate
 from sensors.models import ASSIGNMENT_ORIGIN, Reading, Sensor, SensorAssignment
-from sensors.services import sensor_assign, sensor_register, sensor_reset
+from sensors.services import sensor_register
 from sensors.tests.factories import SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -73,8 +74,8 @@ def world() -> dict[str, Any]:
     anna, bert = UserFactory(), UserFactory()
     sensor = sensor_register(client_id="aa:bb:cc:dd:ee:01", user=anna)
     count_a = add_readings(sensor, FIRST, BOUNDARY, USED_A, Decimal(100))
-    sensor_reset(sensor=sensor, at=BOUNDARY)
-    sensor_assign(sensor=sensor, user=bert, at=BOUNDARY)
+    sensor_reset_with_rollups(sensor=sensor, at=BOUNDARY)
+    sensor_reassign(sensor=sensor, user=bert, at=BOUNDARY)
     count_b = add_readings(sensor, BOUNDARY, LAST, USED_B, Decimal(200))
     return {"a": anna, "b": bert, "sensor": sensor, "count_a": count_a, "count_b": count_b}
 
@@ -251,7 +252,7 @@ def test_deleting_a_household_keeping_its_readings_leaves_them_pseudonymous(
     total = Reading.objects.count()
     anna_id = world["a"].pk
 
-    users_delete(users=[world["a"]], keep_readings=True)
+    households_delete(users=[world["a"]], keep_readings=True)
 
     assert Reading.objects.count() == total
     period = SensorAssignment.objects.get(sensor=world["sensor"], valid_to=BOUNDARY)
@@ -281,7 +282,7 @@ def test_deleting_a_household_with_its_readings_deletes_only_its_periods(
     )
     anna = world["a"].pk
 
-    users_delete(users=[world["a"]], keep_readings=False)
+    households_delete(users=[world["a"]], keep_readings=False)
 
     assert not Reading.objects.filter(timestamp__lt=BOUNDARY).exists()
     assert Reading.objects.filter(timestamp__gte=BOUNDARY).count() == world["count_b"]
@@ -327,8 +328,8 @@ def test_detection_never_joins_two_households_in_one_peak() -> None:
             loads=load,
         )
     holder = shared.user
-    sensor_reset(sensor=shared, at=boundary)
-    sensor_assign(sensor=shared, user=UserFactory(), at=boundary)
+    sensor_reset_with_rollups(sensor=shared, at=boundary)
+    sensor_reassign(sensor=shared, user=UserFactory(), at=boundary)
 
     for sensor in (shared, control):
         sequences_detect_window(
@@ -368,7 +369,7 @@ def test_the_delete_action_deletes_only_the_chosen_households_readings(
 def test_resetting_with_deletion_deletes_only_the_current_households_readings(
     world: dict[str, Any],
 ) -> None:
-    result = sensor_reset(sensor=world["sensor"], delete_readings=True)
+    result = sensor_reset_with_rollups(sensor=world["sensor"], delete_readings=True)
 
     assert result.readings_deleted == world["count_b"]
     assert Reading.objects.count() == world["count_a"]
@@ -394,7 +395,7 @@ def test_a_change_cannot_be_dated_before_the_open_period(world: dict[str, Any]) 
     before = list(SensorAssignment.objects.order_by("pk").values_list("valid_from", "valid_to"))
 
     with pytest.raises(ValidationError):
-        sensor_reset(sensor=world["sensor"], at=BOUNDARY - timedelta(seconds=1))
+        sensor_reset_with_rollups(sensor=world["sensor"], at=BOUNDARY - timedelta(seconds=1))
 
     assert (
         list(SensorAssignment.objects.order_by("pk").values_list("valid_from", "valid_to"))
@@ -412,9 +413,9 @@ def test_rollups_already_summed_follow_a_later_change_of_household() -> None:
     rollups_refresh()
     assert dict(ConsumptionRollup.objects.values_list("household_key", "readings")) == {anna.pk: 15}
 
-    sensor_reset(sensor=sensor, at=BOUNDARY)
+    sensor_reset_with_rollups(sensor=sensor, at=BOUNDARY)
     nobody = dict(ConsumptionRollup.objects.values_list("household_key", "readings"))
-    sensor_assign(sensor=sensor, user=bert, at=BOUNDARY)
+    sensor_reassign(sensor=sensor, user=bert, at=BOUNDARY)
     moved = dict(ConsumptionRollup.objects.values_list("household_key", "readings"))
 
     # 10:00 … 10:07 stay A's; 10:08 … 10:14 are nobody's, then B's.

@@ -30,7 +30,7 @@ class UsersConfig(AppConfig):
     verbose_name = "Users and households"
 
     def ready(self) -> None:
-        from . import schema, signals  # noqa: F401  (registers the schema extensions, receivers)
+        from . import schema  # noqa: F401  (registers the schema extensions)
 
         # Connected after django.contrib.auth's create_permissions (auth is installed first).
         post_migrate.connect(_roles_after_migrate, dispatch_uid="energyleaf.users.roles")

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import factory
 from factory.django import DjangoModelFactory
 
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Reading, Sensor
+from sensors.services.assignments import assignment_sync
 
 
 class SensorFactory(DjangoModelFactory[Sensor]):
@@ -19,6 +21,15 @@ class SensorFactory(DjangoModelFactory[Sensor]):
     )
     sensor_type = Sensor.SensorType.ELECTRICITY
     user = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class: type[Sensor], *args: Any, **kwargs: Any) -> Sensor:
+        # A sensor made with a household gets its first assignment period, as registration
+        # (`sensor_register`) gives it; no receiver does that behind a plain save.
+        sensor = super()._create(model_class, *args, **kwargs)
+        if sensor.user_id is not None:
+            assignment_sync(sensor_id=sensor.pk, user_id=sensor.user_id)
+        return sensor
 
 
 def make_readings(sensor: Sensor, count: int, *, start: datetime | None = None) -> list[Reading]:
