@@ -421,3 +421,60 @@ def test_rollups_already_summed_follow_a_later_change_of_household() -> None:
     # 10:00 … 10:07 stay A's; 10:08 … 10:14 are nobody's, then B's.
     assert nobody == {anna.pk: 8, 0: 7}
     assert moved == {anna.pk: 8, bert.pk: 7}
+
+
+def _sensor_form(sensor: Sensor, user: User | None) -> dict[str, Any]:
+    return {
+        "client_id": sensor.client_id,
+        "sensor_type": "electricity",
+        "version": 1,
+        "user": user.pk if user is not None else "",
+        "script": "",
+        "analog_rotations_per_kwh": "",
+        # The read-only inline of assignment periods.
+        "assignments-TOTAL_FORMS": "0",
+        "assignments-INITIAL_FORMS": "0",
+    }
+
+
+def test_the_admin_change_form_moves_the_rollups_with_the_sensor(client: Client) -> None:
+    """The admin's change form goes through the analytics service: periods and rollups follow."""
+    anna, bert = UserFactory(), UserFactory()
+    sensor = SensorFactory(user=anna)
+    now = datetime.now(UTC)
+    add_readings(sensor, now - timedelta(minutes=5), now + timedelta(minutes=5), USED_A, Decimal(1))
+    rollups_refresh()
+    assert set(ConsumptionRollup.objects.values_list("household_key", flat=True)) == {anna.pk}
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.post(
+        reverse("admin:sensors_sensor_change", args=[sensor.pk]), _sensor_form(sensor, bert)
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    sensor.refresh_from_db()
+    assert sensor.user == bert
+    assert list(
+        SensorAssignment.objects.filter(sensor=sensor)
+        .order_by("valid_from")
+        .values_list("user_id", flat=True)
+    ) == [anna.pk, bert.pk]
+    # The readings after the change are summed for B now, without waiting for a refresh.
+    assert bert.pk in set(ConsumptionRollup.objects.values_list("household_key", flat=True))
+
+
+def test_a_sensor_added_in_the_admin_gets_its_first_period(client: Client) -> None:
+    anna = UserFactory()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    form = _sensor_form(Sensor(client_id="AA:BB:CC:DD:EE:42"), anna)
+
+    response = client.post(reverse("admin:sensors_sensor_add"), form)
+
+    assert response.status_code == 302, response.content[:2000]
+    sensor = Sensor.objects.get(client_id="AA:BB:CC:DD:EE:42")
+    assert sensor.user == anna
+    assert list(
+        SensorAssignment.objects.filter(sensor=sensor).values_list(
+            "user_id", "valid_from", "valid_to"
+        )
+    ) == [(anna.pk, ASSIGNMENT_ORIGIN, None)]

@@ -122,7 +122,9 @@ def users_promote_to_admin(*, users: Iterable[User]) -> int:
 
 
 @transaction.atomic
-def user_delete(*, user: User, actor_id: int | None = None, details: dict[str, Any] | None = None) -> None:
+def user_delete(
+    *, user: User, actor_id: int | None = None, details: dict[str, Any] | None = None
+) -> None:
     """Delete one user row (its household, participation and the rows that cascade with it) and
     audit it. Only for `analytics.services.households.households_delete`, which first acts on
     the household's sensors, readings and derived data (the choice is recorded in `details`)."""
