@@ -51,9 +51,10 @@ def signal_uses(relative: str, tree: ast.Module) -> Iterator[str]:
                     yield f"{relative}:{node.lineno}: imports {alias.name}"
         elif isinstance(node, ast.Call) and _name(node.func) == "Signal":
             yield f"{relative}:{node.lineno}: defines a Signal"
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if any(_name(decorator) == "receiver" for decorator in node.decorator_list):
-                yield f"{relative}:{node.lineno}: @receiver {node.name}"
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            _name(decorator) == "receiver" for decorator in node.decorator_list
+        ):
+            yield f"{relative}:{node.lineno}: @receiver {node.name}"
 
 
 def test_no_signals_or_receivers_in_the_project() -> None:

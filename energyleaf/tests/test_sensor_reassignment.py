@@ -22,8 +22,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup, Sequence
-from analytics.services.detection import sequences_detect_window
 from analytics.services.assignments import sensor_reassign, sensor_reset_with_rollups
+from analytics.services.detection import sequences_detect_window
 from analytics.services.households import households_delete
 from analytics.services.rollups import rollups_refresh
 from analytics.tests.factories import readings_from_power
