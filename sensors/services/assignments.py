@@ -66,10 +66,9 @@ def assignment_sync(
     if first_ever and not Reading.objects.filter(sensor_id=sensor_id).exists():
         # A new sensor: whatever it buffered before it was assigned is its household's.
         start = ASSIGNMENT_ORIGIN
-    opened = SensorAssignment.objects.create(
+    return SensorAssignment.objects.create(
         sensor_id=sensor_id, user_id=user_id, household_key=user_id, valid_from=start
     )
-    return opened
 
 
 @transaction.atomic
