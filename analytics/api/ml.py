@@ -40,13 +40,9 @@ from energyleaf.common.fields import RoundedNumberField
 from energyleaf.common.numbers import PROBABILITY, round_probability
 from energyleaf.common.parsers import JSONParser, read_at_most
 from energyleaf.common.permissions import has_model_permissions
-from sensors.protobuf.mapping import (
-    InvalidPayload,
-    decode_ml_peak_request,
-    encode_ml_peak_response,
-)
 
 from ..services.suggestions import MAX_SAMPLES_PER_PEAK, SampledPeak, samples_classify
+from .protobuf.mapping import InvalidPayload, decode_ml_peak_request, encode_ml_peak_response
 
 PROTOBUF = "application/x-protobuf"
 MAX_PEAKS_PER_REQUEST = 100

@@ -12,10 +12,14 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from analytics.api.protobuf.mapping import (
+    MLPeakData,
+    decode_ml_peak_response,
+    encode_ml_peak_request,
+)
 from analytics.classifier.artefact import artefact_load
 from analytics.models import DeviceSuggestion
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
-from sensors.protobuf.mapping import MLPeakData, decode_ml_peak_response, encode_ml_peak_request
 
 pytestmark = pytest.mark.django_db
 
