@@ -11,8 +11,7 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
 
 from energyleaf.common.parsers import InvalidJsonError, json_loads_limited, read_at_most
-
-from ..protobuf.mapping import InvalidPayload
+from energyleaf.common.protobuf_wire import InvalidPayload
 
 
 class PayloadTooLarge(APIException):

@@ -17,10 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from energyleaf.common import protobuf_wire
+from energyleaf.common.protobuf_wire import InvalidPayload
 from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
-from sensors.protobuf.mapping import InvalidPayload, WireLimitError
+from sensors.protobuf.mapping import WireLimitError
 
 TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123"  # 30 chars, like the reference's tokens
 T = TOKEN.encode()
