@@ -10,27 +10,10 @@ from django.utils import timezone
 
 from energyleaf.audit.services import audit_event_record
 
-from .models import ExperimentParticipation, Household, User
+from .models import HOUSEHOLD_PROFILE_FIELDS, ExperimentParticipation, Household, User
 
 HOUSEHOLD_EDITABLE_FIELDS = frozenset(
-    {
-        "tariff",
-        "base_price_per_month",
-        "working_price_per_kwh",
-        "advance_payment_per_month",
-        "household_size",
-        "property_type",
-        "living_space_m2",
-        "hot_water",
-        "daily_consumption_goal_kwh",
-        "meter_number",
-        "meter_type",
-        "power_at_meter",
-        "wifi_at_meter",
-        "time_zone",
-        "language",
-        "receive_anomaly_mails",
-    }
+    {*HOUSEHOLD_PROFILE_FIELDS, "power_at_meter", "wifi_at_meter"}
 )
 
 
