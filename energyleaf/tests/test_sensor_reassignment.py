@@ -337,7 +337,6 @@ def test_detection_never_joins_two_households_in_one_peak() -> None:
             window_start=window,
             window_end=window + timedelta(minutes=30),
             kinds=["peak"],
-            audit=False,
         )
 
     # Without the change, one peak runs across the boundary …

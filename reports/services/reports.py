@@ -46,7 +46,7 @@ from sensors.selectors.assignments import Period, household_periods
 from sensors.selectors.readings import reading_day_sums
 
 from ..models import Report, ReportDay, ReportSettings
-from ..selectors_reports import report_mail_ids_stuck, reports_due
+from ..selectors_reports import report_mail_ids_stuck
 from ..tasks import send_report_mail_task
 
 KWH = Decimal("0.001")
@@ -175,11 +175,6 @@ def report_mails_requeue_stuck(*, now: datetime) -> int:
     for report_id in report_ids:
         send_report_mail_task.delay(report_id)
     return len(report_ids)
-
-
-def reports_generate_due(*, now: datetime) -> list[int]:
-    """Build the report of every household due at `now` (the hourly fan-out); the report ids."""
-    return [report_generate(user_id=user_id, now=now).pk for user_id in reports_due(now=now)]
 
 
 def _report_create(
