@@ -112,4 +112,19 @@ def suggest_devices_catch_up_task() -> int:
     return suggestions_catch_up(now=timezone.now())
 
 
-from .tasks_rollups import refresh_rollups_task  # noqa: E402,F401
+@shared_task(
+    name="analytics.refresh_rollups",
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=240,
+    time_limit=280,
+)
+def refresh_rollups_task() -> int:
+    """Fold newly received (and late) readings into the rollups; idempotent, so re-delivery and
+    overlapping runs are harmless. Returns the number of buckets rewritten."""
+    from .services.rollups import rollups_refresh
+
+    return rollups_refresh().buckets

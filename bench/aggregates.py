@@ -122,7 +122,7 @@ def main() -> None:
     from django.utils import timezone
     from rest_framework.test import APIRequestFactory, force_authenticate
 
-    from analytics.api.aggregate_views import AggregateListView
+    from analytics.api.views.aggregates import AggregateListView
     from analytics.models import ConsumptionRollup
     from analytics.selectors.aggregates import consumption_aggregates
     from analytics.services.rollups import rollups_refresh

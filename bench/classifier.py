@@ -29,19 +29,16 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from analytics.classifier.artefact import MODEL_FILE, artefact_load  # noqa: E402
-from analytics.classifier.features import (  # noqa: E402
-    instant_ns,
-    intervals_from_readings,
-    peak_features,
-)
-from analytics.classifier.peaks import history_peaks  # noqa: E402
-from analytics.classifier.pipeline import classifier_build  # noqa: E402
-from analytics.classifier.training import (  # noqa: E402
+from analytics.compute.classifier.artefact import MODEL_FILE, artefact_load  # noqa: E402
+from analytics.compute.classifier.features import intervals_from_readings, peak_features  # noqa: E402
+from analytics.compute.classifier.peaks import history_peaks  # noqa: E402
+from analytics.compute.classifier.pipeline import classifier_build  # noqa: E402
+from analytics.compute.classifier.training import (  # noqa: E402
     FIRST_DAY,
     TrainingConfig,
     training_household_config,
 )
+from analytics.compute.detection import instant_ns  # noqa: E402
 from analytics.simulation.household import simulate_household  # noqa: E402
 from bench import common  # noqa: E402
 

@@ -234,7 +234,7 @@ def dataset_job(user_id: int, rows: int) -> dict[str, Any]:
 
     from energyleaf.users.models import Household
     from exports.models import ExportJob
-    from exports.services_dataset import export_job_folder, export_job_run
+    from exports.services.dataset import export_job_folder, export_job_run
 
     with tempfile.TemporaryDirectory(prefix="bench-exports-") as folder:
         settings.EXPORTS_ROOT = Path(folder)

@@ -151,7 +151,7 @@ COMPONENTS = (
     ("sensors/services/ingestion.py", "sensor_readings_ingest", "service sensor_readings_ingest"),
     ("sensors/services/tokens.py", "sensor_token_authenticate", "  token + sensor lock SELECT"),
     ("sensors/services/ingestion.py", "_stored_around", "  stored-around raw SELECT"),
-    ("sensors/planning.py", "plan_ingestion", "  plan_ingestion (pure Python)"),
+    ("sensors/compute/planning.py", "plan_ingestion", "  plan_ingestion (pure Python)"),
     ("sensors/services/ingestion.py", "_write", "  _write (bulk_create of 1 row)"),
     ("django/db/transaction.py", "__exit__", "  transaction exit (COMMIT)"),
     ("sensors/protobuf/mapping.py", "encode_sensor_data_response", "protobuf encode"),
@@ -216,7 +216,7 @@ def batch_request(token: str, size: int, base_ms: int) -> bytes:
 
 def batch_steps(token: str, size: int, base_ms: int, top: int) -> None:
     """One batch through decode, the service (with its steps timed) and the answer encoder."""
-    from sensors import planning
+    from sensors.compute import planning
     from sensors.protobuf import mapping
     from sensors.services import ReadingInput, ingestion, sensor_readings_ingest
 

@@ -142,8 +142,8 @@ def main() -> None:
     from django.db import connection
 
     from energyleaf.users.models import Household, User
+    from reports.compute.charts import consumption_chart_render, cost_chart_render
     from reports.models import Report
-    from reports.services.charts import consumption_chart_render, cost_chart_render
     from reports.services.report_mails import (
         report_chart_days,
         report_mail_message,

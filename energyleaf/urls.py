@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from energyleaf import views
 from energyleaf.users.admin_login import ThrottledAdminAuthenticationForm, admin_login
+from reports.api.urls import page_urlpatterns
 
 admin.site.site_header = "Energyleaf back office"
 admin.site.site_title = "Energyleaf"
@@ -24,7 +25,7 @@ urlpatterns = [
     path("api/v1/", include("analytics.api.urls")),
     path("api/v1/", include("reports.api.urls")),
     path("api/v1/", include("exports.api.urls")),
-    path("", include("reports.urls")),
+    path("", include((page_urlpatterns, "reports"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

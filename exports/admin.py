@@ -27,8 +27,9 @@ from django.utils.html import format_html, format_html_join
 from energyleaf.common.admin import admin_view_urls
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import ExperimentParticipation, Household, User
+from exports import selectors, services
+from exports.services import dataset as dataset_services
 
-from . import selectors, services, services_dataset
 from .models import ExperimentExportMark, ExportJob
 
 
@@ -123,14 +124,14 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         # Queued after the admin's transaction commits, households included.
-        services_dataset.export_job_enqueue(job_id=form.instance.pk)
+        dataset_services.export_job_enqueue(job_id=form.instance.pk)
 
     def delete_model(self, request: HttpRequest, obj: ExportJob) -> None:
-        services_dataset.export_job_delete(job=obj)
+        dataset_services.export_job_delete(job=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ExportJob]) -> None:
         for job in queryset:
-            services_dataset.export_job_delete(job=job)
+            dataset_services.export_job_delete(job=job)
 
     @admin.display(description="progress")
     def progress(self, job: ExportJob) -> str:
@@ -161,7 +162,7 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
     @admin.action(description="Run selected jobs again", permissions=["run_again"])
     def run_again(self, request: HttpRequest, queryset: QuerySet[ExportJob]) -> None:
         for job in queryset:
-            services_dataset.export_job_rerun(job=job)
+            dataset_services.export_job_rerun(job=job)
         self.message_user(request, f"{queryset.count()} job(s) queued again.", messages.SUCCESS)
 
     def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
@@ -178,7 +179,7 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
             raise PermissionDenied
         job = get_object_or_404(ExportJob, pk=job_id)
         try:
-            handle = services_dataset.export_job_file_open(
+            handle = dataset_services.export_job_file_open(
                 job=job, name=name, user=cast(User, request.user)
             )
         except NotFoundError as error:
@@ -209,7 +210,7 @@ def export_households_readings(
     now)."""
     if not _may_create_export_jobs(request):
         raise PermissionDenied
-    job = services_dataset.export_job_create(
+    job = dataset_services.export_job_create(
         requested_by=cast(User, request.user),
         households=list(queryset),
         include_readings=True,

@@ -28,7 +28,7 @@ CLEANUP_TASK_NAME = "exports.cleanup_exports"
 )
 def run_export_job_task(job_id: int) -> None:
     """Write the dataset files of export job `job_id` (no-op when it already finished)."""
-    from .services_dataset import export_job_run
+    from exports.services.dataset import export_job_run
 
     export_job_run(job_id=job_id)
 
@@ -45,6 +45,6 @@ def run_export_job_task(job_id: int) -> None:
 )
 def cleanup_exports_task() -> None:
     """Delete export files past retention and re-queue stuck export jobs."""
-    from .services_dataset import export_jobs_cleanup
+    from exports.services.dataset import export_jobs_cleanup
 
     export_jobs_cleanup()

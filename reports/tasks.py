@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from .errors import ReportMailError
+from reports.services.errors import ReportMailError
 
 
 @shared_task(
@@ -36,7 +36,8 @@ def generate_due_reports_task(now: str | None = None) -> int:
     from django.utils import timezone
     from django.utils.dateparse import parse_datetime
 
-    from .selectors_reports import reports_due
+    from reports.selectors.reports import reports_due
+
     from .services.reports import report_mails_requeue_stuck
 
     moment = (parse_datetime(now) if now else None) or timezone.now()

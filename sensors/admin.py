@@ -13,9 +13,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from energyleaf.common.admin import EstimatedCountPaginator, number_display
 from energyleaf.common.numbers import REGISTER, WATTS, format_fixed
+from sensors.compute.mac import canonical_mac_or_none
 
 from . import selectors, services
-from .mac import canonical_mac_or_none
 from .models import (
     MeterEvent,
     Reading,
@@ -119,7 +119,7 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
 
     def assign_household(self, request: HttpRequest, sensor: Sensor, user: Any) -> None:
         """Move the sensor to `user` (None: to nobody). The analytics admin overrides this to
-        rebuild the rollups too (`analytics.admin_households`)."""
+        rebuild the rollups too (`energyleaf.admin_site`)."""
         services.sensor_assign(sensor=sensor, user=user, actor_id=request.user.pk)
 
     def reset_sensor(

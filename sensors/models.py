@@ -14,8 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from energyleaf.common.models import TimestampedModel
 from energyleaf.common.numbers import REGISTER, format_fixed
-
-from .mac import InvalidMacError, canonical_mac, canonical_mac_or_none
+from sensors.compute.mac import InvalidMacError, canonical_mac, canonical_mac_or_none
 
 # nanopb limit of TokenResponse.script (666 bytes with the NUL terminator).
 SCRIPT_MAX_BYTES = 665

@@ -37,7 +37,7 @@ DetectionStatus = Literal["ok", "insufficient_data"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_S = 1_000_000_000
 # kWh over an interval in ns -> W: 1000 W/kW * 3600 s/h * 1e9 ns/s.
-_KWH_PER_NS_TO_W = 3.6e15
+KWH_PER_NS_TO_W = 3.6e15
 # Reading.consumption is stored with 6 decimals; rounding to them keeps float noise from the
 # Decimal conversion from posing as a tiny register step.
 _CONSUMPTION_DECIMALS = 6
@@ -356,7 +356,7 @@ def _detect(
     )
     energy = np.where(valid, energy, 0.0)
     power = np.zeros(energy.shape, dtype=np.float64)
-    np.divide(energy * _KWH_PER_NS_TO_W, duration_ns, out=power, where=valid)
+    np.divide(energy * KWH_PER_NS_TO_W, duration_ns, out=power, where=valid)
 
     in_reference = valid & (start_ns >= reference_start_ns) & (end_ns <= reference_end_ns)
     covered_ns = int(duration_ns[in_reference].sum())
@@ -390,7 +390,7 @@ def _detect(
 
     seq_start, seq_end = start_ns[first], end_ns[last]
     seq_energy = energy_before[last + 1] - energy_before[first]
-    seq_power = seq_energy * _KWH_PER_NS_TO_W / (seq_end - seq_start)
+    seq_power = seq_energy * KWH_PER_NS_TO_W / (seq_end - seq_start)
     report = (seq_end >= window_start_ns) & (seq_power - base_load_w > 0)
     sequences = [
         DetectedSequence(
@@ -444,7 +444,7 @@ def _register_quantum_w(
     """
     units = np.rint(energy_kwh * 10**_CONSUMPTION_DECIMALS).astype(np.int64)
     step_kwh = int(np.gcd.reduce(units)) / 10**_CONSUMPTION_DECIMALS
-    return float(step_kwh * _KWH_PER_NS_TO_W / _median(duration_ns))
+    return float(step_kwh * KWH_PER_NS_TO_W / _median(duration_ns))
 
 
 def _median(values: npt.NDArray[np.float64] | npt.NDArray[np.int64]) -> float:
@@ -504,7 +504,7 @@ def _merge(
 
     def summary(i: int, j: int) -> SequenceSummary:
         energy_kwh = energy_before[j + 1] - energy_before[i]
-        power_w = energy_kwh * _KWH_PER_NS_TO_W / (end_ns[j] - start_ns[i])
+        power_w = energy_kwh * KWH_PER_NS_TO_W / (end_ns[j] - start_ns[i])
         return SequenceSummary(
             _from_ns(int(start_ns[i])), _from_ns(int(end_ns[j])), float(power_w) - base_load_w
         )

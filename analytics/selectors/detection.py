@@ -11,7 +11,7 @@ import numpy.typing as npt
 from django.db.models import Q
 
 from analytics.models import Sequence
-from sensors.mac import canonical_mac_or_none
+from sensors.compute.mac import canonical_mac_or_none
 from sensors.models import Sensor, SensorAssignment
 from sensors.selectors.assignments import Period
 from sensors.selectors.readings import readings_arrays

@@ -24,15 +24,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from analytics.compute.detection import continues, span_figures
 from analytics.compute.sequences import (
     DEFAULT_CONFIG,
-    DetectedSequence,
     DetectionConfig,
     DetectionResult,
     SequenceKind,
     SequenceSummary,
     detect,
-    should_merge,
 )
 from analytics.models import DevicePeak, Sequence
 from analytics.selectors.detection import (
@@ -52,8 +51,6 @@ from sensors.selectors.assignments import sensor_segments
 WINDOW = timedelta(minutes=30)
 ALL_KINDS: tuple[SequenceKind, ...] = ("peak", "anomaly")
 AUDIT_TITLE = "analytics/detection"
-_KWH_PER_NS_TO_W = 3.6e15
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INCLUSIVE = timedelta(microseconds=1)  # the window's end is part of it
 
 
@@ -130,49 +127,6 @@ def _kinds_validate(kinds: Iterable[str]) -> tuple[SequenceKind, ...]:
     return cast(tuple[SequenceKind, ...], result)
 
 
-def _ns(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-
-
-@dataclass(frozen=True)
-class _Figures:
-    average_power_w: float
-    average_peak_power_w: float
-    energy_kwh: float
-
-
-def _figures(
-    detected: DetectedSequence,
-    start: datetime,
-    end: datetime,
-    t_ns: npt.NDArray[np.int64],
-    kwh: npt.NDArray[np.float64],
-    base_load_w: float | None,
-) -> _Figures:
-    """Figures of [start, end]: the detector's when it is the detected span, otherwise summed
-    from the readings (the consumption of readings in (start, end]) when they cover it."""
-    same_span = start == detected.start and end == detected.end
-    if same_span or t_ns.size == 0 or _ns(start) < int(t_ns[0]):
-        return _Figures(
-            detected.average_power_w, detected.average_peak_power_w, detected.energy_kwh
-        )
-    lo = int(np.searchsorted(t_ns, _ns(start), side="right"))
-    hi = int(np.searchsorted(t_ns, _ns(end), side="right"))
-    energy = float(np.nansum(np.clip(kwh[lo:hi], 0.0, None)))
-    power = energy * _KWH_PER_NS_TO_W / (_ns(end) - _ns(start))
-    base = base_load_w if base_load_w is not None else power - detected.average_peak_power_w
-    return _Figures(power, power - base, energy)
-
-
-def _continues(stored: Sequence, detected: DetectedSequence, config: DetectionConfig) -> bool:
-    """Whether a stored row and a detected sequence are one event (overlap, touch or merge)."""
-    summary = SequenceSummary(stored.start, stored.end, stored.average_peak_power_w)
-    if stored.start <= detected.start:
-        return should_merge(summary, detected, config)
-    return should_merge(detected, summary, config)
-
-
 def _absorb(*, keep: Sequence, others: list[Sequence]) -> None:
     """Move device confirmations of `others` to `keep` (without duplicates) and delete them."""
     other_ids = [row.pk for row in others]
@@ -217,9 +171,15 @@ def _persist_kind(
         household_key=household_key,
     )
     for sequence in detected:
-        matches = [row for row in stored if _continues(row, sequence, config)]
+        matches = [
+            row
+            for row in stored
+            if continues(
+                SequenceSummary(row.start, row.end, row.average_peak_power_w), sequence, config
+            )
+        ]
         if not matches:
-            figures = _figures(sequence, sequence.start, sequence.end, t_ns, kwh, None)
+            figures = span_figures(sequence, sequence.start, sequence.end, t_ns, kwh, None)
             row = Sequence(
                 sensor_id=sensor_id,
                 household_key=household_key,
@@ -246,7 +206,7 @@ def _persist_kind(
             _absorb(keep=keep, others=others)
             stored = [row for row in stored if row not in others]
             result.absorbed += len(others)
-        figures = _figures(sequence, start, end, t_ns, kwh, outcome.base_load_w)
+        figures = span_figures(sequence, start, end, t_ns, kwh, outcome.base_load_w)
         new_values = {
             "start": start,
             "end": end,

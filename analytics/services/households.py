@@ -4,7 +4,7 @@ A household's data spans three apps: the user row (`energyleaf.users`), its sens
 periods and readings (`sensors`) and the rollups and peaks derived from them (here). This is the
 highest of them, so the orchestration lives here and calls the lower apps' services explicitly
 (docs/design.md, "Explicit calls instead of signals"). The admin's delete action and page call
-it (`analytics.admin_households`).
+it (`energyleaf.admin_site`).
 """
 
 from __future__ import annotations

@@ -23,13 +23,13 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from analytics.classifier.features import (
+from analytics.compute.classifier.features import (
     PowerSeries,
-    instant_ns,
     intervals_from_readings,
     intervals_from_samples,
     peak_features,
 )
+from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import DEFAULT_CONFIG
 from analytics.models import DeviceSuggestion, Sequence
 from analytics.selectors.detection import sensor_readings_arrays
@@ -38,9 +38,9 @@ from analytics.tasks import suggest_devices_task
 from energyleaf.common.exceptions import ApplicationError
 
 if TYPE_CHECKING:
-    from analytics.classifier.artefact import LoadedModel
-    from analytics.classifier.pipeline import BuildResult
-    from analytics.classifier.training import TrainingConfig
+    from analytics.compute.classifier.artefact import LoadedModel
+    from analytics.compute.classifier.pipeline import BuildResult
+    from analytics.compute.classifier.training import TrainingConfig
 
 # scikit-learn and joblib are imported when a model is first needed, not when a web process
 # imports this module.
@@ -66,7 +66,11 @@ def model_folder() -> Path:
 def classifier_model_get() -> LoadedModel | None:
     """The current model of this process, loaded once per version; None (with one warning per
     version) when there is no usable model."""
-    from analytics.classifier.artefact import ModelUnavailableError, artefact_load, current_version
+    from analytics.compute.classifier.artefact import (
+        ModelUnavailableError,
+        artefact_load,
+        current_version,
+    )
 
     folder = model_folder()
     version = current_version(folder)
@@ -94,7 +98,7 @@ def classifier_train(
     *, config: TrainingConfig | None = None, progress: Callable[[int], None] | None = None
 ) -> BuildResult:
     """Train, validate and save a model in the configured folder and make it current."""
-    from analytics.classifier.pipeline import classifier_build
+    from analytics.compute.classifier.pipeline import classifier_build
 
     result = classifier_build(model_folder(), config, progress=progress)
     classifier_cache_clear()
@@ -117,7 +121,7 @@ def _series_for(sequence: Sequence) -> PowerSeries:
 def suggestions_make(*, sequence_ids: Iterable[int]) -> int:
     """Classify the given peaks and store their suggestions (replacing those of the same model
     version). Anomalies and unknown ids are ignored. Returns how many peaks got suggestions."""
-    from analytics.classifier.artefact import probabilities
+    from analytics.compute.classifier.artefact import probabilities
 
     model = classifier_model_get()
     if model is None:
@@ -164,7 +168,7 @@ def suggestions_catch_up(*, now: datetime) -> int:
     """Enqueue suggestions for the peaks of the last CATCH_UP_HOURS before `now` that lack
     current ones for the current model (`peaks_needing_suggestions`), in tasks of
     CATCH_UP_BATCH peaks. Returns how many peaks were sent; 0 without a model."""
-    from analytics.classifier.artefact import current_version
+    from analytics.compute.classifier.artefact import current_version
 
     version = current_version(model_folder())
     if version is None:
@@ -195,7 +199,7 @@ def samples_classify(
 
     Raises ClassifierUnavailableError without a model and ApplicationError (400) for samples that
     are not a usable series."""
-    from analytics.classifier.artefact import probabilities
+    from analytics.compute.classifier.artefact import probabilities
 
     model = classifier_model_get()
     if model is None:

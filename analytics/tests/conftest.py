@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from analytics.classifier.training import TrainingConfig
+from analytics.compute.classifier.training import TrainingConfig
 
 TINY = replace(
     TrainingConfig(),
@@ -23,7 +23,7 @@ TINY = replace(
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from analytics.classifier.pipeline import classifier_build
+    from analytics.compute.classifier.pipeline import classifier_build
 
     folder = tmp_path_factory.mktemp("models")
     classifier_build(folder, TINY)

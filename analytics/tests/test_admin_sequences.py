@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from analytics.admin_sequences import power_chart_svg
+from analytics.admin.sequences import power_chart_svg
 from analytics.models import (
     Device,
     DeviceCategory,

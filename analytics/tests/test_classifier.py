@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics.classifier.artefact import (
+from analytics.compute.classifier.artefact import (
     CURRENT_FILE,
     MODEL_FILE,
     SIDECAR_FILE,
@@ -22,24 +22,24 @@ from analytics.classifier.artefact import (
     current_version,
     probabilities,
 )
-from analytics.classifier.features import (
+from analytics.compute.classifier.features import (
     FEATURE_NAMES,
     PowerSeries,
-    instant_ns,
     intervals_from_readings,
     intervals_from_samples,
     peak_features,
 )
-from analytics.classifier.history import HistoryError, history_from_line
-from analytics.classifier.peaks import history_peaks
-from analytics.classifier.pipeline import classifier_build, history_classify
-from analytics.classifier.training import (
+from analytics.compute.classifier.history import HistoryError, history_from_line
+from analytics.compute.classifier.peaks import history_peaks
+from analytics.compute.classifier.pipeline import classifier_build, history_classify
+from analytics.compute.classifier.training import (
     TrainingConfig,
     classified_categories,
     dataset_restrict,
     peak_dataset_build,
     validate_held_out_programmes,
 )
+from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import detect_peaks_own_reference
 from analytics.simulation.antgen_models import CATEGORY_BY_ANTGEN_TYPE
 from analytics.simulation.household import HouseholdConfig, PlannedRun, simulate_household

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from analytics.classifier.artefact import artefact_load, current_version
+from analytics.compute.classifier.artefact import artefact_load, current_version
 from analytics.simulation.household import HouseholdConfig, PlannedRun, simulate_household
 
 BERLIN_WINTER = timezone(timedelta(hours=1))

@@ -17,7 +17,7 @@ from analytics.api.protobuf.mapping import (
     decode_ml_peak_response,
     encode_ml_peak_request,
 )
-from analytics.classifier.artefact import artefact_load
+from analytics.compute.classifier.artefact import artefact_load
 from analytics.models import DeviceSuggestion
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 

@@ -18,7 +18,7 @@ from analytics.services.rollups import (
     rollups_rebuild,
     rollups_refresh,
 )
-from analytics.tasks_rollups import refresh_rollups_task
+from analytics.tasks import refresh_rollups_task
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory
 

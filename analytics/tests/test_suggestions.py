@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 from kombu.exceptions import OperationalError as BrokerError
 
-from analytics.classifier.artefact import SIDECAR_FILE, current_version
+from analytics.compute.classifier.artefact import SIDECAR_FILE, current_version
 from analytics.models import Device, DevicePeak, DeviceSuggestion, Sequence
 from analytics.selectors.suggestions import suggestion_evaluation
 from analytics.services.detection import WINDOW, sequences_detect_window

@@ -688,7 +688,7 @@ def _export_round(stack: Stack, database: str, user_ids: list[int]) -> dict[str,
 
     from energyleaf.users.models import Household
     from exports.models import ExportJob
-    from exports.services_dataset import export_job_create, export_job_folder
+    from exports.services.dataset import export_job_create, export_job_folder
     from exports.tasks import run_export_job_task
 
     problems: list[str] = []

@@ -92,6 +92,6 @@ if __name__ == "__main__":
             "sensors.protobuf.mapping",
             "sensors.services.ingestion",
             "sensors.services.tokens",
-            "sensors.planning",
+            "sensors.compute.planning",
         ],
     )

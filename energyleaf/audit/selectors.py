@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from energyleaf.audit.services.events import CELERY_HEARTBEAT
+
 from .models import AuditEvent, Heartbeat
-from .services import CELERY_HEARTBEAT
 
 
 def heartbeat_last(*, name: str = CELERY_HEARTBEAT) -> datetime | None:

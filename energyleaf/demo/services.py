@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.test.utils import override_settings
 
-from analytics.classifier.artefact import current_version
+from analytics.compute.classifier.artefact import current_version
 from analytics.models import DeviceSuggestion, Sequence
 from analytics.services.detection import WINDOW, detection_windows_between, sequences_detect_window
 from analytics.services.rollups import rollups_refresh
@@ -37,7 +37,7 @@ from energyleaf.users import selectors as user_selectors
 from energyleaf.users import services as user_services
 from energyleaf.users.models import Household, User
 from exports.models import ExportJob
-from exports.services_dataset import export_job_create
+from exports.services.dataset import export_job_create
 from reports.models import Report
 from reports.services.reports import report_generate, report_settings_update
 from sensors import services as sensor_services
@@ -144,7 +144,7 @@ def demo_classifier_ensure(*, result: DemoSeedResult, progress: Progress) -> Non
         return
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-    from analytics.classifier.training import TrainingConfig
+    from analytics.compute.classifier.training import TrainingConfig
 
     total = TrainingConfig().households
     done = 0

@@ -38,7 +38,7 @@ def _name(node: ast.expr) -> str:
 
 
 def signal_uses(relative: str, tree: ast.Module) -> Iterator[str]:
-    if Path(relative).name in ("signals.py", "events.py"):
+    if Path(relative).name == "signals.py":
         yield f"{relative}: a signals module"
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and SIGNAL_MODULE.search(node.module or ""):

@@ -29,9 +29,9 @@ from analytics.services.rollups import rollups_refresh
 from analytics.tests.factories import readings_from_power
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
-from exports import services_dataset
-from exports.pseudonyms import pseudonym, pseudonym_key
-from exports.services_dataset import export_job_create, export_job_run
+from exports.services import dataset as dataset_services
+from exports.services.dataset import export_job_create, export_job_run
+from exports.services.pseudonyms import pseudonym, pseudonym_key
 from reports.services.reports import report_generate
 from sensors.models import ASSIGNMENT_ORIGIN, Reading, Sensor, SensorAssignment
 from sensors.services import sensor_register
@@ -209,7 +209,7 @@ def dataset_rows(kind: str = "readings") -> list[list[str]]:
     job = export_job_run(job_id=job.pk)
     assert job is not None
     assert job.status == "succeeded", job.error
-    folder = services_dataset.export_job_folder(job)
+    folder = dataset_services.export_job_folder(job)
     text = gzip.decompress((folder / f"{kind}.csv.gz").read_bytes()).decode()
     return list(csv.reader(io.StringIO(text)))[1:]
 

@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 
 from energyleaf.common.permissions import HasModelPermission, has_model_permissions
 from energyleaf.users.models import User
+from exports import selectors, services
 
-from .. import selectors, services
 from .serializers import (
     EnergyExportInputSerializer,
     ExperimentExportInputSerializer,

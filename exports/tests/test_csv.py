@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exports.csv import csv_line, format_number, format_timestamp, neutralise
+from exports.compute.csv import csv_line, format_number, format_timestamp, neutralise
 
 
 @pytest.mark.parametrize(

@@ -23,10 +23,11 @@ from analytics.models import Device, DevicePeak, Sequence
 from energyleaf.schedule import default_entry
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import UserFactory
-from exports import selectors_dataset, services_dataset
 from exports.models import ExportJob
-from exports.pseudonyms import pseudonym, pseudonym_key
-from exports.services_dataset import export_job_create, export_job_run, export_jobs_cleanup
+from exports.selectors import dataset as dataset_selectors
+from exports.services import dataset as dataset_services
+from exports.services.dataset import export_job_create, export_job_run, export_jobs_cleanup
+from exports.services.pseudonyms import pseudonym, pseudonym_key
 from exports.tasks import cleanup_exports_task, run_export_job_task
 from exports.tests.conftest import reading, utc
 from sensors.models import Reading, Sensor
@@ -115,7 +116,7 @@ def run_job(capture: Callable[..., Any], **fields: Any) -> ExportJob:
 
 
 def files_of(job: ExportJob) -> dict[str, bytes]:
-    folder = services_dataset.export_job_folder(job)
+    folder = dataset_services.export_job_folder(job)
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
@@ -242,7 +243,7 @@ def test_running_again_writes_the_same_bytes_without_duplicates(
     before = files_of(job)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services_dataset.export_job_rerun(job=job)
+        dataset_services.export_job_rerun(job=job)
     job.refresh_from_db()
 
     assert job.status == Status.SUCCEEDED
@@ -274,15 +275,15 @@ def test_progress_is_stored_every_n_rows(
 ) -> None:
     make_readings(world["a"], 23, start=utc(2024, 5, 1))
     stored: list[int] = []
-    original = services_dataset._Progress.store
+    original = dataset_services._Progress.store
 
-    def spy(self: services_dataset._Progress) -> None:
+    def spy(self: dataset_services._Progress) -> None:
         original(self)
         stored.append(ExportJob.objects.get(pk=self.job_id).rows_written)
 
-    monkeypatch.setattr(services_dataset._Progress, "store", spy)
-    monkeypatch.setattr(services_dataset, "PROGRESS_EVERY_ROWS", 10)
-    monkeypatch.setattr(selectors_dataset, "SLICE_ROWS", 4)
+    monkeypatch.setattr(dataset_services._Progress, "store", spy)
+    monkeypatch.setattr(dataset_services, "PROGRESS_EVERY_ROWS", 10)
+    monkeypatch.setattr(dataset_selectors, "SLICE_ROWS", 4)
     job = run_job(
         django_capture_on_commit_callbacks,
         households=[world["anna"].household],
@@ -303,15 +304,15 @@ def test_progress_is_stored_every_n_rows(
 def test_slices_cover_the_range_exactly(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(selectors_dataset, "SLICE_ROWS", 3)
+    monkeypatch.setattr(dataset_selectors, "SLICE_ROWS", 3)
     make_readings(world["a"], 10, start=utc(2024, 5, 1))
-    sensor = selectors_dataset.dataset_sensors(user_ids=[world["anna"].pk], key=b"k")[0]
+    sensor = dataset_selectors.dataset_sensors(user_ids=[world["anna"].pk], key=b"k")[0]
     start, end = utc(2024, 3, 31, 1), utc(2024, 5, 1, 0, 2)
 
-    slices = selectors_dataset.reading_slices(sensor=sensor, start=start, end=end)
-    whole = b"".join(selectors_dataset.reading_blocks(sensor=sensor, start=start, end=end))
+    slices = dataset_selectors.reading_slices(sensor=sensor, start=start, end=end)
+    whole = b"".join(dataset_selectors.reading_blocks(sensor=sensor, start=start, end=end))
     pieces = b"".join(
-        b"".join(selectors_dataset.reading_blocks(sensor=sensor, start=a, end=b)) for a, b in slices
+        b"".join(dataset_selectors.reading_blocks(sensor=sensor, start=a, end=b)) for a, b in slices
     )
 
     assert len(slices) == 4  # 3 + 9 readings in range: 12 → 4 slices of 3
@@ -323,11 +324,11 @@ def test_slices_cover_the_range_exactly(
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY needs PostgreSQL")
 def test_copy_and_cursor_write_identical_dataset_bytes(world: dict[str, Any]) -> None:
-    for sensor in selectors_dataset.dataset_sensors(user_ids=None, key=b"k"):
+    for sensor in dataset_selectors.dataset_sensors(user_ids=None, key=b"k"):
         prefix = [sensor.household, sensor.sensor, sensor.sensor_type]
         for start, end in ((None, None), (utc(2024, 3, 31, 1), utc(2024, 3, 31, 2))):
-            copied = b"".join(selectors_dataset._readings_copy(sensor, prefix, start, end))
-            iterated = b"".join(selectors_dataset._readings_iterated(sensor, prefix, start, end))
+            copied = b"".join(dataset_selectors._readings_copy(sensor, prefix, start, end))
+            iterated = b"".join(dataset_selectors._readings_iterated(sensor, prefix, start, end))
             assert copied == iterated
 
 
@@ -353,7 +354,7 @@ def test_database_errors_put_the_job_back_for_a_retry(
     def broken(**kwargs: Any) -> Any:
         raise OperationalError("connection lost")
 
-    monkeypatch.setattr(selectors_dataset, "dataset_sensors", broken)
+    monkeypatch.setattr(dataset_selectors, "dataset_sensors", broken)
     with pytest.raises(OperationalError):
         export_job_run(job_id=job.pk)
 
@@ -364,7 +365,7 @@ def test_database_errors_put_the_job_back_for_a_retry(
 
 def test_a_job_left_running_by_a_killed_worker_is_redone(world: dict[str, Any]) -> None:
     job = ExportJob.objects.create(status=Status.RUNNING, attempts=1, rows_written=3)
-    folder = services_dataset.export_job_folder(job)
+    folder = dataset_services.export_job_folder(job)
     folder.mkdir(parents=True)
     (folder / ".readings.csv.gz.dead.tmp").write_bytes(b"half")  # what the dead worker left
 
@@ -427,9 +428,9 @@ def test_cleanup_expires_old_files_and_requeues_stuck_jobs(
     for job in (old, fresh, stuck, alive):
         job.refresh_from_db()
     assert old.status == Status.EXPIRED
-    assert not services_dataset.export_job_folder(old).exists()
+    assert not dataset_services.export_job_folder(old).exists()
     assert fresh.status == Status.SUCCEEDED
-    assert services_dataset.export_job_folder(fresh).exists()
+    assert dataset_services.export_job_folder(fresh).exists()
     assert stuck.status == Status.SUCCEEDED  # queued again and run (eager)
     assert stuck.attempts == 2
     assert alive.status == Status.RUNNING

@@ -14,8 +14,8 @@ from django.urls import reverse
 from energyleaf.audit.models import AuditEvent
 from energyleaf.users.models import ExperimentParticipation, User
 from energyleaf.users.tests.factories import UserFactory
-from exports import services_dataset
 from exports.models import ExportJob
+from exports.services import dataset as dataset_services
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory, make_readings
 
@@ -44,7 +44,7 @@ def households() -> list[User]:
 
 def finished_job(capture: Any, admin: User, users: list[User]) -> ExportJob:
     with capture(execute=True):
-        job = services_dataset.export_job_create(
+        job = dataset_services.export_job_create(
             requested_by=admin, households=[user.household for user in users]
         )
     job.refresh_from_db()
@@ -142,7 +142,7 @@ def test_download_streams_the_file_to_staff_and_is_audited(
         f'attachment; filename="energyleaf-export-{job.pk}-readings.csv.gz"'
     )
     body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
-    assert body == (services_dataset.export_job_folder(job) / "readings.csv.gz").read_bytes()
+    assert body == (dataset_services.export_job_folder(job) / "readings.csv.gz").read_bytes()
     assert gzip.decompress(body).count(b"\n") == 11
     event = AuditEvent.objects.get(title="exports/dataset-downloaded")
     assert event.user == admin
@@ -264,7 +264,7 @@ def test_deleting_a_job_deletes_its_files(
     client_: Client, admin: User, households: list[User], django_capture_on_commit_callbacks: Any
 ) -> None:
     job = finished_job(django_capture_on_commit_callbacks, admin, households[:1])
-    folder = services_dataset.export_job_folder(job)
+    folder = dataset_services.export_job_folder(job)
     assert folder.exists()
 
     response = client_.post(

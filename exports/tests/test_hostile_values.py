@@ -18,8 +18,8 @@ from rest_framework.test import APIClient
 from analytics.models import Device, DevicePeak, Sequence
 from energyleaf.users.models import ExperimentParticipation, User
 from energyleaf.users.tests.factories import UserFactory
-from exports import services_dataset
-from exports.csv import neutralise
+from exports.compute.csv import neutralise
+from exports.services import dataset as dataset_services
 from exports.tests.conftest import body_of
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
@@ -125,8 +125,8 @@ def test_research_dataset_neutralises_device_names(
         DevicePeak.objects.create(device=device, sequence=sequence)
 
     with django_capture_on_commit_callbacks(execute=True):
-        job = services_dataset.export_job_create(requested_by=admin_user, include_readings=False)
-    data = (services_dataset.export_job_folder(job) / "sequences.csv.gz").read_bytes()
+        job = dataset_services.export_job_create(requested_by=admin_user, include_readings=False)
+    data = (dataset_services.export_job_folder(job) / "sequences.csv.gz").read_bytes()
     rows = cells(gzip.decompress(data).decode())[1:]
 
     assert [row[9] for row in rows] == ["'" + value for value in HOSTILE] + ["-150"]

@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup, Sequence
 from energyleaf.users.tests.factories import UserFactory
-from exports import services_dataset
-from exports.services_dataset import export_job_create
+from exports.services import dataset as dataset_services
+from exports.services.dataset import export_job_create
 from exports.tests.conftest import body_of, reading, utc
 from sensors.tests.factories import SensorFactory
 
@@ -109,7 +109,7 @@ def test_dataset_files_round_readings_and_sequences(
             start=utc(2024, 6, 1),
             end=utc(2024, 6, 2),
         )
-    folder = services_dataset.export_job_folder(job)
+    folder = dataset_services.export_job_folder(job)
     readings = gzip.decompress((folder / "readings.csv.gz").read_bytes()).decode()
     sequences = gzip.decompress((folder / "sequences.csv.gz").read_bytes()).decode()
 

@@ -10,9 +10,9 @@ from rest_framework import serializers
 
 from energyleaf.common.fields import RoundedNumberField
 from energyleaf.common.numbers import EUR, KWH, PERCENT
+from reports.compute.charts import HEIGHT_PX, WIDTH_PX, chart_names
 
 from ..models import Report, ReportDay, ReportSettings
-from ..services.charts import HEIGHT_PX, WIDTH_PX, chart_names
 from ..services.report_mails import report_chart_days
 
 REPORT_FIELDS: tuple[str, ...] = (

@@ -1,5 +1,9 @@
+"""Routes of reports: the JSON API (under /api/v1/, namespace `reports_api`) and the web pages
+(at the site root, namespace `reports`)."""
+
 from django.urls import URLPattern, path
 
+from .pages import UnsubscribeView
 from .views import ReportChartView, ReportDetailView, ReportListView, ReportSettingsView
 
 app_name = "reports_api"
@@ -13,4 +17,9 @@ urlpatterns: list[URLPattern] = [
         ReportChartView.as_view(),
         name="report-chart",
     ),
+]
+
+# The pages a mail links to (not under /api/): included at the root as namespace "reports".
+page_urlpatterns: list[URLPattern] = [
+    path("unsubscribe", UnsubscribeView.as_view(), name="unsubscribe"),
 ]

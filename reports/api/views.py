@@ -16,7 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..selectors_reports import report_get, report_list, report_settings_current
+from reports.selectors.reports import report_get, report_list, report_settings_current
+
 from ..services.report_mails import report_chart_for_user
 from ..services.reports import report_settings_update
 from .serializers import (

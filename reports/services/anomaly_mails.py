@@ -21,14 +21,14 @@ from django.utils import timezone
 
 from energyleaf.common.time import to_local
 from energyleaf.users.models import Household, User
-from sensors.models import Sensor
-
-from ..models import AnomalyNotification
-from ..selectors import (
+from reports.selectors.anomalies import (
     anomalies_without_notification,
     anomaly_mail_sent_recently,
     anomaly_notification_ids_due,
 )
+from sensors.models import Sensor
+
+from ..models import AnomalyNotification
 from .mails import MAIL_ERRORS, app_url, mail_language
 from .mails import unsubscribe_url as _unsubscribe_url
 

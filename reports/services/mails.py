@@ -1,12 +1,10 @@
-"""What every mail of reports shares: the app's base URL, signed unsubscribe links, the mail
-language of a household and numbers, dates and money written the way that language writes them.
+"""What every mail of reports shares: the app's base URL, signed unsubscribe links and the mail
+language of a household (numbers, dates and money in that language: `reports.compute.formatting`).
 """
 
 from __future__ import annotations
 
 import smtplib
-from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -20,13 +18,6 @@ MAIL_LANGUAGES = ("de", "en")
 DEFAULT_MAIL_LANGUAGE = "de"
 # Errors of the mail transport: recorded on the row and tried again later.
 MAIL_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
-
-WEEKDAYS = {
-    "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-
-MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def app_url() -> str:
@@ -45,38 +36,3 @@ def mail_language(household: Household | None) -> str:
     """`de` or `en` from the household's language; German when unknown."""
     language = ((household.language if household is not None else "") or "").lower()[:2]
     return language if language in MAIL_LANGUAGES else DEFAULT_MAIL_LANGUAGE
-
-
-def format_number(value: Decimal | float | int, language: str, places: int = 2) -> str:
-    """`1234.5` → `1.234,50` (de) or `1,234.50` (en), rounded half up to `places` decimals."""
-    step = Decimal(1).scaleb(-places)
-    rounded = Decimal(str(value)).quantize(step, rounding=ROUND_HALF_UP)
-    text = f"{rounded:,.{places}f}"
-    if language == "de":
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
-
-
-def format_kwh(value: Decimal | float, language: str) -> str:
-    return f"{format_number(value, language)} kWh"
-
-
-def format_eur(value: Decimal | float, language: str) -> str:
-    text = format_number(value, language)
-    return f"{text} €" if language == "de" else f"€{text}"
-
-
-def format_date(day: date, language: str) -> str:
-    """`10.06.2024` (de) or `2024-06-10` (en)."""
-    return day.strftime("%d.%m.%Y") if language == "de" else day.isoformat()
-
-
-def format_short_date(day: date, language: str) -> str:
-    """`10.06.` (de) or `Jun 10` (en): day labels of charts (no locale involved)."""
-    if language == "de":
-        return day.strftime("%d.%m.")
-    return f"{MONTHS_EN[day.month - 1]} {day.day}"
-
-
-def weekday_name(day: date, language: str) -> str:
-    return WEEKDAYS[language][day.weekday()]

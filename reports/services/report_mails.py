@@ -32,22 +32,13 @@ from django.utils import timezone
 from energyleaf.audit.services import audit_event_record
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household
+from reports.compute.charts import CHART_NAMES, ChartDay, chart_names, chart_render
+from reports.selectors.reports import report_get, report_previous
+from reports.services.errors import ReportMailError
 
-from ..errors import ReportMailError
+from ..compute.formatting import format_date, format_eur, format_kwh, format_number, weekday_name
 from ..models import Report, ReportDay, ReportSettings
-from ..selectors_reports import report_get, report_previous
-from .charts import CHART_NAMES, ChartDay, chart_names, chart_render
-from .mails import (
-    MAIL_ERRORS,
-    app_url,
-    format_date,
-    format_eur,
-    format_kwh,
-    format_number,
-    mail_language,
-    unsubscribe_url,
-    weekday_name,
-)
+from .mails import MAIL_ERRORS, app_url, mail_language, unsubscribe_url
 from .reports import report_mail_enqueue
 
 logger = logging.getLogger(__name__)

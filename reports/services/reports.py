@@ -41,12 +41,12 @@ from analytics.models import ConsumptionRollup
 from analytics.selectors.aggregates import local_period_bounds, rollups_cover_until
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household, User
+from reports.selectors.reports import report_mail_ids_stuck
 from sensors.models import Sensor
 from sensors.selectors.assignments import Period, household_periods
 from sensors.selectors.readings import reading_day_sums
 
 from ..models import Report, ReportDay, ReportSettings
-from ..selectors_reports import report_mail_ids_stuck
 from ..tasks import send_report_mail_task
 
 KWH = Decimal("0.001")

@@ -28,14 +28,14 @@ from django.db import transaction
 from django.template.loader import render_to_string
 
 from energyleaf.users.models import ExperimentParticipation, Household, User
-
-from ..models import ExperimentStatusTransition, SurveyInvitation
-from ..selectors_surveys import (
+from reports.selectors.surveys import (
     SURVEY_STEPS,
     SurveyStep,
     survey_candidates,
     survey_invitation_ids_to_send,
 )
+
+from ..models import ExperimentStatusTransition, SurveyInvitation
 from .mails import MAIL_ERRORS, mail_language
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from reports.services.charts import (
+from reports.compute.charts import (
     RED,
     ChartDay,
     chart_names,
@@ -122,7 +122,7 @@ def test_a_single_day_of_zero_renders() -> None:
 
 
 def test_the_text_cache_does_not_change_the_bytes() -> None:
-    from reports.services import charts
+    from reports.compute import charts
 
     days = week()
     warm = consumption_chart_render(days=days, language="de")

@@ -21,8 +21,8 @@ from django.urls import reverse
 from energyleaf.audit.models import AuditEvent
 from energyleaf.users.models import Household, User
 from energyleaf.users.tests.factories import UserFactory
-from reports.errors import ReportMailError
 from reports.models import Report, ReportSettings
+from reports.services.errors import ReportMailError
 from reports.services.report_mails import report_mail_send, trend_compute
 from reports.services.reports import report_generate, report_settings_update
 from reports.tasks import generate_due_reports_task, send_report_mail_task
@@ -318,7 +318,7 @@ def test_hourly_run_queues_a_mail_whose_task_was_lost() -> None:
 def test_trend_arrows_and_percent(
     current: str, previous: str, expected: tuple[str, str | None, str]
 ) -> None:
-    from reports.services.mails import format_kwh
+    from reports.compute.formatting import format_kwh
 
     trend = trend_compute(
         current=Decimal(current), previous=Decimal(previous), write=format_kwh, language="de"

@@ -15,7 +15,7 @@ from analytics.services.rollups import rollups_refresh
 from energyleaf.users.models import Household, User
 from energyleaf.users.tests.factories import UserFactory
 from reports.models import Report, ReportSettings
-from reports.selectors_reports import ReportSchedule, report_is_due, reports_due
+from reports.selectors.reports import ReportSchedule, report_is_due, reports_due
 from reports.services.reports import report_generate, report_settings_update
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory

@@ -11,13 +11,13 @@ from django.urls import reverse
 
 from energyleaf.users.models import Household
 from energyleaf.users.tests.factories import UserFactory
+from reports.api.pages import mask_email
 from reports.services.unsubscribe import (
     UNSUBSCRIBE_TOKEN_MAX_AGE,
     UNSUBSCRIBE_TOKEN_SALT,
     unsubscribe_apply,
     unsubscribe_token_make,
 )
-from reports.views import mask_email
 
 pytestmark = pytest.mark.django_db
 

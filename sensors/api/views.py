@@ -27,9 +27,9 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from energyleaf.common.throttling import rate_limit_hit
+from sensors.compute.mac import canonical_mac_or_none
 
 from .. import services
-from ..mac import canonical_mac_or_none
 from ..models import Sensor
 from ..protobuf import mapping
 from ..services.tokens import SensorProtocolError

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import migrations, models
 
 import sensors.models
-from sensors.mac import canonical_mac_or_none
+from sensors.compute.mac import canonical_mac_or_none
 
 
 class MacCollisionError(RuntimeError):

@@ -2,9 +2,9 @@
 
 The request's token is resolved and the sensor row locked inside one transaction, so the
 readings of one sensor are ingested one request at a time; the stored readings around the new
-ones are loaded in one query, `sensors.planning.plan_ingestion` decides, and the plan is written
-in the same transaction. Ingestion never talks to Celery: a broker outage cannot lose a reading.
-When the database fails the exception propagates and the client gets a 5xx, never a 2xx.
+ones are loaded in one query, `sensors.compute.planning.plan_ingestion` decides, and the plan is
+written in the same transaction. Ingestion never talks to Celery: a broker outage cannot lose a
+reading. When the database fails the exception propagates and the client gets a 5xx, never a 2xx.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from energyleaf.audit.services import audit_event_record
+from sensors.compute import planning
 
-from .. import planning
 from ..models import MeterEvent, Reading, RejectedReading, Sensor
 from .tokens import (
     AuthenticatedSensor,

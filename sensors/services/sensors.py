@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 
 from energyleaf.audit.services import audit_event_record
 from energyleaf.users.models import User
+from sensors.compute.mac import InvalidMacError, canonical_mac
 
-from ..mac import InvalidMacError, canonical_mac
 from ..models import Reading, Sensor, SensorAssignment
 from ..selectors.assignments import periods_q, sensor_periods
 from .assignments import assignment_sync

@@ -27,8 +27,8 @@ from django.utils.dateparse import parse_datetime
 
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
+from sensors.compute.mac import canonical_mac_or_none
 
-from ..mac import canonical_mac_or_none
 from ..models import Sensor, SensorToken
 
 TOKEN_ALPHABET = string.ascii_letters + string.digits

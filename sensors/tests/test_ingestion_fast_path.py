@@ -11,7 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from energyleaf.users.tests.factories import UserFactory
-from sensors import planning
+from sensors.compute import planning
 from sensors.models import Reading
 from sensors.services import (
     ReadingInput,

@@ -13,7 +13,7 @@ from django.db import connection
 from django.urls import reverse
 
 from energyleaf.users.tests.factories import UserFactory
-from sensors.mac import InvalidMacError, canonical_mac
+from sensors.compute.mac import InvalidMacError, canonical_mac
 from sensors.models import Sensor
 from sensors.services import sensor_register
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensors.planning import (
+from sensors.compute.planning import (
     DUPLICATE_MESSAGE,
     REPLACEMENT_MESSAGE,
     Flag,

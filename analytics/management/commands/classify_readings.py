@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analytics.classifier.history import HistoryError, history_from_line
+from analytics.compute.classifier.history import HistoryError, history_from_line
 from analytics.services.suggestions import classifier_model_get
 from energyleaf.common.numbers import round_probability
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", required=True, type=Path, help="PREDICTIONS.jsonl")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from analytics.classifier.pipeline import history_classify
+        from analytics.compute.classifier.pipeline import history_classify
 
         model = classifier_model_get()
         if model is None:

@@ -10,8 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from analytics.classifier.pipeline import validation_table
-from analytics.classifier.training import TrainingConfig
+from analytics.compute.classifier.pipeline import validation_table
+from analytics.compute.classifier.training import TrainingConfig
 from analytics.services.suggestions import classifier_train, model_folder
 
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from analytics.classifier.artefact import current_version
+        from analytics.compute.classifier.artefact import current_version
 
         if options["if_missing"] and current_version(model_folder()) is not None:
             self.stdout.write(f"A model exists: {current_version(model_folder())}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from energyleaf.audit.backups import BackupError, database_backup
+from energyleaf.audit.services.backups import BackupError, database_backup
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from energyleaf.audit.backups import BackupError, database_restore
+from energyleaf.audit.services.backups import BackupError, database_restore
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""Serializers of the analytics JSON API, one module per resource."""

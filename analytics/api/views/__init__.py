@@ -1,0 +1,1 @@
+"""Views of the analytics API, one module per resource (aggregates, devices and peaks, cron, ml)."""

@@ -1,0 +1,218 @@
+"""Features of one peak, computed from its power series alone.
+
+A peak reaches the classifier as power samples: each sample is the mean power (W) over an
+interval that ends at the sample's instant. From a meter the intervals are those between
+consecutive readings inside the peak (`intervals_from_readings`); from `/api/v1/ml` they are the
+request's (timestamp, power) pairs (`intervals_from_samples`). The features use nothing else —
+not the time of day, not the household — so training, serving, the endpoint and
+`classify_readings` compute exactly the same numbers for the same peak.
+
+Every feature is scale-aware where that carries information (power levels in W, duration,
+energy) and shape-aware otherwise (ratios, fractions of time, switching rate), so two devices of
+one category with other power ratings still look alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics.compute.sequences import KWH_PER_NS_TO_W
+
+_NS_PER_S = 1_000_000_000
+# Power bands (W) for the fractions of time spent in each.
+_BANDS_W = (0.0, 300.0, 800.0, 1500.0, 2500.0, np.inf)
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "log_duration_s",
+    "log_energy_wh",
+    "mean_w",
+    "median_w",
+    "max_w",
+    "min_w",
+    "std_w",
+    "p10_w",
+    "p90_w",
+    "cv",
+    "max_over_mean",
+    "min_over_max",
+    "p10_over_p90",
+    "time_above_80pct_max",
+    "time_above_50pct_max",
+    "steps_per_hour",
+    "big_steps_per_hour",
+    "mean_crossings_per_hour",
+    "roughness",
+    "first_third_over_mean",
+    "middle_third_over_mean",
+    "last_third_over_mean",
+    "argmax_position",
+    "longest_high_fraction",
+    "band_0_300",
+    "band_300_800",
+    "band_800_1500",
+    "band_1500_2500",
+    "band_2500_up",
+    "lag1_autocorrelation",
+)
+
+
+@dataclass(frozen=True)
+class PowerSeries:
+    """A peak's power: `duration_s` of each interval (s, > 0) and its mean `power_w` (W), in time
+    order."""
+
+    duration_s: npt.NDArray[np.float64]
+    power_w: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        if self.duration_s.shape != self.power_w.shape or self.duration_s.ndim != 1:
+            raise ValueError("duration_s and power_w must be 1-d arrays of equal length")
+
+
+def intervals_from_readings(
+    timestamps_ns: npt.NDArray[np.int64],
+    consumption_kwh: npt.NDArray[np.float64],
+    *,
+    start_ns: int,
+    end_ns: int,
+    max_gap_s: float = 300.0,
+) -> PowerSeries:
+    """The intervals between consecutive readings that lie within [start_ns, end_ns].
+
+    `timestamps_ns` ascending (int64 ns, UTC), `consumption_kwh` each reading's consumption since
+    the previous one. Intervals longer than `max_gap_s`, or with an unknown or negative
+    consumption, are missing data and left out (as the detector does).
+    """
+    lo = int(np.searchsorted(timestamps_ns, start_ns, side="left"))
+    hi = int(np.searchsorted(timestamps_ns, end_ns, side="right"))
+    t = timestamps_ns[lo:hi]
+    energy = consumption_kwh[lo:hi][1:]
+    duration_ns = np.diff(t)
+    valid = (
+        (duration_ns > 0)
+        & (duration_ns <= max_gap_s * _NS_PER_S)
+        & np.isfinite(energy)
+        & (energy >= 0)
+    )
+    duration_ns, energy = duration_ns[valid], energy[valid]
+    power = energy * KWH_PER_NS_TO_W / duration_ns
+    return PowerSeries(duration_ns / _NS_PER_S, power.astype(np.float64))
+
+
+def intervals_from_samples(
+    timestamps_ns: npt.NDArray[np.int64], power_w: npt.NDArray[np.float64]
+) -> PowerSeries:
+    """Samples (instant, mean power since the previous sample) as intervals.
+
+    The first sample has no previous one: it gets the median spacing of the others (15 s when
+    there is only one sample). Raises ValueError for instants that are not strictly increasing
+    or powers that are negative or not finite.
+    """
+    if timestamps_ns.shape != power_w.shape or timestamps_ns.ndim != 1 or timestamps_ns.size == 0:
+        raise ValueError("a peak needs at least one sample")
+    if not bool(np.all(np.isfinite(power_w))) or bool(np.any(power_w < 0)):
+        raise ValueError("power must be a finite number >= 0 (W)")
+    spacing = np.diff(timestamps_ns)
+    if spacing.size and not bool(np.all(spacing > 0)):
+        raise ValueError("timestamps must be strictly increasing")
+    first = float(np.median(spacing)) / _NS_PER_S if spacing.size else 15.0
+    duration_s = np.concatenate(([first], spacing / _NS_PER_S)).astype(np.float64)
+    return PowerSeries(duration_s, power_w.astype(np.float64))
+
+
+def _weighted_quantile(
+    values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], q: float
+) -> float:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    index = int(np.searchsorted(cumulative, q * cumulative[-1], side="left"))
+    return float(values[order][min(index, values.size - 1)])
+
+
+def _third_means(power: npt.NDArray[np.float64], weights: npt.NDArray[np.float64]) -> list[float]:
+    edges = np.cumsum(weights) / weights.sum()
+    means = []
+    for lo, hi in ((0.0, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 1.0 + 1e-9)):
+        part = (edges > lo) & (edges <= hi)
+        if not part.any():
+            part = np.zeros(power.size, dtype=bool)
+            part[min(int(lo * power.size), power.size - 1)] = True
+        means.append(float(np.average(power[part], weights=weights[part])))
+    return means
+
+
+def _longest_run(mask: npt.NDArray[np.bool_], weights: npt.NDArray[np.float64]) -> float:
+    best = current = 0.0
+    for inside, weight in zip(mask.tolist(), weights.tolist(), strict=True):
+        current = current + weight if inside else 0.0
+        best = max(best, current)
+    return best
+
+
+def peak_features(series: PowerSeries) -> npt.NDArray[np.float64]:
+    """The feature vector (order of `FEATURE_NAMES`) of one peak. Raises ValueError when the
+    series is empty."""
+    power, weights = series.power_w, series.duration_s
+    if power.size == 0:
+        raise ValueError("a peak needs at least one interval with data")
+    duration = float(weights.sum())
+    hours = duration / 3600
+    energy_wh = float(np.dot(power, weights)) / 3600
+    mean = energy_wh * 3600 / duration
+    maximum, minimum = float(power.max()), float(power.min())
+    std = float(np.sqrt(np.average((power - mean) ** 2, weights=weights)))
+    p10 = _weighted_quantile(power, weights, 0.10)
+    p50 = _weighted_quantile(power, weights, 0.50)
+    p90 = _weighted_quantile(power, weights, 0.90)
+    steps = np.abs(np.diff(power))
+    above_mean = power > mean
+    crossings = int(np.count_nonzero(above_mean[1:] != above_mean[:-1]))
+    thirds = _third_means(power, weights)
+    safe_mean = max(mean, 1.0)
+    safe_max = max(maximum, 1.0)
+    high = power >= 0.8 * maximum
+    if power.size > 2 and float(np.var(power)) > 0:
+        centred = power - power.mean()
+        lag1 = float(np.dot(centred[1:], centred[:-1]) / np.dot(centred, centred))
+    else:
+        lag1 = 1.0
+    bands = [
+        float(weights[(power >= lo) & (power < hi)].sum()) / duration
+        for lo, hi in itertools.pairwise(_BANDS_W)
+    ]
+    values = [
+        np.log1p(duration),
+        np.log1p(energy_wh),
+        mean,
+        p50,
+        maximum,
+        minimum,
+        std,
+        p10,
+        p90,
+        std / safe_mean,
+        maximum / safe_mean,
+        minimum / safe_max,
+        p10 / max(p90, 1.0),
+        float(weights[high].sum()) / duration,
+        float(weights[power >= 0.5 * maximum].sum()) / duration,
+        float(np.count_nonzero(steps > 0.1 * safe_max)) / hours,
+        float(np.count_nonzero(steps > 0.4 * safe_max)) / hours,
+        crossings / hours,
+        float(steps.mean()) / safe_mean if steps.size else 0.0,
+        thirds[0] / safe_mean,
+        thirds[1] / safe_mean,
+        thirds[2] / safe_mean,
+        (float(np.cumsum(weights)[int(np.argmax(power))]) - 0.5 * float(weights[0])) / duration,
+        _longest_run(high, weights) / duration,
+        *bands,
+        lag1,
+    ]
+    features = np.asarray(values, dtype=np.float64)
+    if features.shape != (len(FEATURE_NAMES),):  # pragma: no cover - a programming error
+        raise AssertionError("feature vector and FEATURE_NAMES disagree")
+    return features

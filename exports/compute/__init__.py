@@ -1,0 +1,1 @@
+"""Pure code of the exports app (no Django): CSV formatting."""

@@ -1,0 +1,1 @@
+"""Pure code of the sensors app (no Django): MAC canonical form, batch planning."""
