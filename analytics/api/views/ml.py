@@ -18,9 +18,8 @@ without an offset are UTC. Bad input is a 400 JSON error and nothing is stored.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -30,7 +29,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
-from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,29 +42,21 @@ from analytics.api.protobuf.mapping import (
 from analytics.services.suggestions import MAX_SAMPLES_PER_PEAK, SampledPeak, samples_classify
 from energyleaf.common.fields import RoundedNumberField
 from energyleaf.common.numbers import PROBABILITY, round_probability
-from energyleaf.common.parsers import JSONParser, read_at_most
+from energyleaf.common.parsers import BoundedParser, JSONParser
 from energyleaf.common.permissions import has_model_permissions
 
 PROTOBUF = "application/x-protobuf"
 MAX_PEAKS_PER_REQUEST = 100
 
 
-class ProtobufBytesParser(BaseParser):
-    """The raw body of an `application/x-protobuf` request, up to DATA_UPLOAD_MAX_MEMORY_SIZE."""
+class ProtobufBytesParser(BoundedParser):
+    """The raw body of an `application/x-protobuf` request, up to DATA_UPLOAD_MAX_MEMORY_SIZE
+    (a longer one is a 400)."""
 
     media_type = PROTOBUF
 
-    def parse(
-        self,
-        stream: IO[Any] | None,
-        media_type: str | None = None,
-        parser_context: Mapping[str, Any] | None = None,
-    ) -> Any:
-        limit = int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_500_000)
-        body = read_at_most(stream, limit=limit)
-        if body is None:
-            raise ParseError(f"Request body larger than {limit} bytes.")
-        return body
+    def too_large(self) -> Exception:
+        return ParseError(f"Request body larger than {self.body_limit()} bytes.")
 
 
 def _api_key_matches(request: Request) -> bool:
