@@ -28,6 +28,8 @@ import pytest
 from django.test import Client
 from rest_framework.exceptions import ParseError
 
+from analytics.api.protobuf import mapping as ml_mapping
+from energyleaf.common.protobuf_wire import InvalidPayload, scan_fields
 from energyleaf.users.tests.factories import UserFactory
 from sensors.api.parsers import LimitedJSONParser
 from sensors.api.serializers import BatchInputSerializer
@@ -39,16 +41,17 @@ from sensors.services import ingestion, sensor_register, sensor_token_issue
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 TOKEN_PLACEHOLDER = b"~" * 30
 
+# (decoder, schema), in the harness's selector order (bench/fuzz/fuzz_wire.py).
 WIRE = (
-    ("decode_token_request", mapping._TOKEN_REQUEST),
-    ("decode_sensor_input", mapping._SENSOR_INPUT),
-    ("decode_script_accepted", mapping._SCRIPT_ACCEPTED),
-    ("decode_energy", mapping._ENERGY),
-    ("decode_gas", mapping._GAS_OR_WATER),
-    ("decode_water", mapping._GAS_OR_WATER),
-    ("decode_batch", mapping._BATCH),
-    ("decode_ml_peak_request", mapping._ML_PEAK_REQUEST),
-    ("decode_ml_peak_response", mapping._ML_PEAK_RESPONSE),
+    (mapping.decode_token_request, mapping._TOKEN_REQUEST),
+    (mapping.decode_sensor_input, mapping._SENSOR_INPUT),
+    (mapping.decode_script_accepted, mapping._SCRIPT_ACCEPTED),
+    (mapping.decode_energy, mapping._ENERGY),
+    (mapping.decode_gas, mapping._GAS_OR_WATER),
+    (mapping.decode_water, mapping._GAS_OR_WATER),
+    (mapping.decode_batch, mapping._BATCH),
+    (ml_mapping.decode_ml_peak_request, ml_mapping.ML_PEAK_REQUEST),
+    (ml_mapping.decode_ml_peak_response, ml_mapping.ML_PEAK_RESPONSE),
 )
 ENDPOINTS = (
     "/api/v1/token",
@@ -162,15 +165,15 @@ def test_wire_decoders(data: bytes) -> None:
     selector, body = data[0] % (len(WIRE) + 1), data[1:]
     if selector == len(WIRE):
         for _, schema in WIRE:
-            with contextlib.suppress(mapping.InvalidPayload):
-                mapping._scan(body, 0, len(body), schema)
+            with contextlib.suppress(InvalidPayload):
+                scan_fields(body, 0, len(body), schema)
         return
-    name, schema = WIRE[selector]
+    decode, schema = WIRE[selector]
     try:
-        getattr(mapping, name)(body)
-    except mapping.InvalidPayload:
+        decode(body)
+    except InvalidPayload:
         return
-    mapping._scan(body, 0, len(body), schema)
+    scan_fields(body, 0, len(body), schema)
 
 
 @pytest.mark.parametrize("data", inputs("batch_json"))
