@@ -1,7 +1,7 @@
 """The admin pages whose actions reach past their own app: a sensor's change of household and a
 household's deletion also touch analytics' rollups and peaks.
 
-`sensors.admin.SensorAdmin` and `energyleaf.users.admin.UserAdmin` keep their pages; the
+`sensors.admin.SensorAdmin` and `energyleaf.users.admin.accounts.UserAdmin` keep their pages; the
 subclasses here fill in the steps that need analytics' services. An app may not use another
 app's admin, nor a lower app a higher one, so this wiring lives at the project level, beside the
 URL configuration: `energyleaf.apps.AdminConfig` replaces the two registrations once every app's
@@ -17,7 +17,7 @@ from django.http import HttpRequest
 
 from analytics.services.assignments import sensor_reassign, sensor_reset_with_rollups
 from analytics.services.households import households_delete
-from energyleaf.users.admin import UserAdmin
+from energyleaf.users.admin.accounts import UserAdmin
 from energyleaf.users.models import User
 from sensors.admin import SensorAdmin
 from sensors.models import Sensor

@@ -7,7 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from energyleaf import views
-from energyleaf.users.admin_login import ThrottledAdminAuthenticationForm, admin_login
+from energyleaf.users.admin.login import ThrottledAdminAuthenticationForm, admin_login
 from reports.api.urls import page_urlpatterns
 
 admin.site.site_header = "Energyleaf back office"

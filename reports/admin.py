@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -13,6 +13,7 @@ from energyleaf.common.admin import admin_view_urls
 from .models import (
     AnomalyNotification,
     ExperimentStatusTransition,
+    MailDelivery,
     Report,
     ReportDay,
     ReportSettings,
@@ -20,9 +21,24 @@ from .models import (
 )
 from .services.report_mails import report_mail_render, report_mails_resend
 
+MailRow = TypeVar("MailRow", bound=MailDelivery)
+
+
+class MailDeliveryAdmin(admin.ModelAdmin[MailRow]):
+    """What the admin of every mail kind shares: on the change page the outbox's fields
+    (`MailDelivery`) follow the row's own fields, before any computed ones."""
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        model_fields = {field.name for field in self.model._meta.get_fields()}
+        mail = [name for name in fields if name in MailDelivery.MAIL_FIELDS]
+        own = [name for name in fields if name in model_fields and name not in mail]
+        computed = [name for name in fields if name not in model_fields]
+        return [*own, *mail, *computed]
+
 
 @admin.register(AnomalyNotification)
-class AnomalyNotificationAdmin(admin.ModelAdmin[AnomalyNotification]):
+class AnomalyNotificationAdmin(MailDeliveryAdmin[AnomalyNotification]):
     """Read-only: rows are written only by the anomaly mail service."""
 
     list_display = (
@@ -30,13 +46,13 @@ class AnomalyNotificationAdmin(admin.ModelAdmin[AnomalyNotification]):
         "user",
         "sensor",
         "sequence",
-        "status",
-        "skip_reason",
-        "attempts",
+        "mail_status",
+        "mail_skip_reason",
+        "mail_attempts",
         "created_at",
-        "sent_at",
+        "mail_sent_at",
     )
-    list_filter = ("status", "skip_reason")
+    list_filter = ("mail_status", "mail_skip_reason")
     list_select_related = ("user", "sensor", "sequence")
     search_fields = ("user__email", "sensor__client_id")
     raw_id_fields = ("user", "sensor", "sequence")
@@ -69,7 +85,7 @@ class ReportDayInline(admin.TabularInline[ReportDay, Report]):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin[Report]):
+class ReportAdmin(MailDeliveryAdmin[Report]):
     """Read-only: reports are built only by the report service. The change page links to a
     preview of the report's mail; the "resend" action mails selected reports again (recorded in
     the audit log with the admin)."""
@@ -182,11 +198,19 @@ class ExperimentStatusTransitionAdmin(admin.ModelAdmin[ExperimentStatusTransitio
 
 
 @admin.register(SurveyInvitation)
-class SurveyInvitationAdmin(admin.ModelAdmin[SurveyInvitation]):
+class SurveyInvitationAdmin(MailDeliveryAdmin[SurveyInvitation]):
     """Read-only: invitations are created and mailed by the survey routine."""
 
-    list_display = ("id", "user", "survey_number", "status", "attempts", "created_at", "sent_at")
-    list_filter = ("survey_number", "status")
+    list_display = (
+        "id",
+        "user",
+        "survey_number",
+        "mail_status",
+        "mail_attempts",
+        "created_at",
+        "mail_sent_at",
+    )
+    list_filter = ("survey_number", "mail_status")
     list_select_related = ("user",)
     search_fields = ("user__email",)
     raw_id_fields = ("user",)

@@ -1,5 +1,6 @@
-"""Reports data: anomaly mails, report settings, reports with their days and mail state, and the
-survey routine's status transitions and invitations."""
+"""Reports data: the mail outbox's status machine (`MailDelivery`), anomaly mails, report
+settings, reports with their days and mail state, and the survey routine's status transitions and
+invitations."""
 
 from __future__ import annotations
 
@@ -14,21 +15,93 @@ from energyleaf.users.models import ExperimentParticipation
 from sensors.models import Sensor
 
 
-class AnomalyNotification(models.Model):
+class MailStatus(models.TextChoices):
+    """The one status machine of every mail row (docs/operations.md, "Mail outbox"): `pending`
+    until the outbox sends it (`sent`), records a transport failure (`failed`: tried again while
+    the kind allows) or decides not to send it (`skipped`, with a `MailSkipReason`)."""
+
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class MailSkipReason(models.TextChoices):
+    """Why a mail was not sent; a kind uses the reasons that apply to it."""
+
+    OPTED_OUT = "opted_out", "Household does not want these mails"
+    NO_EMAIL = "no_email", "User inactive or without e-mail"
+    NO_DATA = "no_data", "Report without data"
+    RATE_LIMITED = "rate_limited", "A mail for this sensor was sent within 24 hours"
+
+
+# The states a mail is (still) to be sent from.
+MAIL_STATUSES_DUE = (MailStatus.PENDING, MailStatus.FAILED)
+
+
+class MailDelivery(models.Model):
+    """The sending state of one mail, shared by every mail kind (report mails, anomaly mails,
+    survey invitations) and written only by the outbox (`reports/services/outbox.py`).
+
+    `mail_attempts` counts transport attempts; `mail_last_error` keeps the last failure's text
+    (emptied once sent); `mail_sent_at` (UTC) is set with `sent`; `mail_skip_reason` is set
+    exactly when `skipped`. A row is due while `pending` or `failed` and, for kinds with an
+    attempt limit, below that limit."""
+
+    mail_status = models.CharField(
+        max_length=16, choices=MailStatus.choices, default=MailStatus.PENDING
+    )
+    mail_skip_reason = models.CharField(max_length=16, choices=MailSkipReason.choices, blank=True)
+    mail_attempts = models.PositiveSmallIntegerField(default=0)
+    mail_last_error = models.TextField(blank=True)
+    mail_sent_at = models.DateTimeField(null=True, blank=True)
+
+    MAIL_FIELDS: ClassVar = (
+        "mail_status",
+        "mail_skip_reason",
+        "mail_attempts",
+        "mail_last_error",
+        "mail_sent_at",
+    )
+
+    class Meta:
+        abstract = True
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(mail_status="skipped", mail_skip_reason__gt="")
+                    | (~models.Q(mail_status="skipped") & models.Q(mail_skip_reason=""))
+                ),
+                name="%(class)s_mail_skip_reason_iff_skipped",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(mail_status="sent", mail_sent_at__isnull=False)
+                | ~models.Q(mail_status="sent"),
+                name="%(class)s_mail_sent_has_time",
+            ),
+        ]
+
+    @staticmethod
+    def mail_due_filter(*, max_attempts: int | None = None) -> models.Q:
+        """The rows still to be sent, as a filter: `pending` or `failed`, and fewer than
+        `max_attempts` attempts when a limit is given."""
+        due = models.Q(mail_status__in=MAIL_STATUSES_DUE)
+        if max_attempts is not None:
+            due &= models.Q(mail_attempts__lt=max_attempts)
+        return due
+
+    def mail_is_due(self, *, max_attempts: int | None = None) -> bool:
+        """Whether this row is still to be sent (the same rule as `mail_due_filter`)."""
+        return self.mail_status in MAIL_STATUSES_DUE and (
+            max_attempts is None or self.mail_attempts < max_attempts
+        )
+
+
+class AnomalyNotification(MailDelivery):
     """The anomaly mail for one anomaly `Sequence`: at most one row per sequence, so a sequence is
     mailed at most once. `pending` rows wait for the next run; `failed` rows are retried until
-    `attempts` reaches the limit; `skipped` rows name their `skip_reason`. Times are UTC."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
-
-    class SkipReason(models.TextChoices):
-        OPTED_OUT = "opted_out", "Household opted out"
-        RATE_LIMITED = "rate_limited", "A mail for this sensor was sent within 24 hours"
-        INACTIVE = "inactive", "User inactive or without e-mail"
+    `mail_attempts` reaches the limit; `skipped` rows name their `mail_skip_reason` (opted out,
+    no e-mail, rate limited). Times are UTC."""
 
     sequence = models.OneToOneField(
         Sequence, on_delete=models.CASCADE, related_name="anomaly_notification"
@@ -39,35 +112,19 @@ class AnomalyNotification(models.Model):
     sensor = models.ForeignKey(
         Sensor, on_delete=models.CASCADE, related_name="anomaly_notifications"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    skip_reason = models.CharField(max_length=16, choices=SkipReason.choices, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        constraints: ClassVar = [
-            models.CheckConstraint(
-                condition=(
-                    models.Q(status="skipped", skip_reason__gt="")
-                    | (~models.Q(status="skipped") & models.Q(skip_reason=""))
-                ),
-                name="anomaly_notification_skip_reason_iff_skipped",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(status="sent", sent_at__isnull=False) | ~models.Q(status="sent"),
-                name="anomaly_notification_sent_has_time",
-            ),
-        ]
+    class Meta(MailDelivery.Meta):
         indexes: ClassVar = [
-            models.Index(fields=["sensor", "status", "sent_at"], name="anomaly_notif_sensor_sent"),
-            models.Index(fields=["status", "created_at"], name="anomaly_notif_status_created"),
+            models.Index(
+                fields=["sensor", "mail_status", "mail_sent_at"], name="anomaly_notif_sensor_sent"
+            ),
+            models.Index(fields=["mail_status", "created_at"], name="anomaly_notif_status_created"),
         ]
 
     def __str__(self) -> str:
-        return f"anomaly mail for sequence {self.sequence_id}: {self.status}"
+        return f"anomaly mail for sequence {self.sequence_id}: {self.mail_status}"
 
 
 class ReportSettings(models.Model):
@@ -113,7 +170,7 @@ class ReportSettings(models.Model):
         return f"report settings of user {self.user_id}"
 
 
-class Report(models.Model):
+class Report(MailDelivery):
     """One consumption report of a household over `[period_start, period_end)`: the local days
     `first_day`..`last_day` of the household's zone, as aware UTC bounds (a local day has 23, 24
     or 25 hours). At most one report per user and period.
@@ -125,11 +182,10 @@ class Report(models.Model):
     `best_day` has the lowest consumption, `worst_day` the highest; ties go to the later day.
     Status `no_data` (with `no_data_reason`) leaves the figures empty.
 
-    The mail: `pending` until the mail task sends it (`sent`, with `mail_sent_at`) or gives up
-    after its retries (`failed`, with `mail_last_error`); `skipped` with `mail_skip_reason` when
-    it is not to be mailed. `mail_attempts` counts transport attempts. The report stays stored
-    and visible whatever the mail's fate; it is mailed at most once unless an admin resends it
-    (which sets it back to `pending`)."""
+    The mail (`MailDelivery`): `pending` until the mail task sends it (`sent`) or gives up after
+    its retries (`failed`); `skipped` (no data, opted out, no e-mail) when it is not to be
+    mailed. The report stays stored and visible whatever the mail's fate; it is mailed at most
+    once unless an admin resends it (which sets it back to `pending`)."""
 
     class Status(models.TextChoices):
         OK = "ok", "OK"
@@ -139,17 +195,6 @@ class Report(models.Model):
         NO_HOUSEHOLD = "no_household", "No household data"
         NO_SENSOR = "no_sensor", "No electricity sensor"
         NO_READINGS = "no_readings", "No readings in the period"
-
-    class MailStatus(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
-
-    class MailSkipReason(models.TextChoices):
-        OPTED_OUT = "opted_out", "Household does not want report mails"
-        NO_EMAIL = "no_email", "User inactive or without e-mail"
-        NO_DATA = "no_data", "Report without data"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports"
@@ -180,30 +225,12 @@ class Report(models.Model):
         max_digits=14, decimal_places=3, null=True, blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    mail_status = models.CharField(
-        max_length=16, choices=MailStatus.choices, default=MailStatus.PENDING
-    )
-    mail_skip_reason = models.CharField(max_length=16, choices=MailSkipReason.choices, blank=True)
-    mail_attempts = models.PositiveSmallIntegerField(default=0)
-    mail_last_error = models.TextField(blank=True)
-    mail_sent_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(MailDelivery.Meta):
         constraints: ClassVar = [
+            *MailDelivery.Meta.constraints,
             models.UniqueConstraint(
                 fields=["user", "period_start", "period_end"], name="report_user_period_uniq"
-            ),
-            models.CheckConstraint(
-                condition=(
-                    models.Q(mail_status="skipped", mail_skip_reason__gt="")
-                    | (~models.Q(mail_status="skipped") & models.Q(mail_skip_reason=""))
-                ),
-                name="report_mail_skip_reason_iff_skipped",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(mail_status="sent", mail_sent_at__isnull=False)
-                | ~models.Q(mail_status="sent"),
-                name="report_mail_sent_has_time",
             ),
             models.CheckConstraint(
                 condition=models.Q(period_end__gt=models.F("period_start")),
@@ -281,16 +308,12 @@ class ExperimentStatusTransition(models.Model):
         return f"{self.participation_id}: {self.from_status} -> {self.to_status}"
 
 
-class SurveyInvitation(models.Model):
+class SurveyInvitation(MailDelivery):
     """The invitation mail to survey `survey_number` (2 or 3) of one user: at most one row per
     user and survey, so nobody is invited twice. Created `pending` together with the status
     change; the mail is then sent, and a failed one is tried again by the next runs until
-    `attempts` reaches the limit. `survey_id` and `link` are those of the mail."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+    `mail_attempts` reaches the limit (never `skipped`). `survey_id` and `link` are those of the
+    mail."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="survey_invitations"
@@ -298,25 +321,18 @@ class SurveyInvitation(models.Model):
     survey_number = models.PositiveSmallIntegerField()
     survey_id = models.CharField(max_length=64)
     link = models.URLField(max_length=500)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(MailDelivery.Meta):
         constraints: ClassVar = [
+            *MailDelivery.Meta.constraints,
             models.UniqueConstraint(
                 fields=["user", "survey_number"], name="survey_invitation_user_survey_uniq"
             ),
-            models.CheckConstraint(
-                condition=models.Q(status="sent", sent_at__isnull=False) | ~models.Q(status="sent"),
-                name="survey_invitation_sent_has_time",
-            ),
         ]
         indexes: ClassVar = [
-            models.Index(fields=["status", "attempts"], name="survey_invitation_status"),
+            models.Index(fields=["mail_status", "mail_attempts"], name="survey_invitation_status"),
         ]
 
     def __str__(self) -> str:
-        return f"survey {self.survey_number} invitation of user {self.user_id}: {self.status}"
+        return f"survey {self.survey_number} invitation of user {self.user_id}: {self.mail_status}"

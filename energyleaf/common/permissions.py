@@ -2,8 +2,8 @@
 
 `is_staff` only means "may log into the admin" (and is needed for any permission to count);
 what a staff member may see and do there and on the API comes from the permissions of their
-groups (the roles administrator, researcher and support, see `energyleaf/users/roles.py`) or
-their own. A superuser holds every permission.
+groups (the roles administrator, researcher and support, see
+`energyleaf/users/services/roles.py`) or their own. A superuser holds every permission.
 
 On the API, `HasModelPermission.of("app.codename", ...)` guards whole operations (the survey
 tool's CSV, marking participants as exported); `model_permission_required` guards the paths that

@@ -221,7 +221,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- REST framework, JWT, OpenAPI -----------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "energyleaf.users.jwt.JWTAuthentication",
+        "energyleaf.users.api.jwt.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -242,10 +242,10 @@ SIMPLE_JWT = {
     ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("ENERGYLEAF_JWT_REFRESH_DAYS", default=7)),
     "UPDATE_LAST_LOGIN": True,
-    # Tokens carry the user's auth generation; see energyleaf/users/jwt.py.
-    "TOKEN_OBTAIN_SERIALIZER": "energyleaf.users.jwt.TokenObtainPairSerializer",
-    "TOKEN_REFRESH_SERIALIZER": "energyleaf.users.jwt.TokenRefreshSerializer",
-    "TOKEN_VERIFY_SERIALIZER": "energyleaf.users.jwt.TokenVerifySerializer",
+    # Tokens carry the user's auth generation; see energyleaf/users/api/jwt.py.
+    "TOKEN_OBTAIN_SERIALIZER": "energyleaf.users.api.jwt.TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "energyleaf.users.api.jwt.TokenRefreshSerializer",
+    "TOKEN_VERIFY_SERIALIZER": "energyleaf.users.api.jwt.TokenVerifySerializer",
 }
 # Login attempts (JWT and admin), counted in the default cache before any password is checked.
 ENERGYLEAF_LOGIN_RATE_PER_ADDRESS = env.str("ENERGYLEAF_LOGIN_RATE_PER_ADDRESS", default="30/min")

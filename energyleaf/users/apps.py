@@ -11,7 +11,7 @@ def _roles_after_migrate(sender: AppConfig, using: str = "default", **kwargs: An
     groups whose permissions all exist, and keep the administrator group complete."""
     from django.apps import apps as global_apps
 
-    from .roles import roles_ensure
+    from energyleaf.users.services.roles import roles_ensure
 
     models_of = kwargs.get("apps") or global_apps
     try:
@@ -30,7 +30,7 @@ class UsersConfig(AppConfig):
     verbose_name = "Users and households"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401  (registers the schema extensions)
+        from energyleaf.users.api import schema  # noqa: F401  (registers the schema extensions)
 
         # Connected after django.contrib.auth's create_permissions (auth is installed first).
-        post_migrate.connect(_roles_after_migrate, dispatch_uid="energyleaf.users.roles")
+        post_migrate.connect(_roles_after_migrate, dispatch_uid="energyleaf.users.services.roles")

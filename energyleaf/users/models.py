@@ -47,7 +47,7 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractUser):
     """A person: a household member (study participant) or staff. `is_staff` only lets one log
     into the admin; what staff may see and do comes from their groups' model permissions (the
-    roles administrator, researcher, support: `energyleaf/users/roles.py`).
+    roles administrator, researcher, support: `energyleaf/users/services/roles.py`).
 
     Logs in with the e-mail address (unique, case-insensitive). `username` is only a display name,
     as in the reference, and need not be unique.
@@ -95,7 +95,7 @@ class User(AbstractUser):
         self.email = self.email.lower()
 
     # --- Ending sessions and tokens ---------------------------------------------------------------
-    # Every JWT carries the generation it was issued in (`energyleaf.users.jwt`) and the session
+    # Every JWT carries the generation it was issued in (`energyleaf.users.api.jwt`) and the session
     # hash includes it, so raising `auth_generation` ends every JWT (access and refresh) and every
     # admin session of the user at once. It rises when the password is set (changed, reset or
     # made unusable; not when Django merely re-hashes it at login, nor for a new user) and when

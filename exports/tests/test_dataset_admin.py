@@ -241,7 +241,7 @@ def test_participation_admin_action_downloads_the_selected_participants(
 def test_actions_are_attached_without_touching_the_users_admin_classes() -> None:
     from django.contrib import admin as django_admin
 
-    from energyleaf.users.admin import ExperimentParticipationAdmin, HouseholdAdmin
+    from energyleaf.users.admin.accounts import ExperimentParticipationAdmin, HouseholdAdmin
     from energyleaf.users.models import Household
 
     household_admin = django_admin.site.get_model_admin(Household)

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from analytics.models import Sequence
-from reports.models import AnomalyNotification
+from reports.models import AnomalyNotification, MailStatus
 
 
 def anomalies_without_notification(*, detected_since: datetime) -> QuerySet[Sequence]:
@@ -30,8 +30,7 @@ def anomaly_notification_ids_due(*, detected_since: datetime, max_attempts: int)
     whose anomaly was detected at or after `detected_since` (aware UTC), oldest first."""
     return list(
         AnomalyNotification.objects.filter(
-            status__in=[AnomalyNotification.Status.PENDING, AnomalyNotification.Status.FAILED],
-            attempts__lt=max_attempts,
+            AnomalyNotification.mail_due_filter(max_attempts=max_attempts),
             sequence__detected_at__gte=detected_since,
         )
         .order_by("sequence__detected_at", "pk")
@@ -44,7 +43,7 @@ def anomaly_mail_sent_recently(
 ) -> bool:
     """Whether an anomaly mail for the sensor was sent at or after `since` (aware UTC)."""
     queryset = AnomalyNotification.objects.filter(
-        sensor_id=sensor_id, status=AnomalyNotification.Status.SENT, sent_at__gte=since
+        sensor_id=sensor_id, mail_status=MailStatus.SENT, mail_sent_at__gte=since
     )
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)

@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household
-from reports.models import Report, ReportSettings
+from reports.models import MailStatus, Report, ReportSettings
 
 DEFAULT_INTERVAL_DAYS = 3
 DEFAULT_LOCAL_HOUR = 6
@@ -121,7 +121,7 @@ def report_mail_ids_stuck(*, created_after: datetime, created_before: datetime) 
     outage) and that were built between the two times (aware UTC), oldest first."""
     return list(
         Report.objects.filter(
-            mail_status=Report.MailStatus.PENDING,
+            mail_status=MailStatus.PENDING,
             created_at__gt=created_after,
             created_at__lt=created_before,
         )

@@ -88,10 +88,7 @@ def survey_candidates(*, step: SurveyStep, now: datetime, catch_up_days: int) ->
 def survey_invitation_ids_to_send(*, max_attempts: int) -> list[int]:
     """Invitations still to be mailed (pending, or failed fewer than `max_attempts` times)."""
     return list(
-        SurveyInvitation.objects.filter(
-            status__in=[SurveyInvitation.Status.PENDING, SurveyInvitation.Status.FAILED],
-            attempts__lt=max_attempts,
-        )
+        SurveyInvitation.objects.filter(SurveyInvitation.mail_due_filter(max_attempts=max_attempts))
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)
     )

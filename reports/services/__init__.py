@@ -1,4 +1,5 @@
-"""Writes for reports, split by sub-domain: reports (building), report_mails (the report mail and
-its sending state), charts (PNG rendering), anomaly_mails, surveys (the daily survey routine),
-unsubscribe (signed links), mails (what every mail shares) and retention (the daily clean-up of
-every app)."""
+"""Writes for reports, split by sub-domain: reports (building), outbox (the one send-and-record
+of every mail: docs/operations.md, "Mail outbox"), report_mails (the report mail), anomaly_mails,
+surveys (the daily survey routine and its invitations), unsubscribe (signed links), mails (what
+every mail shares in its wording), errors (what crosses into the tasks) and retention (the daily
+clean-up of every app)."""

@@ -3,8 +3,9 @@
 Guarantees: one `AnomalyNotification` row per anomaly sequence (a sequence is mailed at most
 once); opted-out households are skipped (recorded); at most one mail per sensor per
 `RATE_LIMIT_WINDOW`; SMTP failures are recorded and retried on later runs up to
-`MAX_ATTEMPTS`. Each decision is its own transaction on a row locked with
-`select_for_update(skip_locked=True)`, so two concurrent runs never mail the same anomaly.
+`MAX_ATTEMPTS`. Each decision is the outbox's (`reports/services/outbox.py`): its own
+transaction on a row locked with `select_for_update(skip_locked=True)`, so two concurrent runs
+never mail the same anomaly.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -28,16 +28,17 @@ from reports.selectors.anomalies import (
 )
 from sensors.models import Sensor
 
-from ..models import AnomalyNotification
-from .mails import MAIL_ERRORS, app_url, mail_language
+from ..models import AnomalyNotification, MailSkipReason
+from .mails import app_url, mail_language
 from .mails import unsubscribe_url as _unsubscribe_url
+from .outbox import MailKind, mail_deliver, mail_recipient_missing
 
 logger = logging.getLogger(__name__)
 
 DETECTION_WINDOW = timedelta(hours=24)
 RATE_LIMIT_WINDOW = timedelta(hours=24)
 MAX_ATTEMPTS = 3
-__all__ = ["MAIL_ERRORS", "anomaly_mails_send", "app_url", "unsubscribe_url"]
+__all__ = ["ANOMALY_MAIL", "anomaly_mails_send", "unsubscribe_url"]
 
 _DATE_FORMATS = {"de": "%d.%m.%Y, %H:%M %Z", "en": "%Y-%m-%d %H:%M %Z"}
 
@@ -51,7 +52,7 @@ class AnomalyMailsResult:
     failed: int = 0
     skipped_opted_out: int = 0
     skipped_rate_limited: int = 0
-    skipped_inactive: int = 0
+    skipped_no_email: int = 0
     gave_up: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -103,28 +104,24 @@ def anomaly_notifications_create(*, detected_since: datetime) -> int:
     return len(rows)
 
 
-@transaction.atomic
 def anomaly_notification_process(*, notification_id: int, now: datetime) -> str | None:
     """Decide and, if due, send one notification; returns the outcome counter name, or None
     when the row is locked by another worker or no longer due."""
-    notification = (
-        AnomalyNotification.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("user", "sensor", "sequence")
-        .filter(
-            pk=notification_id,
-            status__in=[AnomalyNotification.Status.PENDING, AnomalyNotification.Status.FAILED],
-            attempts__lt=MAX_ATTEMPTS,
-        )
-        .first()
-    )
-    if notification is None:
-        return None
+    outcome = mail_deliver(kind=ANOMALY_MAIL, row_id=notification_id, now=now)
+    return outcome.name if outcome.handled else None
+
+
+def _anomaly_mail_compose(
+    notification: AnomalyNotification, now: datetime
+) -> EmailMessage | MailSkipReason:
+    """The anomaly's message, or why it is not mailed: the household opted out (or is gone), the
+    user cannot receive mail, or the sensor had an anomaly mail within `RATE_LIMIT_WINDOW`."""
     user = notification.user
     household = Household.objects.filter(user=user).first()
     if household is None or not household.receive_anomaly_mails:
-        return _skip(notification, AnomalyNotification.SkipReason.OPTED_OUT)
-    if not user.is_active or not user.email:
-        return _skip(notification, AnomalyNotification.SkipReason.INACTIVE)
+        return MailSkipReason.OPTED_OUT
+    if mail_recipient_missing(is_active=user.is_active, email=user.email):
+        return MailSkipReason.NO_EMAIL
     # Serialise decisions per sensor so two workers cannot both pass the rate limit. NO KEY
     # UPDATE does not block inserts of rows referencing the sensor (readings).
     list(Sensor.objects.select_for_update(no_key=True).filter(pk=notification.sensor_id))
@@ -133,38 +130,8 @@ def anomaly_notification_process(*, notification_id: int, now: datetime) -> str 
         since=now - RATE_LIMIT_WINDOW,
         exclude_id=notification.pk,
     ):
-        return _skip(notification, AnomalyNotification.SkipReason.RATE_LIMITED)
-
-    message = _anomaly_message(notification=notification, household=household)
-    notification.attempts += 1
-    try:
-        message.send()
-    except MAIL_ERRORS as error:
-        notification.status = AnomalyNotification.Status.FAILED
-        notification.error = f"{type(error).__name__}: {error}"[:2000]
-        notification.full_clean()
-        notification.save(update_fields=["status", "error", "attempts", "updated_at"])
-        logger.warning(
-            "anomaly_mails.failed notification=%s attempts=%s",
-            notification.pk,
-            notification.attempts,
-            extra={"notification_id": notification.pk, "attempts": notification.attempts},
-        )
-        return "gave_up" if notification.attempts >= MAX_ATTEMPTS else "failed"
-    notification.status = AnomalyNotification.Status.SENT
-    notification.sent_at = now
-    notification.error = ""
-    notification.full_clean()
-    notification.save(update_fields=["status", "sent_at", "error", "attempts", "updated_at"])
-    return "sent"
-
-
-def _skip(notification: AnomalyNotification, reason: AnomalyNotification.SkipReason) -> str:
-    notification.status = AnomalyNotification.Status.SKIPPED
-    notification.skip_reason = reason
-    notification.full_clean()
-    notification.save(update_fields=["status", "skip_reason", "updated_at"])
-    return f"skipped_{reason.value}"
+        return MailSkipReason.RATE_LIMITED
+    return _anomaly_message(notification=notification, household=household)
 
 
 def _format_watts(value: float, language: str) -> str:
@@ -196,3 +163,14 @@ def _anomaly_message(
     )
     message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
     return message
+
+
+# Retried by later runs up to MAX_ATTEMPTS; a row another worker holds is left to it.
+ANOMALY_MAIL = MailKind(
+    name="anomaly_mail",
+    label="notification",
+    model=AnomalyNotification,
+    compose=_anomaly_mail_compose,
+    select_related=("user", "sensor", "sequence"),
+    max_attempts=MAX_ATTEMPTS,
+)

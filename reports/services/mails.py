@@ -1,10 +1,10 @@
-"""What every mail of reports shares: the app's base URL, signed unsubscribe links and the mail
-language of a household (numbers, dates and money in that language: `reports.compute.formatting`).
+"""What every mail of reports shares in its wording: the app's base URL, signed unsubscribe
+links and the mail language of a household (numbers, dates and money in that language:
+`reports.compute.formatting`). Sending and recording is the outbox's (`outbox.py`).
 """
 
 from __future__ import annotations
 
-import smtplib
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -16,8 +16,6 @@ from .unsubscribe import UnsubscribeScope, unsubscribe_token_make
 DEFAULT_APP_URL = "http://localhost:8000/"
 MAIL_LANGUAGES = ("de", "en")
 DEFAULT_MAIL_LANGUAGE = "de"
-# Errors of the mail transport: recorded on the row and tried again later.
-MAIL_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
 
 
 def app_url() -> str:

@@ -1,11 +1,12 @@
 """Report mails: the mail of one report (HTML and text, German or English, charts inline) and
 its sending state on the report.
 
-Guarantees: a report is mailed at most once (the send locks the report row and sends only a
-`pending` or `failed` one) unless an admin resends it; the household's wish is checked again
-when sending (an unsubscribe between building and sending wins); a transport failure is recorded
-on the report (`failed`, attempts, last error) and raised as `ReportMailError` for the task to
-retry with backoff. The report itself is never touched beyond its mail fields.
+Guarantees (the outbox's, `reports/services/outbox.py`): a report is mailed at most once (the
+send locks the report row and sends only a `pending` or `failed` one) unless an admin resends
+it; the household's wish is checked again when sending (an unsubscribe between building and
+sending wins); a transport failure is recorded on the report (`failed`, attempts, last error)
+and raised as `ReportMailError` for the task to retry with backoff. The report itself is never
+touched beyond its mail fields.
 
 Message shape: multipart/related holding multipart/alternative (text/plain, text/html) and the
 chart PNGs, each with a Content-ID that the HTML references as `cid:` (inline images, no remote
@@ -24,12 +25,10 @@ from email.mime.image import MIMEImage
 from typing import Any, Literal
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from energyleaf.audit.services import audit_event_record
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household
 from reports.compute.charts import CHART_NAMES, ChartDay, chart_names, chart_render
@@ -37,8 +36,9 @@ from reports.selectors.reports import report_get, report_previous
 from reports.services.errors import ReportMailError
 
 from ..compute.formatting import format_date, format_eur, format_kwh, format_number, weekday_name
-from ..models import Report, ReportDay, ReportSettings
-from .mails import MAIL_ERRORS, app_url, mail_language, unsubscribe_url
+from ..models import MailSkipReason, Report, ReportDay, ReportSettings
+from .mails import app_url, mail_language, unsubscribe_url
+from .outbox import MailKind, mail_deliver, mail_recipient_missing, mail_resend
 from .reports import report_mail_enqueue
 
 logger = logging.getLogger(__name__)
@@ -191,100 +191,52 @@ def report_mail_send(*, report_id: int, now: datetime | None = None) -> str:
     """Send the report's mail if it is still to be sent; returns what happened (`sent`,
     `skipped_<reason>`, `not_due` or `missing`). Raises ReportMailError after recording a
     transport failure on the report."""
-    outcome, error = _report_mail_attempt(report_id=report_id, now=now or timezone.now())
-    if error is not None:
+    outcome = mail_deliver(kind=REPORT_MAIL, row_id=report_id, now=now or timezone.now())
+    if outcome.error is not None:
+        error = outcome.error
         raise ReportMailError(f"report {report_id}: {type(error).__name__}: {error}") from error
-    logger.info("report_mail.%s report=%s", outcome, report_id, extra={"report_id": report_id})
-    return outcome
+    logger.info("report_mail.%s report=%s", outcome.name, report_id, extra={"report_id": report_id})
+    return outcome.name
 
 
-@transaction.atomic
-def _report_mail_attempt(*, report_id: int, now: datetime) -> tuple[str, Exception | None]:
-    report = (
-        Report.objects.select_for_update(of=("self",))
-        .select_related("user")
-        .filter(pk=report_id)
-        .first()
-    )
-    if report is None:
-        return "missing", None
-    if report.mail_status not in (Report.MailStatus.PENDING, Report.MailStatus.FAILED):
-        return "not_due", None
-    user = report.user
+def _report_mail_compose(report: Report, now: datetime) -> EmailMessage | MailSkipReason:
+    """The report's message, or why it is not mailed: no data, the household's wish (checked
+    again when sending: an unsubscribe between building and sending wins), no e-mail."""
     receives = (
         ReportSettings.objects.filter(user_id=report.user_id)
         .values_list("receive_mails", flat=True)
         .first()
     )
     if report.status != Report.Status.OK:
-        return _skip(report, Report.MailSkipReason.NO_DATA), None
+        return MailSkipReason.NO_DATA
     if receives is False:
-        return _skip(report, Report.MailSkipReason.OPTED_OUT), None
-    if not user.is_active or not user.email:
-        return _skip(report, Report.MailSkipReason.NO_EMAIL), None
-    message = report_mail_message(rendered=report_mail_render(report=report))
-    report.mail_attempts += 1
-    try:
-        message.send()
-    except MAIL_ERRORS as error:
-        report.mail_status = Report.MailStatus.FAILED
-        report.mail_last_error = f"{type(error).__name__}: {error}"[:2000]
-        report.save(update_fields=["mail_status", "mail_last_error", "mail_attempts"])
-        logger.warning(
-            "report_mail.failed report=%s attempts=%s",
-            report.pk,
-            report.mail_attempts,
-            extra={"report_id": report.pk, "attempts": report.mail_attempts},
-        )
-        return "failed", error
-    report.mail_status = Report.MailStatus.SENT
-    report.mail_sent_at = now
-    report.mail_last_error = ""
-    report.save(update_fields=["mail_status", "mail_sent_at", "mail_last_error", "mail_attempts"])
-    return "sent", None
+        return MailSkipReason.OPTED_OUT
+    if mail_recipient_missing(is_active=report.user.is_active, email=report.user.email):
+        return MailSkipReason.NO_EMAIL
+    return report_mail_message(rendered=report_mail_render(report=report))
 
 
-def _skip(report: Report, reason: Report.MailSkipReason) -> str:
-    report.mail_status = Report.MailStatus.SKIPPED
-    report.mail_skip_reason = reason
-    report.save(update_fields=["mail_status", "mail_skip_reason"])
-    return f"skipped_{reason.value}"
+# Retries are the mail task's (with backoff); it waits for a report another worker holds.
+REPORT_MAIL = MailKind(
+    name="report_mail",
+    label="report",
+    model=Report,
+    compose=_report_mail_compose,
+    select_related=("user",),
+    wait_for_lock=True,
+)
 
 
-@transaction.atomic
 def report_mails_resend(*, report_ids: list[int], actor_id: int) -> int:
     """Set the mails of the given reports with data back to `pending` and enqueue them (an
     admin's resend), each recorded in the audit log with the admin. The send still respects an
     opt-out. Returns the number of reports queued."""
-    queued = 0
-    for report in (
-        Report.objects.select_for_update()
-        .filter(pk__in=report_ids, status=Report.Status.OK)
-        .order_by("pk")
-    ):
-        previous_status = report.mail_status
-        report.mail_status = Report.MailStatus.PENDING
-        report.mail_skip_reason = ""
-        report.mail_attempts = 0
-        report.mail_last_error = ""
-        report.save(
-            update_fields=["mail_status", "mail_skip_reason", "mail_attempts", "mail_last_error"]
-        )
-        audit_event_record(
-            title="report/mail-resend",
-            app_function="report-mail-resend",
-            log_type="action",
-            app_component="admin",
-            user_id=actor_id,
-            details={
-                "report_id": report.pk,
-                "household_user_id": report.user_id,
-                "previous_mail_status": previous_status,
-            },
-        )
-        report_mail_enqueue(report_id=report.pk)
-        queued += 1
-    return queued
+    return mail_resend(
+        kind=REPORT_MAIL,
+        rows=Report.objects.filter(pk__in=report_ids, status=Report.Status.OK),
+        actor_id=actor_id,
+        enqueue=lambda report_id: report_mail_enqueue(report_id=report_id),
+    )
 
 
 def trend_compute(
@@ -375,6 +327,7 @@ def _context(
 
 __all__ = [
     "CHART_NAMES",
+    "REPORT_MAIL",
     "RenderedReportMail",
     "report_chart_for_user",
     "report_mail_message",

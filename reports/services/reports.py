@@ -46,8 +46,9 @@ from sensors.models import Sensor
 from sensors.selectors.assignments import Period, household_periods
 from sensors.selectors.readings import reading_day_sums
 
-from ..models import Report, ReportDay, ReportSettings
+from ..models import MailSkipReason, MailStatus, Report, ReportDay, ReportSettings
 from ..tasks import send_report_mail_task
+from .outbox import mail_recipient_missing
 
 KWH = Decimal("0.001")
 EUR = Decimal("0.01")
@@ -142,16 +143,16 @@ def report_generate(*, user_id: int, now: datetime) -> Report:
     if existing is None:
         mail_skip_reason = ""
         if not settings.receive_mails:
-            mail_skip_reason = Report.MailSkipReason.OPTED_OUT
-        elif not user.is_active or not user.email:
-            mail_skip_reason = Report.MailSkipReason.NO_EMAIL
+            mail_skip_reason = MailSkipReason.OPTED_OUT
+        elif mail_recipient_missing(is_active=user.is_active, email=user.email):
+            mail_skip_reason = MailSkipReason.NO_EMAIL
         existing = _report_create(
             user_id=user_id,
             household=household,
             period=period,
             mail_skip_reason=mail_skip_reason,
         )
-        if existing.mail_status == Report.MailStatus.PENDING:
+        if existing.mail_status == MailStatus.PENDING:
             report_mail_enqueue(report_id=existing.pk)
     settings.last_report_at = now
     settings.save(update_fields=["last_report_at", "updated_at"])
@@ -238,9 +239,7 @@ def _report_create(
             best_day_consumption_kwh=_round(days[best], KWH),
             worst_day=day_dates[worst],
             worst_day_consumption_kwh=_round(days[worst], KWH),
-            mail_status=(
-                Report.MailStatus.SKIPPED if mail_skip_reason else Report.MailStatus.PENDING
-            ),
+            mail_status=(MailStatus.SKIPPED if mail_skip_reason else MailStatus.PENDING),
             mail_skip_reason=mail_skip_reason,
             **fields,
         )
@@ -269,8 +268,8 @@ def _no_data(user_id: int, fields: dict[str, Any], reason: str) -> Report:
             user_id=user_id,
             status=Report.Status.NO_DATA,
             no_data_reason=reason,
-            mail_status=Report.MailStatus.SKIPPED,
-            mail_skip_reason=Report.MailSkipReason.NO_DATA,
+            mail_status=MailStatus.SKIPPED,
+            mail_skip_reason=MailSkipReason.NO_DATA,
             **fields,
         )
     )

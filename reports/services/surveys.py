@@ -6,10 +6,11 @@ after the installation day in the household's zone, plus a catch-up of
 `ENERGYLEAF_SURVEY_CATCH_UP_DAYS` days for a missed run) and its own starting statuses (survey 2
 from `first_finished` or `installation`, survey 3 from `second_finished`); the survey token is
 the user id as text, as in the participant CSV export; the status change, its transition row and
-a pending invitation are one transaction, and the invitation is then mailed; a failed mail is
-tried again by later runs (up to `MAX_ATTEMPTS`), so a mail failure no longer loses the
-invitation. Idempotent: a second run the same day finds nobody in a starting status and no
-pending invitation. One participant's failure is logged and counted; the others go on.
+a pending invitation are one transaction, and the invitation is then mailed through the outbox
+(`reports/services/outbox.py`); a failed mail is tried again by later runs (up to
+`MAX_ATTEMPTS`), so a mail failure no longer loses the invitation. Idempotent: a second run the
+same day finds nobody in a starting status and no pending invitation. One participant's failure
+is logged and counted; the others go on.
 
 Survey links and ids come from settings: `ENERGYLEAF_SURVEY_URL_TEMPLATE` (with `{token}`,
 `{survey_id}` and `{language}`), `ENERGYLEAF_SURVEY_SECOND_ID`, `ENERGYLEAF_SURVEY_THIRD_ID`.
@@ -36,7 +37,8 @@ from reports.selectors.surveys import (
 )
 
 from ..models import ExperimentStatusTransition, SurveyInvitation
-from .mails import MAIL_ERRORS, mail_language
+from .mails import mail_language
+from .outbox import MailKind, mail_deliver
 
 logger = logging.getLogger(__name__)
 
@@ -176,42 +178,13 @@ def _transition_record(
     return transition
 
 
-@transaction.atomic
 def survey_invitation_send(*, invitation_id: int, now: datetime) -> str | None:
     """Mail one invitation that is still to be sent: `sent`, `failed` (recorded, tried again by
-    a later run) or None when another run has it or it is done."""
-    invitation = (
-        SurveyInvitation.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("user")
-        .filter(
-            pk=invitation_id,
-            status__in=[SurveyInvitation.Status.PENDING, SurveyInvitation.Status.FAILED],
-            attempts__lt=MAX_ATTEMPTS,
-        )
-        .first()
-    )
-    if invitation is None:
+    a later run until `MAX_ATTEMPTS`) or None when another run has it or it is done."""
+    outcome = mail_deliver(kind=SURVEY_INVITATION, row_id=invitation_id, now=now)
+    if not outcome.handled:
         return None
-    message = _invitation_message(invitation)
-    invitation.attempts += 1
-    try:
-        message.send()
-    except MAIL_ERRORS as error:
-        invitation.status = SurveyInvitation.Status.FAILED
-        invitation.last_error = f"{type(error).__name__}: {error}"[:2000]
-        invitation.save(update_fields=["status", "last_error", "attempts"])
-        logger.warning(
-            "survey_invitation.failed invitation=%s attempts=%s",
-            invitation.pk,
-            invitation.attempts,
-            extra={"invitation_id": invitation.pk, "attempts": invitation.attempts},
-        )
-        return "failed"
-    invitation.status = SurveyInvitation.Status.SENT
-    invitation.sent_at = now
-    invitation.last_error = ""
-    invitation.save(update_fields=["status", "sent_at", "last_error", "attempts"])
-    return "sent"
+    return "failed" if outcome.name == "gave_up" else outcome.name
 
 
 def _display_name(user: User) -> str:
@@ -220,7 +193,8 @@ def _display_name(user: User) -> str:
     return user.username or user.email
 
 
-def _invitation_message(invitation: SurveyInvitation) -> EmailMultiAlternatives:
+def _invitation_message(invitation: SurveyInvitation, now: datetime) -> EmailMultiAlternatives:
+    """The invitation's message; an invitation is never skipped."""
     user = invitation.user
     language = mail_language(Household.objects.filter(user_id=user.pk).first())
     context = {
@@ -238,3 +212,14 @@ def _invitation_message(invitation: SurveyInvitation) -> EmailMultiAlternatives:
     )
     message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
     return message
+
+
+# Retried by later runs up to MAX_ATTEMPTS; a row another run holds is left to it.
+SURVEY_INVITATION = MailKind(
+    name="survey_invitation",
+    label="invitation",
+    model=SurveyInvitation,
+    compose=_invitation_message,
+    select_related=("user",),
+    max_attempts=MAX_ATTEMPTS,
+)

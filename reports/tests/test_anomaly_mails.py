@@ -14,7 +14,7 @@ from django.urls import reverse
 from analytics.models import Sequence
 from energyleaf.users.models import Household
 from energyleaf.users.tests.factories import UserFactory
-from reports.models import AnomalyNotification
+from reports.models import AnomalyNotification, MailSkipReason, MailStatus
 from reports.services.anomaly_mails import anomaly_mails_send
 from reports.services.unsubscribe import unsubscribe_apply
 from reports.tasks import send_anomaly_mails_task
@@ -79,8 +79,8 @@ def test_german_is_the_default_wording_with_local_time_and_links():
     notification = AnomalyNotification.objects.get()
     assert notification.sequence == sequence
     assert notification.user == sensor.user
-    assert (notification.status, notification.attempts, notification.sent_at) == (
-        AnomalyNotification.Status.SENT,
+    assert (notification.mail_status, notification.mail_attempts, notification.mail_sent_at) == (
+        MailStatus.SENT,
         1,
         NOW,
     )
@@ -144,9 +144,13 @@ def test_opted_out_household_is_skipped_and_recorded():
     assert mail.outbox == []
     assert result.skipped_opted_out == 1
     notification = AnomalyNotification.objects.get()
-    assert (notification.status, notification.skip_reason, notification.attempts) == (
-        AnomalyNotification.Status.SKIPPED,
-        AnomalyNotification.SkipReason.OPTED_OUT,
+    assert (
+        notification.mail_status,
+        notification.mail_skip_reason,
+        notification.mail_attempts,
+    ) == (
+        MailStatus.SKIPPED,
+        MailSkipReason.OPTED_OUT,
         0,
     )
 
@@ -157,7 +161,7 @@ def test_inactive_user_is_skipped():
 
     result = anomaly_mails_send(now=NOW)
 
-    assert (mail.outbox, result.skipped_inactive) == ([], 1)
+    assert (mail.outbox, result.skipped_no_email) == ([], 1)
 
 
 def test_at_most_one_mail_per_sensor_in_one_run():
@@ -173,10 +177,10 @@ def test_at_most_one_mail_per_sensor_in_one_run():
     assert sorted(m.to[0] for m in mail.outbox) == sorted(
         [sensor.user.email, other_sensor.user.email]
     )
-    assert first.anomaly_notification.status == AnomalyNotification.Status.SENT
+    assert first.anomaly_notification.mail_status == MailStatus.SENT
     second.refresh_from_db()
-    assert AnomalyNotification.objects.get(sequence=second).skip_reason == (
-        AnomalyNotification.SkipReason.RATE_LIMITED
+    assert AnomalyNotification.objects.get(sequence=second).mail_skip_reason == (
+        MailSkipReason.RATE_LIMITED
     )
 
 
@@ -231,8 +235,8 @@ def test_smtp_failure_is_recorded_and_retried_on_the_next_run():
 
     assert (result.failed, mail.outbox) == (1, [])
     notification = AnomalyNotification.objects.get()
-    assert (notification.status, notification.attempts, notification.error) == (
-        AnomalyNotification.Status.FAILED,
+    assert (notification.mail_status, notification.mail_attempts, notification.mail_last_error) == (
+        MailStatus.FAILED,
         1,
         "SMTPServerDisconnected: gone",
     )
@@ -242,8 +246,8 @@ def test_smtp_failure_is_recorded_and_retried_on_the_next_run():
     assert result.sent == 1
     assert len(mail.outbox) == 1
     notification.refresh_from_db()
-    assert (notification.status, notification.attempts, notification.error) == (
-        AnomalyNotification.Status.SENT,
+    assert (notification.mail_status, notification.mail_attempts, notification.mail_last_error) == (
+        MailStatus.SENT,
         2,
         "",
     )
@@ -259,8 +263,8 @@ def test_gives_up_after_three_failed_attempts():
     assert send.call_count == 3
     anomaly_mails_send(now=NOW + timedelta(hours=3))
     notification = AnomalyNotification.objects.get()
-    assert (notification.status, notification.attempts, mail.outbox) == (
-        AnomalyNotification.Status.FAILED,
+    assert (notification.mail_status, notification.mail_attempts, mail.outbox) == (
+        MailStatus.FAILED,
         3,
         [],
     )

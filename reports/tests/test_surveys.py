@@ -135,7 +135,11 @@ def test_due_participants_move_on_with_a_transition_and_one_invitation_each() ->
     assert f"token={installed.pk}&sid=468112&lang=en" in english.body
     assert "sid=349968" in by_address[third.email].body
     invitation = SurveyInvitation.objects.get(user=third)
-    assert (invitation.survey_number, invitation.status, invitation.sent_at) == (3, "sent", NOW)
+    assert (invitation.survey_number, invitation.mail_status, invitation.mail_sent_at) == (
+        3,
+        "sent",
+        NOW,
+    )
 
 
 @override_settings(**CONFIGURED)
@@ -217,15 +221,19 @@ def test_a_failed_invitation_is_kept_and_sent_by_a_later_run() -> None:
         first = survey_routine_run(now=NOW)
     invitation = SurveyInvitation.objects.get(user=user)
     assert (first.moved_to_second_survey, first.invitations_failed) == (1, 1)
-    assert (invitation.status, invitation.attempts) == ("failed", 1)
-    assert "mail server down" in invitation.last_error
+    assert (invitation.mail_status, invitation.mail_attempts) == ("failed", 1)
+    assert "mail server down" in invitation.mail_last_error
     assert status_of(user) == Status.SECOND_SURVEY
 
     later = survey_routine_run(now=datetime(2024, 6, 21, 6, 15, tzinfo=UTC))
 
     invitation.refresh_from_db()
     assert later.invitations_sent == 1
-    assert (invitation.status, invitation.attempts, invitation.last_error) == ("sent", 2, "")
+    assert (invitation.mail_status, invitation.mail_attempts, invitation.mail_last_error) == (
+        "sent",
+        2,
+        "",
+    )
     assert len(mail.outbox) == 1
 
 
@@ -236,7 +244,7 @@ def test_an_invitation_is_given_up_after_the_attempt_limit() -> None:
     for _ in range(MAX_ATTEMPTS + 2):
         survey_routine_run(now=NOW)
 
-    assert SurveyInvitation.objects.get(user=user).attempts == MAX_ATTEMPTS
+    assert SurveyInvitation.objects.get(user=user).mail_attempts == MAX_ATTEMPTS
 
 
 def test_without_configuration_nobody_is_moved() -> None:

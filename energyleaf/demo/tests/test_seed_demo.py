@@ -20,7 +20,7 @@ from energyleaf.audit.models import AuditEvent
 from energyleaf.demo.services import DEMO_ADMIN, DEMO_HOUSEHOLD, DEMO_SENSOR, demo_seed
 from energyleaf.users.models import User
 from exports.models import ExportJob
-from reports.models import Report
+from reports.models import MailStatus, Report
 from sensors import services as sensor_services
 from sensors import simulator
 from sensors.models import Reading, RejectedReading, Sensor
@@ -94,7 +94,7 @@ def test_the_seed_shows_the_product_and_a_second_run_adds_nothing() -> None:
     assert report.status == Report.Status.OK
     assert report.total_consumption_kwh is not None
     assert report.total_consumption_kwh > 0
-    assert report.mail_status == Report.MailStatus.SENT
+    assert report.mail_status == MailStatus.SENT
     assert [message.to for message in mail.outbox] == [[DEMO_HOUSEHOLD]]
 
     job = ExportJob.objects.get()

@@ -10,9 +10,14 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
+from energyleaf.users.api.jwt import (
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+    TokenVerifySerializer,
+)
+from energyleaf.users.services.login_throttle import login_throttle_wait
+
 from .. import selectors
-from ..jwt import TokenObtainPairSerializer, TokenRefreshSerializer, TokenVerifySerializer
-from ..login_throttle import login_throttle_wait
 from .serializers import MeOutputSerializer
 
 
@@ -26,8 +31,8 @@ class MeView(APIView):
 
 
 class LoginThrottle(BaseThrottle):
-    """Login attempts per address and per account (`energyleaf.users.login_throttle`), counted
-    before the password is checked."""
+    """Login attempts per address and per account (`energyleaf.users.services.login_throttle`),
+    counted before the password is checked."""
 
     def __init__(self) -> None:
         self.wait_seconds: float | None = None

@@ -2,7 +2,7 @@
 
 Runs after every app's models exist (the dependencies below) and creates their permissions
 first (`create_permissions` normally runs only after the whole `migrate`). The definitions are
-frozen here as they were when the roles were introduced; `energyleaf/users/roles.py` holds the
+frozen here as they were when the roles were introduced; `energyleaf/users/services/roles.py` holds the
 current ones (it re-creates a missing group and keeps the administrator group complete after
 every `migrate`). Changing a role later takes a new data migration.
 """

@@ -14,8 +14,8 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from energyleaf.users import roles
 from energyleaf.users.models import User
+from energyleaf.users.services import roles
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from sensors.models import Reading, Sensor
 from sensors.services import sensor_register

@@ -12,8 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
-from .models import ExperimentParticipation, Household, User
+from energyleaf.users import services
+from energyleaf.users.models import ExperimentParticipation, Household, User
 
 
 class HouseholdInline(admin.StackedInline[Household, User]):

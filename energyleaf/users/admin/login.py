@@ -12,8 +12,11 @@ from django.http import HttpRequest, HttpResponse
 
 from energyleaf.audit.models import AuditEvent
 from energyleaf.common.throttling import client_address
-
-from .login_throttle import login_failure_audit, login_throttle_wait, retry_after
+from energyleaf.users.services.login_throttle import (
+    login_failure_audit,
+    login_throttle_wait,
+    retry_after,
+)
 
 THROTTLED_ATTRIBUTE = "energyleaf_login_retry_after"
 

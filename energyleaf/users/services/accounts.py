@@ -9,8 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from energyleaf.audit.services import audit_event_record
-
-from .models import HOUSEHOLD_PROFILE_FIELDS, ExperimentParticipation, Household, User
+from energyleaf.users.models import (
+    HOUSEHOLD_PROFILE_FIELDS,
+    ExperimentParticipation,
+    Household,
+    User,
+)
 
 HOUSEHOLD_EDITABLE_FIELDS = frozenset(
     {*HOUSEHOLD_PROFILE_FIELDS, "power_at_meter", "wifi_at_meter"}

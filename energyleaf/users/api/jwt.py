@@ -28,9 +28,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 
 from energyleaf.audit.models import AuditEvent
-
-from .login_throttle import login_failure_audit
-from .models import User
+from energyleaf.users.models import User
+from energyleaf.users.services.login_throttle import login_failure_audit
 
 GENERATION_CLAIM = "gen"
 REVOKED = "Token has been revoked"

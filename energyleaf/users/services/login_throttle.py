@@ -20,8 +20,7 @@ from rest_framework.request import Request
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
 from energyleaf.common.throttling import client_address, rate_limit_hit
-
-from .models import User
+from energyleaf.users.models import User
 
 MAX_ACCOUNT_CHARS = 254
 

@@ -12,16 +12,16 @@ from drf_spectacular.contrib.rest_framework_simplejwt import (
 
 
 class EnergyleafJWTScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]
-    target_class = "energyleaf.users.jwt.JWTAuthentication"
+    target_class = "energyleaf.users.api.jwt.JWTAuthentication"
 
 
 class EnergyleafTokenObtainPairSerializerExtension(TokenObtainPairSerializerExtension):  # type: ignore[no-untyped-call]
-    target_class = "energyleaf.users.jwt.TokenObtainPairSerializer"
+    target_class = "energyleaf.users.api.jwt.TokenObtainPairSerializer"
 
 
 class EnergyleafTokenRefreshSerializerExtension(TokenRefreshSerializerExtension):  # type: ignore[no-untyped-call]
-    target_class = "energyleaf.users.jwt.TokenRefreshSerializer"
+    target_class = "energyleaf.users.api.jwt.TokenRefreshSerializer"
 
 
 class EnergyleafTokenVerifySerializerExtension(TokenVerifySerializerExtension):  # type: ignore[no-untyped-call]
-    target_class = "energyleaf.users.jwt.TokenVerifySerializer"
+    target_class = "energyleaf.users.api.jwt.TokenVerifySerializer"

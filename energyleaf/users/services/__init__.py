@@ -1,0 +1,22 @@
+"""Writes of the users app: `accounts` (accounts, household data, activation, deletion;
+re-exported here), `roles` (the staff role groups) and `login_throttle` (the login rate limits)."""
+
+from .accounts import (
+    HOUSEHOLD_EDITABLE_FIELDS,
+    household_update,
+    user_create,
+    user_delete,
+    users_activate,
+    users_deactivate,
+    users_promote_to_admin,
+)
+
+__all__ = [
+    "HOUSEHOLD_EDITABLE_FIELDS",
+    "household_update",
+    "user_create",
+    "user_delete",
+    "users_activate",
+    "users_deactivate",
+    "users_promote_to_admin",
+]
