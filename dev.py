@@ -125,7 +125,10 @@ def command_run(args: argparse.Namespace) -> int:
         "worker": [str(BIN / "celery"), "-A", "energyleaf", "worker", "-l", "info", "-c", "2"],
         "beat": [str(BIN / "celery"), "-A", "energyleaf", "beat", "-l", "info"],
     }
-    if args.sensors > 0 and (ROOT / "sensors/management/commands/simulate_sensors.py").exists():
+    if (
+        args.sensors > 0
+        and (ROOT / "energyleaf/demo/management/commands/simulate_sensors.py").exists()
+    ):
         processes["sensors"] = [
             str(PYTHON), str(ROOT / "manage.py"), "simulate_sensors",
             "--count", str(args.sensors), "--url", f"http://{args.host}:{args.port}", "--register",

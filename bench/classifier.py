@@ -39,8 +39,8 @@ from analytics.compute.classifier.training import (  # noqa: E402
     training_household_config,
 )
 from analytics.compute.detection import instant_ns  # noqa: E402
-from analytics.simulation.household import simulate_household  # noqa: E402
 from bench import common  # noqa: E402
+from simulation.households import simulate_household  # noqa: E402
 
 TARGET_TRAIN_S = 60.0
 TARGET_MODEL_MB = 20.0

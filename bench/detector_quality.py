@@ -3,7 +3,7 @@
     python bench/detector_quality.py [--days 20] [--seed 0]
 
 For each of `--days` household-days (household i has seed `--seed` + i), simulates two days
-(analytics.simulation.household: antgen allowlisted models, 15-s register at 0.1 Wh with jitter
+(simulation.households: antgen allowlisted models, 15-s register at 0.1 Wh with jitter
 and lost pushes) and evaluates the second: `detect("peak", ...)` over each of its 48 30-minute
 windows with the 24 h before as reference, exactly as the 30-minute task does. Sequences seen by
 several windows are combined as the persistence layer does (`should_merge`).
@@ -46,14 +46,14 @@ from analytics.compute.sequences import (  # noqa: E402
     detect,
     should_merge,
 )
-from analytics.simulation.antgen_models import ANTGEN_VERSION  # noqa: E402
-from analytics.simulation.household import (  # noqa: E402
+from bench import common  # noqa: E402
+from simulation.appliances import ANTGEN_VERSION  # noqa: E402
+from simulation.households import (  # noqa: E402
     CYCLING_CATEGORIES,
     Run,
     SimulatedHousehold,
     simulate_household,
 )
-from bench import common  # noqa: E402
 
 FIRST_DAY = datetime(2024, 3, 4, tzinfo=UTC)
 WINDOW = timedelta(minutes=30)

@@ -12,7 +12,6 @@ from energyleaf.common.admin import admin_view_urls
 
 from .models import (
     AnomalyNotification,
-    ExperimentStatusTransition,
     MailDelivery,
     Report,
     ReportDay,
@@ -174,27 +173,6 @@ class ReportSettingsAdmin(admin.ModelAdmin[ReportSettings]):
     search_fields = ("user__email",)
     raw_id_fields = ("user",)
     readonly_fields = ("created_at", "updated_at")
-
-
-@admin.register(ExperimentStatusTransition)
-class ExperimentStatusTransitionAdmin(admin.ModelAdmin[ExperimentStatusTransition]):
-    """Read-only: written only by the survey routine, with each status change."""
-
-    list_display = ("id", "participation", "from_status", "to_status", "changed_at", "source")
-    list_filter = ("to_status", "source")
-    list_select_related = ("participation__user",)
-    search_fields = ("participation__user__email",)
-    raw_id_fields = ("participation",)
-    show_full_result_count = False
-    date_hierarchy = "changed_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: ExperimentStatusTransition | None = None
-    ) -> bool:
-        return False
 
 
 @admin.register(SurveyInvitation)

@@ -1,6 +1,6 @@
 """Reports data: the mail outbox's status machine (`MailDelivery`), anomaly mails, report
-settings, reports with their days and mail state, and the survey routine's status transitions and
-invitations."""
+settings, reports with their days and mail state, and the survey routine's invitations (its
+status transitions are `energyleaf.users`' `ExperimentStatusTransition`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from analytics.models import Sequence
-from energyleaf.users.models import ExperimentParticipation
 from sensors.models import Sensor
 
 
@@ -280,32 +279,6 @@ class ReportDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.consumption_kwh} kWh"
-
-
-class ExperimentStatusTransition(models.Model):
-    """One change of a participant's experiment status: from, to, when (UTC) and what made it.
-
-    Written in the same transaction as the status change, so the rows are the complete history
-    of the changes made by the survey routine (admins' edits are in the participation history)."""
-
-    class Source(models.TextChoices):
-        SURVEY_ROUTINE = "survey_routine", "Daily survey routine"
-
-    participation = models.ForeignKey(
-        ExperimentParticipation, on_delete=models.CASCADE, related_name="status_transitions"
-    )
-    from_status = models.CharField(max_length=32, choices=ExperimentParticipation.Status.choices)
-    to_status = models.CharField(max_length=32, choices=ExperimentParticipation.Status.choices)
-    changed_at = models.DateTimeField()
-    source = models.CharField(max_length=32, choices=Source.choices)
-
-    class Meta:
-        indexes: ClassVar = [
-            models.Index(fields=["participation", "changed_at"], name="exp_transition_part_at"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.participation_id}: {self.from_status} -> {self.to_status}"
 
 
 class SurveyInvitation(MailDelivery):

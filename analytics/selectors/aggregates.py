@@ -1,4 +1,6 @@
-"""Consumption, feed-in and power per local hour, day, week or month, from the 15-minute rollups.
+"""Consumption, feed-in and power per local hour, day, week or month, from the 15-minute rollups;
+and a household's exact consumption per local day (`household_daily_consumption`, what reports
+show), from the rollups or the readings.
 
 Local periods are built with an explicit ZoneInfo (days of 23 or 25 hours at DST changes, weeks
 from Monday, calendar months) and turned into UTC boundaries; every real zone's offset is a
@@ -10,20 +12,23 @@ rollups of the range are read in order and summed in one pass.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal, NamedTuple, cast
+from decimal import Decimal
+from typing import Any, Literal, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection, models
+from django.db.models import Q, Sum
 from django.db.models.functions import Cast
 
 from energyleaf.common.exceptions import NotFoundError
-from energyleaf.common.time import default_household_time_zone
-from energyleaf.users.models import User
+from energyleaf.users.selectors import household_time_zone
 from sensors.selectors import household_sensor
+from sensors.selectors.assignments import Period
+from sensors.selectors.readings import reading_day_sums
 
 from ..models import ROLLUP_STATE_NAME, ConsumptionRollup, RollupState
 
@@ -32,6 +37,9 @@ RESOLUTIONS: tuple[Resolution, ...] = ("hour", "day", "week", "month")
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 _EPOCH_2000 = datetime(2000, 1, 1, tzinfo=UTC)
+# The rollups serve a household's day sums when they hold every reading received this long after
+# the last day (pushes in flight, a Pi's buffered batch after a short outage).
+ROLLUP_GRACE = timedelta(minutes=15)
 
 
 def rollups_cover_until() -> datetime | None:
@@ -287,11 +295,111 @@ def aggregate_target(
         # An admin asking for a sensor: its current household's time with it, as csv_energy
         # gives; all of an unassigned sensor's rollups.
         household_key = sensor.user_id
-    zone_owner = (
-        sensor.user
+    # The sensor comes with its household loaded; an unassigned sensor has the default zone.
+    zone = (
+        household_time_zone(user=sensor.user)
         if whole_sensor
-        else User.objects.select_related("household").filter(pk=owner_id).first()
+        else household_time_zone(user_id=owner_id)
     )
-    household = getattr(zone_owner, "household", None) if zone_owner is not None else None
-    zone = household.time_zone if household is not None else default_household_time_zone()
-    return AggregateTarget(sensor_id=sensor.pk, time_zone=zone, household_key=household_key)
+    return AggregateTarget(sensor_id=sensor.pk, time_zone=zone.key, household_key=household_key)
+
+
+# --- a household's consumption per local day ------------------------------------------------------
+
+
+class DailyConsumption(NamedTuple):
+    """A household's consumption per local day in kWh (exact decimals, not rounded; 0 for a day
+    without data), first day first, and the number of readings summed."""
+
+    days_kwh: list[Decimal]
+    readings: int
+
+
+def local_day_bounds(*, first_day: date, last_day: date, time_zone: str) -> list[datetime]:
+    """The local midnights of `first_day`..`last_day` in `time_zone` and the one after the last
+    day, as aware UTC datetimes (`bounds[i]` starts day i; DST days have 23 or 25 hours)."""
+    zone = ZoneInfo(time_zone)
+    # Instants inside the first and the last day; the bounds are the days' local midnights.
+    bounds = local_period_bounds(
+        start=datetime.combine(first_day, time(12), tzinfo=zone),
+        end=datetime.combine(last_day, time(13), tzinfo=zone),
+        resolution="day",
+        time_zone=time_zone,
+    )
+    return [bound.astimezone(UTC) for bound in bounds]
+
+
+def household_daily_consumption(
+    *,
+    household_key: int,
+    periods: Sequence[Period],
+    first_day: date,
+    last_day: date,
+    time_zone: str,
+) -> DailyConsumption:
+    """The consumption of the household's `periods` (its time with each sensor) per local day
+    [local midnight, next local midnight) of `time_zone`, `first_day`..`last_day`, in one query.
+
+    Source: the 15-minute rollups when they are complete for the days, that is when the last
+    rollup refresh covers every reading received up to ROLLUP_GRACE after the last day's end
+    (`rollups_cover_until`); otherwise (e.g. right after midnight, or when the refresh is behind)
+    the raw readings. Both are summed with exact decimals (grouped by local date on PostgreSQL;
+    local midnights are whole quarter hours in every real zone, so buckets never straddle two
+    days) and give the same figures to the Wh. A reading that arrives later is in neither.
+    """
+    bounds = local_day_bounds(first_day=first_day, last_day=last_day, time_zone=time_zone)
+    covered = rollups_cover_until()
+    if covered is None or covered < bounds[-1] + ROLLUP_GRACE:
+        days, readings = reading_day_sums(
+            periods=periods, bounds=bounds, time_zone=time_zone, first_day=first_day
+        )
+        return DailyConsumption(days_kwh=days, readings=readings)
+    sensor_ids = sorted({period.sensor_id for period in periods})
+    if connection.vendor == "postgresql":
+        return _rollup_day_sums_postgresql(
+            household_key=household_key,
+            sensor_ids=sensor_ids,
+            bounds=bounds,
+            time_zone=time_zone,
+            first_day=first_day,
+        )
+    sums: dict[str, Any] = {
+        f"day_{i}": Sum(
+            "consumption", filter=Q(bucket_start__gte=bounds[i], bucket_start__lt=bounds[i + 1])
+        )
+        for i in range(len(bounds) - 1)
+    }
+    row = ConsumptionRollup.objects.filter(
+        sensor_id__in=sensor_ids,
+        household_key=household_key,
+        bucket_start__gte=bounds[0],
+        bucket_start__lt=bounds[-1],
+    ).aggregate(readings=Sum("readings"), **sums)
+    return DailyConsumption(
+        days_kwh=[Decimal(row[f"day_{i}"] or 0) for i in range(len(bounds) - 1)],
+        readings=int(row["readings"] or 0),
+    )
+
+
+def _rollup_day_sums_postgresql(
+    *,
+    household_key: int,
+    sensor_ids: list[int],
+    bounds: list[datetime],
+    time_zone: str,
+    first_day: date,
+) -> DailyConsumption:
+    # `AT TIME ZONE` turns each instant into the household's wall clock, so the date is the
+    # local day: [local midnight, next local midnight), 23 or 25 hours at DST changes.
+    sql = (
+        "SELECT (bucket_start AT TIME ZONE %s)::date, SUM(consumption), SUM(readings) "  # noqa: S608
+        f"FROM {ConsumptionRollup._meta.db_table} "
+        "WHERE sensor_id = ANY(%s) AND household_key = %s "
+        "AND bucket_start >= %s AND bucket_start < %s GROUP BY 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [time_zone, sensor_ids, household_key, bounds[0], bounds[-1]])
+        rows = cursor.fetchall()
+    by_day = {day: Decimal(total) for day, total, _ in rows}
+    days = [by_day.get(first_day + timedelta(days=i), Decimal(0)) for i in range(len(bounds) - 1)]
+    return DailyConsumption(days_kwh=days, readings=sum(int(count) for _, _, count in rows))

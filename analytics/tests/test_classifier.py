@@ -41,8 +41,8 @@ from analytics.compute.classifier.training import (
 )
 from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import detect_peaks_own_reference
-from analytics.simulation.antgen_models import CATEGORY_BY_ANTGEN_TYPE
-from analytics.simulation.household import HouseholdConfig, PlannedRun, simulate_household
+from simulation.appliances import CATEGORY_BY_ANTGEN_TYPE
+from simulation.households import HouseholdConfig, PlannedRun, simulate_household
 
 from .conftest import TINY
 

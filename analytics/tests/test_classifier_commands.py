@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from analytics.compute.classifier.artefact import artefact_load, current_version
-from analytics.simulation.household import HouseholdConfig, PlannedRun, simulate_household
+from simulation.households import HouseholdConfig, PlannedRun, simulate_household
 
 BERLIN_WINTER = timezone(timedelta(hours=1))
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 
 from analytics.api.protobuf import energyleaf_ml_pb2 as ml_pb
 from analytics.api.protobuf import mapping
-from energyleaf.common.protobuf_wire import InvalidPayload, Schema, scan_fields
+from sensors.protobuf.wire import InvalidPayload, Schema, scan_fields
 from sensors.tests.test_protobuf_wire import PROTOBUF_BODIES
 
 DECODERS: list[tuple[Callable[[bytes], object], Schema]] = [

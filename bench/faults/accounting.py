@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sensors.simulator import SimulationSummary, StyleCounters
+from simulation.summary import SimulationSummary, StyleCounters
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Key = tuple[str, int]

@@ -10,7 +10,7 @@ Starts, in one temporary directory and on free loopback ports, its own PostgreSQ
 `gunicorn.conf.py` (2 workers), a Celery worker (prefork, 2 processes) and Celery beat
 (django-celery-beat's DatabaseScheduler), all with the production settings
 (`energyleaf.settings.base`, Redis broker, `CELERY_VISIBILITY_TIMEOUT=10`). Sensors are
-registered with the services (`register_simulated_sensors`) and driven by `sensors.simulator`
+registered with the services (`register_simulated_sensors`) and driven by `simulation.run`
 with `live_timestamps`, so each reading the clients were told is stored can be compared exactly
 with the `Reading` table (sensor, timestamp). The shared PostgreSQL/Redis on 5432/6379 are never
 touched; everything started is stopped at the end (`--keep` leaves the directory for reading the

@@ -23,22 +23,37 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sensors import simulator
 from sensors.protobuf.mapping import (
     BatchData,
     BatchReadingData,
+    InvalidPayload,
     ReadingData,
     TokenRequestData,
+    decode_batch_response,
+    decode_status_response,
+    decode_token_response,
     encode_batch,
     encode_sensor_input,
     encode_token_request,
 )
+from simulation.config import SimulatorConfig, client_id_for
+from simulation.protocol import BATCH_PATH, SENSOR_INPUT_PATH, TOKEN_PATH
+from simulation.run import Simulation
+from simulation.summary import SimulationSummary
 
 from .accounting import Accounting, account, stored_keys
 from .infra import HOST, Stack, log, wait_for
 
 PREFIX = "5C:CF:7F:0F"
 """MAC prefix of every sensor of the suite; scenario k uses indices from k * 1000 + 1."""
+
+
+def register_simulated_sensors(*, sensors: list[tuple[int, str]]) -> Any:
+    """The demo's registration service, imported once Django is set up (the runner imports this
+    module before `django.setup()`)."""
+    from energyleaf.demo.services import register_simulated_sensors as register
+
+    return register(sensors=sensors)
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,7 @@ class Load:
     """Tasmota, Pi and Pi-batch simulations at once, each reading sent with its own time."""
 
     def __init__(self, stack: Stack, profile: Profile, block: int, seed: int) -> None:
-        self.simulations: list[simulator.Simulation] = []
+        self.simulations: list[Simulation] = []
         first = block * 1000 + 1
         for style, count in (
             ("tasmota", profile.tasmota),
@@ -121,7 +136,7 @@ class Load:
         ):
             if not count:
                 continue
-            config = simulator.SimulatorConfig(
+            config = SimulatorConfig(
                 base_url=stack.url,
                 style=style,  # type: ignore[arg-type]
                 count=count,
@@ -134,7 +149,7 @@ class Load:
                 timeout_s=10.0,
                 startup_spread_s=min(profile.interval_s, 2.0),
             )
-            self.simulations.append(simulator.Simulation(config))
+            self.simulations.append(Simulation(config))
             first += count
         self.description = (
             f"{profile.tasmota} tasmota + {profile.pi} pi + {profile.pi_batch} pi-batch, "
@@ -152,7 +167,7 @@ class Load:
     def register(self) -> None:
         from django.db import connection
 
-        result = simulator.register_simulated_sensors(sensors=self.sensors)
+        result = register_simulated_sensors(sensors=self.sensors)
         connection.close()
         if result.failed:
             raise RuntimeError(f"registration failed: {result.failed}")
@@ -161,7 +176,7 @@ class Load:
         for sim in self.simulations:
             sim.start()
 
-    def stop(self) -> list[simulator.SimulationSummary]:
+    def stop(self) -> list[SimulationSummary]:
         for sim in self.simulations:
             sim.stop()
         for sim in self.simulations:
@@ -474,8 +489,8 @@ def _post(port: int, path: str, body: bytes, timeout: float = 5.0) -> tuple[int,
 
 def _token(port: int, client_id: str) -> str:
     body = encode_token_request(TokenRequestData(client_id, 1, False), send_need_script=True)
-    status, payload = _post(port, simulator.TOKEN_PATH, body)
-    answer = simulator.decode_token_response(payload)
+    status, payload = _post(port, TOKEN_PATH, body)
+    answer = decode_token_response(payload)
     if not 200 <= status <= 299 or not answer.access_token:
         raise RuntimeError(f"no token for {client_id}: HTTP {status} {answer.status_message}")
     return answer.access_token
@@ -518,11 +533,11 @@ class Probe(threading.Thread):
             )
             sent = time.monotonic()
             try:
-                status, payload = _post(self.port, simulator.SENSOR_INPUT_PATH, body)
-                with_body = simulator.decode_status_response(payload).status
+                status, payload = _post(self.port, SENSOR_INPUT_PATH, body)
+                with_body = decode_status_response(payload).status
                 if 200 <= status <= 299 and with_body:
                     status = with_body
-            except (OSError, http.client.HTTPException, simulator.ProtocolError):
+            except (OSError, http.client.HTTPException, InvalidPayload):
                 status = 0
             self.events.append(ProbeEvent(sent, time.monotonic(), status, time_ns))
             self.halt.wait(self.period)
@@ -536,8 +551,8 @@ def scenario_pg_restart(stack: Stack, profile: Profile) -> ScenarioResult:
         f" {profile.pg_outage_s:g} s",
     )
     load.register()
-    probe_id = simulator.client_id_for(PREFIX, 3999)
-    probe_reg = simulator.register_simulated_sensors(sensors=[(3999, probe_id)])
+    probe_id = client_id_for(PREFIX, 3999)
+    probe_reg = register_simulated_sensors(sensors=[(3999, probe_id)])
     if probe_reg.failed:
         raise RuntimeError(f"probe registration failed: {probe_reg.failed}")
     from django.db import connection
@@ -833,8 +848,8 @@ def _worker_killed(stack: Stack, profile: Profile) -> ScenarioResult:
     stack.services["beat"].stop()  # nothing else queued while we count
     _drain(stack)
     stack.services["worker"].stop()
-    sensors = [(4000 + i, simulator.client_id_for(PREFIX, 4000 + i)) for i in range(1, count + 1)]
-    reg = simulator.register_simulated_sensors(sensors=sensors)
+    sensors = [(4000 + i, client_id_for(PREFIX, 4000 + i)) for i in range(1, count + 1)]
+    reg = register_simulated_sensors(sensors=sensors)
     if reg.failed:
         raise RuntimeError(f"registration failed: {reg.failed}")
     rows = list(
@@ -1016,9 +1031,9 @@ def scenario_batch_resend(stack: Stack, profile: Profile) -> ScenarioResult:
     result = ScenarioResult(
         "batch_resend", f"{size} readings x3 sequential + x3 concurrent (2 sensors)"
     )
-    sensors = [(5001, simulator.client_id_for(PREFIX, 5001)),
-               (5002, simulator.client_id_for(PREFIX, 5002))]  # fmt: skip
-    reg = simulator.register_simulated_sensors(sensors=sensors)
+    sensors = [(5001, client_id_for(PREFIX, 5001)),
+               (5002, client_id_for(PREFIX, 5002))]  # fmt: skip
+    reg = register_simulated_sensors(sensors=sensors)
     if reg.failed:
         raise RuntimeError(f"registration failed: {reg.failed}")
     from django.db import connection
@@ -1031,9 +1046,9 @@ def scenario_batch_resend(stack: Stack, profile: Profile) -> ScenarioResult:
     def send(client_id: str, token: str) -> None:
         began = time.monotonic()
         status, payload = _post(
-            stack.web_port, simulator.BATCH_PATH, _batch_body(token, readings), timeout=120
+            stack.web_port, BATCH_PATH, _batch_body(token, readings), timeout=120
         )
-        answer = simulator.decode_batch_response(payload)
+        answer = decode_batch_response(payload)
         answers.append(
             {
                 "client_id": client_id,

@@ -1,5 +1,5 @@
 """Fuzz every protobuf decoder (`sensors.protobuf.mapping`, `analytics.api.protobuf.mapping`) and
-the wire scanner (`energyleaf.common.protobuf_wire`).
+the wire scanner (`sensors.protobuf.wire`).
 
 Input: one selector byte (which decoder) and the body. A decoder may only raise InvalidPayload;
 and when it accepts a body, the pure-Python scanner `scan_fields` must accept it too (the decoders
@@ -18,8 +18,8 @@ common.django_setup()
 
 from analytics.api.protobuf import mapping as ml_mapping  # noqa: E402
 from bench.fuzz.seeds import WIRE_DECODERS  # noqa: E402
-from energyleaf.common import protobuf_wire  # noqa: E402
 from sensors.protobuf import mapping  # noqa: E402
+from sensors.protobuf import wire as protobuf_wire  # noqa: E402
 
 # Decoder name -> (decoder, schema).
 DECODERS: dict[str, tuple[Any, Any]] = {
@@ -59,6 +59,6 @@ if __name__ == "__main__":
         instrument=[
             "sensors.protobuf.mapping",
             "analytics.api.protobuf.mapping",
-            "energyleaf.common.protobuf_wire",
+            "sensors.protobuf.wire",
         ],
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test.utils import override_settings
 
@@ -31,7 +32,6 @@ from analytics.models import DeviceSuggestion, Sequence
 from analytics.services.detection import WINDOW, detection_windows_between, sequences_detect_window
 from analytics.services.rollups import rollups_refresh
 from analytics.services.suggestions import classifier_train, model_folder
-from analytics.simulation.household import simulate_household, to_ns
 from energyleaf.celery import app as celery_app
 from energyleaf.users import selectors as user_selectors
 from energyleaf.users import services as user_services
@@ -41,7 +41,11 @@ from exports.services.dataset import export_job_create
 from reports.models import Report
 from reports.services.reports import report_generate, report_settings_update
 from sensors import services as sensor_services
-from sensors.models import Reading, Sensor
+from sensors.models import Sensor
+from sensors.selectors.readings import sensor_reading_span
+from simulation.config import DEFAULT_CLIENT_ID_PREFIX, client_id_for
+from simulation.households import simulate_household, to_ns
+from simulation.protocol import SIMULATOR_SCRIPT
 
 DEMO_ADMIN = "admin@energyleaf.local"
 DEMO_HOUSEHOLD = "household@energyleaf.local"
@@ -54,7 +58,7 @@ DEMO_HOUSEHOLD_DATA: dict[str, object] = {
     "hot_water": "not_electric",
     "daily_consumption_goal_kwh": Decimal("7.000"),
 }
-DEMO_SENSOR = "5C:CF:7F:00:00:01"
+DEMO_SENSOR = client_id_for(DEFAULT_CLIENT_ID_PREFIX, 1)
 """The MAC of simulated sensor 1, so `simulate_sensors --register` continues this history."""
 DEMO_SCRIPT = (
     ">D\n>B\n=>sensor53 r\n>M 1\n+1,3,s,0,9600,SML\n"
@@ -171,7 +175,7 @@ def demo_history_ensure(
 ) -> None:
     """When the sensor has no readings: `hours` of a simulated household ending at `now`, posted
     day by day through the ingestion service with the sensor's own token."""
-    if Reading.objects.filter(sensor=sensor).exists():
+    if sensor_reading_span(sensor_id=sensor.pk) is not None:
         return
     end = now.astimezone(UTC)
     begin = end - timedelta(hours=hours)
@@ -209,15 +213,15 @@ def demo_history_ensure(
 def demo_peaks_ensure(*, sensor: Sensor, result: DemoSeedResult, progress: Progress) -> None:
     """When the sensor has no peaks yet: detection over every half hour of its readings (the
     detection asks for device suggestions of new peaks), then suggestions for peaks without."""
-    first = Reading.objects.filter(sensor=sensor).order_by("timestamp").first()
-    last = Reading.objects.filter(sensor=sensor).order_by("-timestamp").first()
-    if first is None or last is None:
+    span = sensor_reading_span(sensor_id=sensor.pk)
+    if span is None:
         return
+    first, last = span
     if not Sequence.objects.filter(sensor=sensor).exists():
         windows = [
             start
-            for start in detection_windows_between(start=first.timestamp, end=last.timestamp)
-            if start + WINDOW <= last.timestamp
+            for start in detection_windows_between(start=first, end=last)
+            if start + WINDOW <= last
         ]
         progress(f"detection: {len(windows)} half-hour windows")
         for number, start in enumerate(windows, 1):
@@ -297,4 +301,56 @@ def demo_seed(
         progress(f"rollups: {buckets} quarter hours refreshed")
         demo_report_ensure(household=household, now=now, result=result, progress=progress)
         demo_export_ensure(admin=admin, household=household, result=result, progress=progress)
+    return result
+
+
+# --- simulated sensors (`manage.py simulate_sensors --register`) ---------------------------------
+
+
+@dataclass(slots=True)
+class RegistrationResult:
+    """What `register_simulated_sensors` did, by client_id."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    users_created: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def simulated_user_email(index: int) -> str:
+    """The household user of simulated sensor `index`."""
+    return f"sim-{index}@energyleaf.local"
+
+
+def register_simulated_sensors(
+    *, sensors: Iterable[tuple[int, str]], script: str = SIMULATOR_SCRIPT
+) -> RegistrationResult:
+    """Register each (index, client_id) for household user `sim-<index>@energyleaf.local`.
+
+    Existing sensors (any letter case) are skipped untouched; missing users are created without a
+    password. Each sensor is registered in its own transaction, so
+    one failure (e.g. the user has an electricity sensor with another MAC already) is reported in
+    `failed` and does not undo the others. New sensors get `script` and must receive it.
+    """
+    result = RegistrationResult()
+    for index, client_id in sensors:
+        if Sensor.objects.filter(client_id__iexact=client_id).exists():
+            result.existing.append(client_id)
+            continue
+        email = simulated_user_email(index)
+        try:
+            with transaction.atomic():
+                user = user_selectors.users_by_email(email=email).first()
+                if user is None:
+                    user = user_services.user_create(email=email)
+                    created_user = True
+                else:
+                    created_user = False
+                sensor_services.sensor_register(client_id=client_id, user=user, script=script)
+        except ValidationError as exc:
+            result.failed[client_id] = "; ".join(exc.messages)
+            continue
+        if created_user:
+            result.users_created.append(email)
+        result.created.append(client_id)
     return result

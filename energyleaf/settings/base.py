@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "analytics",
     "exports",
     "reports",
-    # The demo data of the run command; uses every app above, none uses it.
+    # The demo data and simulated sensors of the run command; uses every app above, none uses it.
     "energyleaf.demo",
 ]
 

@@ -47,15 +47,10 @@ from analytics.models import ConsumptionRollup, Sequence
 from energyleaf.audit.models import AuditEvent, Heartbeat
 from energyleaf.tests.security_world import World, jwt_for, world_build
 from energyleaf.tests.test_security_walk import OPERATIONS, OWNER_STATUS, PUBLIC, Operation, fill
-from energyleaf.users.models import ExperimentParticipation, User
+from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition, User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports.models import ExperimentExportMark, ExportJob
-from reports.models import (
-    AnomalyNotification,
-    ExperimentStatusTransition,
-    Report,
-    SurveyInvitation,
-)
+from reports.models import AnomalyNotification, Report, SurveyInvitation
 from sensors.models import MeterEvent, RejectedReading
 from sensors.services import sensor_register
 
@@ -95,6 +90,7 @@ ADMIN_ACTIONS: dict[str, frozenset[str]] = {
     "users.household:delete_selected": ADMINS,
     "users.experimentparticipation:download_experiment_csv": READERS,
     "users.experimentparticipation:delete_selected": ADMINS,
+    "users.experimentstatustransition:delete_selected": ADMINS,
     "auth.group:delete_selected": ADMINS,
     # audit log: read-only for everybody
     "audit.auditevent:delete_selected": NOBODY,
@@ -135,7 +131,6 @@ ADMIN_ACTIONS: dict[str, frozenset[str]] = {
     "reports.report:delete_selected": ADMINS,
     "reports.reportsettings:delete_selected": ADMINS,
     "reports.anomalynotification:delete_selected": NOBODY,
-    "reports.experimentstatustransition:delete_selected": ADMINS,
     "reports.surveyinvitation:delete_selected": ADMINS,
 }
 

@@ -306,3 +306,32 @@ class ExperimentParticipation(TimestampedModel):
             raise ValidationError(
                 {"deinstallation_date": "Deinstallation needs a deinstallation date."}
             )
+
+
+class ExperimentStatusTransition(models.Model):
+    """One change of a participant's experiment status: from, to, when (UTC) and what made it.
+
+    Written by `participation_status_change` (`energyleaf/users/services/participation.py`) in
+    the same transaction as the status change, so the rows are the complete history of the
+    changes made by the survey routine and by marking participants as exported (admins' edits in
+    the admin are in the participation history)."""
+
+    class Source(models.TextChoices):
+        SURVEY_ROUTINE = "survey_routine", "Daily survey routine"
+        EXPORT_MARK = "export_mark", "Marked as exported"
+
+    participation = models.ForeignKey(
+        ExperimentParticipation, on_delete=models.CASCADE, related_name="status_transitions"
+    )
+    from_status = models.CharField(max_length=32, choices=ExperimentParticipation.Status.choices)
+    to_status = models.CharField(max_length=32, choices=ExperimentParticipation.Status.choices)
+    changed_at = models.DateTimeField()
+    source = models.CharField(max_length=32, choices=Source.choices)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["participation", "changed_at"], name="exp_transition_part_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participation_id}: {self.from_status} -> {self.to_status}"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.db.models import QuerySet
 
-from .models import User
+from energyleaf.common.time import default_household_time_zone
+
+from .models import Household, User
 
 
 def user_with_household(*, user_id: int) -> User:
@@ -15,3 +19,23 @@ def user_with_household(*, user_id: int) -> User:
 def users_by_email(*, email: str) -> QuerySet[User]:
     """Users matching `email` case-insensitively (zero or one row)."""
     return User.objects.filter(email__iexact=email.strip())
+
+
+def household_time_zone(*, user: User | None = None, user_id: int | None = None) -> ZoneInfo:
+    """The zone of a household's local days and hours: its `Household.time_zone`, or the
+    configured default (`ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE`, Europe/Berlin unless set:
+    docs/design.md, difference 10) for a user without a household, an unknown `user_id`, or no
+    user at all (neither given, e.g. a sensor no household holds).
+
+    With `user`, its `household` is read (no query when loaded with `select_related`); with
+    `user_id`, one query.
+    """
+    if user is not None and user_id is not None:
+        raise TypeError("give user or user_id, not both")
+    name: str | None = None
+    if user is not None:
+        household: Household | None = getattr(user, "household", None)
+        name = household.time_zone if household is not None else None
+    elif user_id is not None:
+        name = Household.objects.filter(user_id=user_id).values_list("time_zone", flat=True).first()
+    return ZoneInfo(name if name is not None else default_household_time_zone())

@@ -23,8 +23,8 @@ from django.db.models import QuerySet
 from analytics.selectors.aggregates import consumption_aggregates
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.common.numbers import KWH, WATTS
-from energyleaf.common.time import default_household_time_zone
-from energyleaf.users.models import ExperimentParticipation, User
+from energyleaf.users.models import ExperimentParticipation
+from energyleaf.users.selectors import household_time_zone
 from exports.compute.csv import (
     AGGREGATE_HEADER,
     ENERGY_HEADER,
@@ -72,10 +72,8 @@ def energy_export_target(
         owner_id = sensor.user_id
     if sensor is None or owner_id is None:
         raise NotFoundError("No such sensor for this household.", code="sensor_not_found")
-    owner = User.objects.select_related("household").filter(pk=owner_id).first()
-    household = getattr(owner, "household", None) if owner is not None else None
-    zone = household.time_zone if household is not None else default_household_time_zone()
-    return EnergyExportTarget(user_id=owner_id, sensor_id=sensor.pk, time_zone=zone)
+    zone = household_time_zone(user_id=owner_id)
+    return EnergyExportTarget(user_id=owner_id, sensor_id=sensor.pk, time_zone=zone.key)
 
 
 def energy_export_range(
@@ -111,7 +109,7 @@ def energy_csv_blocks(
     start: datetime,
     end: datetime,
     resolution: Resolution = "raw",
-    time_zone: str | None = None,
+    time_zone: str,
     local_times: bool = False,
     user_id: int | None = None,
 ) -> Iterator[bytes]:
@@ -122,7 +120,7 @@ def energy_csv_blocks(
     one row per local period of the household's zone. Timestamps are UTC (`…Z`) unless
     `local_times`, then in `time_zone` with its offset.
     """
-    zone_name = time_zone or default_household_time_zone()
+    zone_name = time_zone
     out_zone = ZoneInfo(zone_name) if local_times else None
     periods = None if user_id is None else household_periods(user_id=user_id, sensor_id=sensor_id)
     if resolution != "raw":

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
-from energyleaf.users.models import ExperimentParticipation, User
+from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition, User
+from energyleaf.users.services import participation_status_change
 from exports.models import ExperimentExportMark
 
 _MARKABLE = (ExperimentParticipation.Status.APPROVED, ExperimentParticipation.Status.EXPORTED)
@@ -19,9 +20,9 @@ _MARKABLE = (ExperimentParticipation.Status.APPROVED, ExperimentParticipation.St
 def experiment_participants_mark_exported(
     *, user_ids: list[int], actor: User
 ) -> list[ExperimentExportMark]:
-    """Set the participations of `user_ids` to `exported` (kept in their history) and record who
-    marked them and when. All or nothing: unknown users or participants not approved (or already
-    exported) are a ValidationError and nothing changes."""
+    """Set the participations of `user_ids` to `exported` (kept in their history and as status
+    transitions) and record who marked them and when. All or nothing: unknown users or
+    participants not approved (or already exported) are a ValidationError and nothing changes."""
     wanted = sorted(set(user_ids))
     participations = list(
         ExperimentParticipation.objects.select_for_update()
@@ -40,10 +41,12 @@ def experiment_participants_mark_exported(
     marks = []
     for participation in participations:
         if participation.status != ExperimentParticipation.Status.EXPORTED:
-            participation.status = ExperimentParticipation.Status.EXPORTED
-            participation.status_changed_at = now
-            participation.full_clean()
-            participation.save(update_fields=["status", "status_changed_at", "updated_at"])
+            participation_status_change(
+                participation=participation,
+                to_status=ExperimentParticipation.Status.EXPORTED,
+                source=ExperimentStatusTransition.Source.EXPORT_MARK,
+                at=now,
+            )
         mark = ExperimentExportMark(participation=participation, exported_by=actor, exported_at=now)
         mark.full_clean()
         mark.save()

@@ -139,7 +139,7 @@ def test_copy_server_cursor_and_iterator_paths_write_identical_bytes(
         readings.energy_lines_cursor(sensor_id=sensor.pk, start=start, end=end, zone_name=zone)
     )
     iterated = b"".join(
-        selectors._readings_iterated(sensor.pk, start, end, ZoneInfo(zone) if zone else None)
+        selectors.energy._readings_iterated(sensor.pk, start, end, ZoneInfo(zone) if zone else None)
     )
     assert copied == iterated
     assert fetched == iterated

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from energyleaf.users.models import ExperimentParticipation, User
+from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition, User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports.models import ExperimentExportMark
 from exports.tests.conftest import body_of
@@ -117,6 +117,10 @@ def test_mark_exported_records_who_and_when(admin: User) -> None:
         mark = ExperimentExportMark.objects.get(participation=participation)
         assert mark.exported_by == admin
         assert mark.exported_at == participation.status_changed_at
+        transitions = ExperimentStatusTransition.objects.filter(participation=participation)
+        assert list(
+            transitions.values_list("from_status", "to_status", "changed_at", "source")
+        ) == [("approved", "exported", mark.exported_at, "export_mark")]
     assert body_of(client_for(admin).get(URL)) == HEADER
 
 
@@ -138,6 +142,7 @@ def test_mark_exported_refuses_and_writes_nothing(
     assert "user_ids" in response.json()["extra"]["fields"]
     assert ExperimentParticipation.objects.get(user=approved).status == Status.APPROVED
     assert not ExperimentExportMark.objects.exists()
+    assert not ExperimentStatusTransition.objects.exists()
 
 
 def test_mark_exported_needs_user_ids(admin: User) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from django.conf import settings
 
 from energyleaf.users.models import ExperimentParticipation
+from energyleaf.users.selectors import household_time_zone
 from reports.models import SurveyInvitation
 
 
@@ -71,12 +69,7 @@ def survey_candidates(*, step: SurveyStep, now: datetime, catch_up_days: int) ->
     )
     due: list[int] = []
     for participation in participations:
-        household = getattr(participation.user, "household", None)
-        zone = ZoneInfo(
-            household.time_zone
-            if household is not None
-            else settings.ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE
-        )
+        zone = household_time_zone(user=participation.user)
         assert participation.installation_date is not None  # noqa: S101 - filtered above
         installed = participation.installation_date.astimezone(zone).date()
         days = (now.astimezone(zone).date() - installed).days

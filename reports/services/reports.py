@@ -1,13 +1,8 @@
 """Writes for consumption reports: settings changes and building a household's report.
 
-Data source: the 15-minute rollups (672 rows for a week instead of 40 320 readings) when they
-are complete for the period, that is when the last rollup refresh covers every reading received
-up to ROLLUP_GRACE after the period's end (`rollups_cover_until`); otherwise, e.g. for a report
-due right after midnight or when the refresh is behind, the raw readings (`Reading.consumption`).
-Both are summed per local day in one query with exact decimals (grouped by local date on
-PostgreSQL; local midnights are whole quarter hours in every real zone, so buckets never straddle
-two days) and give the same figures to the Wh (tested). A reading that arrives later than the
-report is built is in neither.
+Data: the household's consumption per local day (`household_daily_consumption` in
+analytics: exact sums from the rollups when they are complete for the period, else from the
+readings; a reading that arrives later than the report is built is in neither).
 
 Figures (the old platform's, with its defects fixed: docs/design.md, differences 10 and 13): the
 period is the last `interval_days` full local days of the household's zone before today (DST days
@@ -28,23 +23,21 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db import transaction
 
-from analytics.models import ConsumptionRollup
-from analytics.selectors.aggregates import local_period_bounds, rollups_cover_until
+from analytics.selectors.aggregates import household_daily_consumption, local_day_bounds
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household, User
+from energyleaf.users.selectors import household_time_zone
 from reports.selectors.reports import report_mail_ids_stuck
 from sensors.models import Sensor
-from sensors.selectors.assignments import Period, household_periods
-from sensors.selectors.readings import reading_day_sums
+from sensors.selectors.assignments import household_periods
 
 from ..models import MailSkipReason, MailStatus, Report, ReportDay, ReportSettings
 from ..tasks import send_report_mail_task
@@ -56,9 +49,6 @@ PERCENT = Decimal("0.01")
 _UNSET: Any = object()
 STUCK_MAIL_MIN_AGE = timedelta(minutes=30)
 STUCK_MAIL_MAX_AGE = timedelta(days=2)
-# The rollups serve a report when they hold every reading received this long after its period
-# (pushes in flight, a Pi's buffered batch after a short outage).
-ROLLUP_GRACE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -73,21 +63,13 @@ class ReportPeriod:
 
 def report_period(*, now: datetime, interval_days: int, time_zone: str) -> ReportPeriod:
     """The last `interval_days` full local days before the local day of `now`."""
-    zone = ZoneInfo(time_zone)
-    today = now.astimezone(zone).date()
+    today = now.astimezone(ZoneInfo(time_zone)).date()
     first_day = today - timedelta(days=interval_days)
     last_day = today - timedelta(days=1)
-    # Instants inside the first and the last day; the bounds are the days' local midnights.
-    bounds = local_period_bounds(
-        start=datetime.combine(first_day, time(12), tzinfo=zone),
-        end=datetime.combine(last_day, time(13), tzinfo=zone),
-        resolution="day",
-        time_zone=time_zone,
-    )
     return ReportPeriod(
         first_day=first_day,
         last_day=last_day,
-        bounds=[bound.astimezone(UTC) for bound in bounds],
+        bounds=local_day_bounds(first_day=first_day, last_day=last_day, time_zone=time_zone),
     )
 
 
@@ -130,12 +112,12 @@ def report_generate(*, user_id: int, now: datetime) -> Report:
     is returned unchanged. Missing household, sensor or readings give a `no_data` report."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    user = User.objects.filter(pk=user_id).first()
+    user = User.objects.select_related("household").filter(pk=user_id).first()
     if user is None:
         raise NotFoundError("User not found.")
     settings, _ = ReportSettings.objects.select_for_update().get_or_create(user_id=user_id)
-    household = Household.objects.filter(user_id=user_id).first()
-    time_zone = household.time_zone if household is not None else "Europe/Berlin"
+    household: Household | None = getattr(user, "household", None)
+    time_zone = household_time_zone(user=user).key
     period = report_period(now=now, interval_days=settings.interval_days, time_zone=time_zone)
     existing = Report.objects.filter(
         user_id=user_id, period_start=period.bounds[0], period_end=period.bounds[-1]
@@ -150,6 +132,7 @@ def report_generate(*, user_id: int, now: datetime) -> Report:
             user_id=user_id,
             household=household,
             period=period,
+            time_zone=time_zone,
             mail_skip_reason=mail_skip_reason,
         )
         if existing.mail_status == MailStatus.PENDING:
@@ -179,14 +162,19 @@ def report_mails_requeue_stuck(*, now: datetime) -> int:
 
 
 def _report_create(
-    *, user_id: int, household: Household | None, period: ReportPeriod, mail_skip_reason: str
+    *,
+    user_id: int,
+    household: Household | None,
+    period: ReportPeriod,
+    time_zone: str,
+    mail_skip_reason: str,
 ) -> Report:
     fields: dict[str, Any] = {
         "period_start": period.bounds[0],
         "period_end": period.bounds[-1],
         "first_day": period.first_day,
         "last_day": period.last_day,
-        "time_zone": household.time_zone if household is not None else "Europe/Berlin",
+        "time_zone": time_zone,
     }
     if household is None:
         return _no_data(user_id, fields, Report.NoDataReason.NO_HOUSEHOLD)
@@ -195,12 +183,12 @@ def _report_create(
     periods = household_periods(user_id=user_id, sensor_type=Sensor.SensorType.ELECTRICITY)
     if not periods:
         return _no_data(user_id, fields, Report.NoDataReason.NO_SENSOR)
-    days, readings = _daily_consumption(
+    days, readings = household_daily_consumption(
         household_key=user_id,
         periods=periods,
-        bounds=period.bounds,
-        time_zone=fields["time_zone"],
         first_day=period.first_day,
+        last_day=period.last_day,
+        time_zone=time_zone,
     )
     if readings == 0:
         return _no_data(user_id, fields, Report.NoDataReason.NO_READINGS)
@@ -283,71 +271,6 @@ def _report_save(report: Report) -> Report:
     report.full_clean(exclude=["user"], validate_unique=False, validate_constraints=False)
     report.save()
     return report
-
-
-def _daily_consumption(
-    *,
-    household_key: int,
-    periods: list[Period],
-    bounds: list[datetime],
-    time_zone: str,
-    first_day: date,
-) -> tuple[list[Decimal], int]:
-    """Summed consumption of the household's periods per local day [bounds[i], bounds[i+1]) and
-    the number of readings, in one query, from the rollups when they are complete for the
-    period, else from the readings."""
-    covered = rollups_cover_until()
-    if covered is None or covered < bounds[-1] + ROLLUP_GRACE:
-        return reading_day_sums(
-            periods=periods, bounds=bounds, time_zone=time_zone, first_day=first_day
-        )
-    sensor_ids = sorted({period.sensor_id for period in periods})
-    if connection.vendor == "postgresql":
-        return _rollup_day_sums_postgresql(
-            household_key=household_key,
-            sensor_ids=sensor_ids,
-            bounds=bounds,
-            time_zone=time_zone,
-            first_day=first_day,
-        )
-    sums: dict[str, Any] = {
-        f"day_{i}": Sum(
-            "consumption", filter=Q(bucket_start__gte=bounds[i], bucket_start__lt=bounds[i + 1])
-        )
-        for i in range(len(bounds) - 1)
-    }
-    row = ConsumptionRollup.objects.filter(
-        sensor_id__in=sensor_ids,
-        household_key=household_key,
-        bucket_start__gte=bounds[0],
-        bucket_start__lt=bounds[-1],
-    ).aggregate(readings=Sum("readings"), **sums)
-    days = [Decimal(row[f"day_{i}"] or 0) for i in range(len(bounds) - 1)]
-    return days, int(row["readings"] or 0)
-
-
-def _rollup_day_sums_postgresql(
-    *,
-    household_key: int,
-    sensor_ids: list[int],
-    bounds: list[datetime],
-    time_zone: str,
-    first_day: date,
-) -> tuple[list[Decimal], int]:
-    # `AT TIME ZONE` turns each instant into the household's wall clock, so the date is the
-    # local day: [local midnight, next local midnight), 23 or 25 hours at DST changes.
-    sql = (
-        "SELECT (bucket_start AT TIME ZONE %s)::date, SUM(consumption), SUM(readings) "  # noqa: S608
-        f"FROM {ConsumptionRollup._meta.db_table} "
-        "WHERE sensor_id = ANY(%s) AND household_key = %s "
-        "AND bucket_start >= %s AND bucket_start < %s GROUP BY 1"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [time_zone, sensor_ids, household_key, bounds[0], bounds[-1]])
-        rows = cursor.fetchall()
-    by_day = {day: Decimal(total) for day, total, _ in rows}
-    days = [by_day.get(first_day + timedelta(days=i), Decimal(0)) for i in range(len(bounds) - 1)]
-    return days, sum(int(count) for _, _, count in rows)
 
 
 def _round(value: Decimal, step: Decimal) -> Decimal:

@@ -28,7 +28,13 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 
-from energyleaf.users.models import ExperimentParticipation, Household, User
+from energyleaf.users.models import (
+    ExperimentParticipation,
+    ExperimentStatusTransition,
+    Household,
+    User,
+)
+from energyleaf.users.services import participation_status_change
 from reports.selectors.surveys import (
     SURVEY_STEPS,
     SurveyStep,
@@ -36,7 +42,7 @@ from reports.selectors.surveys import (
     survey_invitation_ids_to_send,
 )
 
-from ..models import ExperimentStatusTransition, SurveyInvitation
+from ..models import SurveyInvitation
 from .mails import mail_language
 from .outbox import MailKind, mail_deliver
 
@@ -140,12 +146,12 @@ def survey_step_advance(
     )
     if participation is None:
         return False
-    from_status = participation.status
-    participation.status = step.to_status
-    participation.status_changed_at = now
-    participation.full_clean()
-    participation.save(update_fields=["status", "status_changed_at", "updated_at"])
-    _transition_record(participation=participation, from_status=from_status, now=now)
+    participation_status_change(
+        participation=participation,
+        to_status=step.to_status,
+        source=ExperimentStatusTransition.Source.SURVEY_ROUTINE,
+        at=now,
+    )
     household = getattr(participation.user, "household", None)
     SurveyInvitation.objects.get_or_create(
         user_id=participation.user_id,
@@ -161,21 +167,6 @@ def survey_step_advance(
         },
     )
     return True
-
-
-def _transition_record(
-    *, participation: ExperimentParticipation, from_status: str, now: datetime
-) -> ExperimentStatusTransition:
-    transition = ExperimentStatusTransition(
-        participation=participation,
-        from_status=from_status,
-        to_status=participation.status,
-        changed_at=now,
-        source=ExperimentStatusTransition.Source.SURVEY_ROUTINE,
-    )
-    transition.full_clean()
-    transition.save()
-    return transition
 
 
 def survey_invitation_send(*, invitation_id: int, now: datetime) -> str | None:

@@ -17,9 +17,25 @@ NOW = datetime(2024, 7, 1, 12, tzinfo=UTC)
 
 
 def targets(reports: tuple[str, str]) -> list[tuple[str, str]]:
-    """Every other app at its latest migration, reports at `reports`."""
-    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    return [node for node in leaves if node[0] != "reports"] + [reports]
+    """Reports at `reports`, every other app at its latest migration that needs no later one of
+    reports (users' takes over a model from a later reports migration)."""
+    graph = MigrationExecutor(connection).loader.graph
+    leaves = graph.leaf_nodes()
+    (reports_leaf,) = (node for node in leaves if node[0] == "reports")
+    later = {node for node in graph.forwards_plan(reports_leaf) if node[0] == "reports"} - set(
+        graph.forwards_plan(reports)
+    )
+    nodes = [reports]
+    for leaf in leaves:
+        node: tuple[str, str] | None = None if leaf[0] == "reports" else leaf
+        while node is not None and later & set(graph.forwards_plan(node)):
+            own = [
+                parent.key for parent in graph.node_map[node].parents if parent.key[0] == node[0]
+            ]
+            node = own[0] if own else None
+        if node is not None:
+            nodes.append(node)
+    return nodes
 
 
 def migrate(nodes: list[tuple[str, str]]) -> Any:

@@ -402,5 +402,5 @@ def test_admin_pages_of_the_survey_models_open(admin_user: User) -> None:
     client = Client()
     client.force_login(admin_user)
 
-    for name in ("experimentstatustransition", "surveyinvitation"):
-        assert client.get(reverse(f"admin:reports_{name}_changelist")).status_code == 200
+    for name in ("users_experimentstatustransition", "reports_surveyinvitation"):
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import F
+from django.test import override_settings
 
 from analytics.models import ROLLUP_STATE_NAME, ConsumptionRollup, RollupState
 from analytics.services.rollups import rollups_refresh
@@ -225,6 +226,18 @@ def test_missing_data_gives_a_no_data_report(case: str, reason: str) -> None:
     assert report.best_day is None
     assert report.days.count() == 0
     assert ReportSettings.objects.get(user=user).last_report_at == now
+
+
+def test_a_report_without_household_uses_the_configured_default_zone() -> None:
+    user = UserFactory(household=None)
+    now = datetime(2024, 6, 12, 6, tzinfo=UTC)  # 18:00 on the 12th in Auckland
+
+    with override_settings(ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE="Pacific/Auckland"):
+        report = report_generate(user_id=user.pk, now=now)
+
+    assert report.time_zone == "Pacific/Auckland"
+    assert (report.first_day, report.last_day) == (date(2024, 6, 9), date(2024, 6, 11))
+    assert report.period_start == datetime(2024, 6, 8, 12, tzinfo=UTC)  # Auckland midnight
 
 
 LAST = datetime(2024, 6, 10, 6, tzinfo=BERLIN)

@@ -15,9 +15,16 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.test import override_settings
 
 from energyleaf.schedule import default_entry
-from energyleaf.users.models import ExperimentParticipation, Household, User
+from energyleaf.users.models import (
+    ExperimentParticipation,
+    ExperimentStatusTransition,
+    Household,
+    User,
+)
+from energyleaf.users.services import PARTICIPATION_TRANSITIONS
 from energyleaf.users.tests.factories import UserFactory
-from reports.models import ExperimentStatusTransition, SurveyInvitation
+from reports.models import SurveyInvitation
+from reports.selectors.surveys import SURVEY_STEPS
 from reports.services import surveys
 from reports.services.surveys import MAX_ATTEMPTS, survey_routine_run
 from reports.tasks import survey_routine_task
@@ -196,18 +203,20 @@ def test_a_missed_day_is_caught_up_but_only_once() -> None:
 def test_one_participants_failure_does_not_stop_the_others() -> None:
     broken = participant(Status.FIRST_FINISHED, local(2024, 6, 13, 10))
     fine = participant(Status.FIRST_FINISHED, local(2024, 6, 13, 11))
-    original = surveys._transition_record
+    original = surveys.participation_status_change
 
-    def record(*, participation: ExperimentParticipation, **kwargs: Any) -> Any:
+    def change(*, participation: ExperimentParticipation, **kwargs: Any) -> Any:
+        transition = original(participation=participation, **kwargs)
         if participation.user_id == broken.pk:
-            raise RuntimeError("disk full")
-        return original(participation=participation, **kwargs)
+            raise RuntimeError("disk full")  # after the status and its transition are written
+        return transition
 
-    with mock.patch.object(surveys, "_transition_record", side_effect=record):
+    with mock.patch.object(surveys, "participation_status_change", side_effect=change):
         result = survey_routine_run(now=NOW)
 
     assert (result.failed, result.moved_to_second_survey, result.invitations_sent) == (1, 1, 1)
     assert status_of(broken) == Status.FIRST_FINISHED  # rolled back with its transition
+    assert not ExperimentStatusTransition.objects.filter(participation__user=broken).exists()
     assert not SurveyInvitation.objects.filter(user=broken).exists()
     assert status_of(fine) == Status.SECOND_SURVEY
     assert [m.to for m in mail.outbox] == [[fine.email]]
@@ -265,3 +274,9 @@ def test_daily_task_runs_the_routine_and_is_scheduled() -> None:
 
     assert counts["moved_to_third_survey"] == 1
     assert default_entry("survey-routine").task == "reports.survey_routine"
+
+
+def test_every_survey_step_is_a_change_the_survey_routine_may_make() -> None:
+    steps = {(start, step.to_status) for step in SURVEY_STEPS for start in step.from_statuses}
+
+    assert steps == PARTICIPATION_TRANSITIONS[ExperimentStatusTransition.Source.SURVEY_ROUTINE]

@@ -10,7 +10,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 
 from energyleaf.common.parsers import BoundedParser, InvalidJsonError, json_loads_limited
-from energyleaf.common.protobuf_wire import InvalidPayload
+from sensors.protobuf.wire import InvalidPayload
 
 
 class PayloadTooLarge(APIException):

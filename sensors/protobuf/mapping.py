@@ -1,7 +1,8 @@
 """Conversion between Energyleaf protobuf messages and plain, typed Python values.
 
-This module is the only place that touches the generated `*_pb2` classes. Decoders take the raw
-request body and return frozen dataclasses; encoders take plain values and return the serialized
+This module is the only place that touches the generated `*_pb2` classes. Decoders take a raw
+body (a request; for clients such as the simulated sensors, an answer) and return frozen
+dataclasses; encoders take plain values and return the serialized
 body. Services and every other app work with these dataclasses only.
 
 Decoding contract (all `decode_*` functions):
@@ -23,7 +24,7 @@ Why there is a wire scanner: the reference decodes `/sensor_input` bodies by try
 float. protobuf-ts ignores wire types, so reading a G1 float (fixed32, last in the message) as a
 double overruns the buffer and throws. The Python runtime instead stores a field that has an
 unexpected wire type as an unknown field and "succeeds" with `value == 0`. The wire scanner
-(`energyleaf.common.protobuf_wire.scan_fields`, shared with the ML messages) therefore walks
+(`sensors.protobuf.wire.scan_fields`, shared with the ML messages) therefore walks
 the top-level tags (and those of known nested messages) and tells which wire type each known field
 arrived with; `decode_sensor_input` picks the message from that, and every other decoder rejects a
 known field with a wrong wire type instead of silently reading a default.
@@ -42,14 +43,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from energyleaf.common.protobuf_wire import (
+from google.protobuf.message import Message
+
+from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
+from sensors.protobuf import energyleaf_pb2 as pb
+from sensors.protobuf.wire import (
     I32,
     I64,
     LEN,
     R_I64,
     R_LEN,
     R_VARINT,
-    InvalidPayload,
     Rule,
     Schema,
     as_bytes,
@@ -58,8 +62,7 @@ from energyleaf.common.protobuf_wire import (
     scan_fields,
     serialize,
 )
-from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
-from sensors.protobuf import energyleaf_pb2 as pb
+from sensors.protobuf.wire import InvalidPayload as InvalidPayload  # raised by every decoder
 
 # --- nanopb limits of the devices (docs/protocol.md, "Device limits"; buffers include the NUL) -
 
@@ -119,6 +122,38 @@ class ScriptAcceptedData:
     """A ScriptAcceptedRequest."""
 
     access_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenResponseData:
+    """A TokenResponse as a client reads it; absent `optional` fields are None."""
+
+    status: int
+    status_message: str | None
+    access_token: str | None
+    expires_in: int | None
+    script: str | None
+    analog_rotation_per_kwh: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResponseData:
+    """A SensorDataResponse or ScriptAcceptedResponse (same fields); status 0 = empty body."""
+
+    status: int
+    status_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResponseData:
+    """A SensorDataBatchResponse as a client reads it."""
+
+    status: int
+    status_message: str | None
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: tuple[BatchItemResultData, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +230,23 @@ _SENSOR_INPUT: Final[Schema] = {
     6: R_VARINT,
 }
 _SCRIPT_ACCEPTED: Final[Schema] = {1: R_LEN}
+_TOKEN_RESPONSE: Final[Schema] = {
+    1: R_LEN,
+    2: R_VARINT,
+    3: R_VARINT,
+    4: R_LEN,
+    5: R_LEN,
+    6: R_VARINT,
+}
+_STATUS_RESPONSE: Final[Schema] = {1: R_VARINT, 2: R_LEN}
+_BATCH_RESPONSE: Final[Schema] = {
+    1: R_VARINT,
+    2: R_LEN,
+    3: R_VARINT,
+    4: R_VARINT,
+    5: R_VARINT,
+    6: Rule(frozenset({LEN}), {1: R_VARINT, 2: R_VARINT, 3: R_LEN}),
+}
 _ENERGY: Final[Schema] = {1: R_LEN, 2: R_I64, 4: R_I64, 5: R_I64, 6: R_LEN}
 _GAS_OR_WATER: Final[Schema] = {1: R_LEN, 2: R_I64, 3: R_I64}
 _BATCH_READING: Final[Schema] = {1: R_I64, 2: R_I64, 3: R_I64, 4: R_VARINT}
@@ -263,6 +315,56 @@ def decode_script_accepted(body: bytes | bytearray | memoryview) -> ScriptAccept
     message = pb.ScriptAcceptedRequest()
     decode_checked(message, body, _SCRIPT_ACCEPTED)
     return ScriptAcceptedData(access_token=message.access_token)
+
+
+def _optional_text(message: Message, name: str) -> str | None:
+    return str(getattr(message, name)) if message.HasField(name) else None
+
+
+def _optional_uint(message: Message, name: str) -> int | None:
+    return int(getattr(message, name)) if message.HasField(name) else None
+
+
+def decode_token_response(body: bytes | bytearray | memoryview) -> TokenResponseData:
+    """Decode a TokenResponse body (the answer of `/api/v1/token`)."""
+    message = pb.TokenResponse()
+    decode_checked(message, body, _TOKEN_RESPONSE)
+    return TokenResponseData(
+        status=message.status,
+        status_message=_optional_text(message, "status_message"),
+        access_token=_optional_text(message, "access_token"),
+        expires_in=_optional_uint(message, "expires_in"),
+        script=_optional_text(message, "script"),
+        analog_rotation_per_kwh=_optional_uint(message, "analog_rotation_per_kwh"),
+    )
+
+
+def decode_status_response(body: bytes | bytearray | memoryview) -> StatusResponseData:
+    """Decode a SensorDataResponse or ScriptAcceptedResponse body (same fields)."""
+    message = pb.SensorDataResponse()
+    decode_checked(message, body, _STATUS_RESPONSE)
+    return StatusResponseData(message.status, _optional_text(message, "status_message"))
+
+
+def decode_batch_response(body: bytes | bytearray | memoryview) -> BatchResponseData:
+    """Decode a SensorDataBatchResponse body (the answer of `/api/v1/sensor_input/batch`)."""
+    message = batch_pb.SensorDataBatchResponse()
+    decode_checked(message, body, _BATCH_RESPONSE)
+    return BatchResponseData(
+        status=message.status,
+        status_message=_optional_text(message, "status_message"),
+        accepted=message.accepted,
+        duplicates=message.duplicates,
+        rejected=message.rejected,
+        results=tuple(
+            BatchItemResultData(
+                index=item.index,
+                status=item.status,
+                status_message=_optional_text(item, "status_message"),
+            )
+            for item in message.results
+        ),
+    )
 
 
 def decode_energy(body: bytes | bytearray | memoryview) -> EnergyReadingData:

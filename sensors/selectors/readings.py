@@ -206,6 +206,17 @@ def readings_count(
     return readings_scoped(periods=periods, start=start, end=end).count()
 
 
+def sensor_reading_span(*, sensor_id: int) -> tuple[datetime, datetime] | None:
+    """The first and the last timestamp of the sensor's stored readings, whoever's they are (the
+    demo and operator tools use it); None when it has none."""
+    span = Reading.objects.filter(sensor_id=sensor_id).aggregate(
+        first=Min("timestamp"), last=Max("timestamp")
+    )
+    if span["first"] is None or span["last"] is None:
+        return None
+    return span["first"], span["last"]
+
+
 def reading_slice_cuts(
     *, period: Period, start: datetime | None, end: datetime | None, slice_rows: int
 ) -> list[tuple[datetime | None, datetime | None]]:

@@ -29,13 +29,13 @@ from django.test import Client
 from rest_framework.exceptions import ParseError
 
 from analytics.api.protobuf import mapping as ml_mapping
-from energyleaf.common.protobuf_wire import InvalidPayload, scan_fields
 from energyleaf.users.tests.factories import UserFactory
 from sensors.api.parsers import LimitedJSONParser
 from sensors.api.serializers import BatchInputSerializer
 from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
+from sensors.protobuf.wire import InvalidPayload, scan_fields
 from sensors.services import ingestion, sensor_register, sensor_token_issue
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from energyleaf.common import protobuf_wire
-from energyleaf.common.protobuf_wire import InvalidPayload
 from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
+from sensors.protobuf import wire as protobuf_wire
 from sensors.protobuf.mapping import WireLimitError
+from sensors.protobuf.wire import InvalidPayload
 
 TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123"  # 30 chars, like the reference's tokens
 T = TOKEN.encode()

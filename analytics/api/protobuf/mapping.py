@@ -2,7 +2,7 @@
 old ML service; docs/protocol.md, "Classification messages") and plain, typed Python values.
 
 The only module that touches `energyleaf_ml_pb2`. Decoders follow the decoding contract of
-`sensors.protobuf.mapping` (shared code in `energyleaf.common.protobuf_wire`: any undecodable
+`sensors.protobuf.mapping` (shared code in `sensors.protobuf.wire`: any undecodable
 body raises `InvalidPayload`); encoders return the canonical serialization. Regenerate the
 `_pb2` modules with `python -m analytics.api.protobuf.generate`.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from energyleaf.common.protobuf_wire import (
+from sensors.protobuf.wire import (
     LEN,
     R_I64,
     R_LEN,

@@ -34,7 +34,7 @@ from analytics.compute.classifier.training import (
 )
 from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import DEFAULT_CONFIG, DetectionConfig
-from analytics.simulation.antgen_models import ANTGEN_VERSION, CATEGORY_BY_ANTGEN_TYPE
+from simulation.appliances import ANTGEN_VERSION, CATEGORY_BY_ANTGEN_TYPE
 
 VALIDATION_FILE = "validation.txt"
 

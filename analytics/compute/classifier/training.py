@@ -1,7 +1,7 @@
 """Training data, validation by held-out device programme, and the fit of the peak classifier.
 
 Training data (docs/classifier.md): simulated households built only from the allowlisted antgen
-models (`analytics.simulation`), seen as the platform sees them — a 0.1 Wh register every 15 s ±
+models (`simulation.households`), seen as the platform sees them — a 0.1 Wh register every 15 s ±
 jitter with lost pushes — and cut into peaks by the production detector
 (`analytics.compute.classifier.peaks`, 30-minute windows with the 24 h before as reference).
 Each peak is labelled with every category whose runs contribute at least `label_share` of the
@@ -41,7 +41,7 @@ from analytics.compute.classifier.features import (
 from analytics.compute.classifier.peaks import history_peaks
 from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import DEFAULT_CONFIG, DetectedSequence
-from analytics.simulation.household import (
+from simulation.households import (
     DEFAULT_ACTIVITIES,
     Activity,
     HouseholdConfig,
@@ -304,7 +304,7 @@ def _programmes(dataset: PeakDataset, labels: npt.NDArray[np.bool_]) -> dict[str
 
 
 def _category_of(path: str) -> str | None:
-    from analytics.simulation.antgen_models import CATEGORY_BY_ANTGEN_TYPE
+    from simulation.appliances import CATEGORY_BY_ANTGEN_TYPE
 
     return CATEGORY_BY_ANTGEN_TYPE.get(path.split("/", 1)[0])
 

@@ -17,13 +17,14 @@ from django.utils import timezone
 from analytics.models import ConsumptionRollup, DeviceSuggestion, Sequence
 from analytics.services.suggestions import classifier_cache_clear
 from energyleaf.audit.models import AuditEvent
+from energyleaf.demo.selectors import stored_registers
 from energyleaf.demo.services import DEMO_ADMIN, DEMO_HOUSEHOLD, DEMO_SENSOR, demo_seed
 from energyleaf.users.models import User
 from exports.models import ExportJob
 from reports.models import MailStatus, Report
 from sensors import services as sensor_services
-from sensors import simulator
 from sensors.models import Reading, RejectedReading, Sensor
+from simulation.meter import HouseholdModel
 
 # Committed for real: the seed runs the tasks that services enqueue after their commit inline.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,11 +121,11 @@ def test_the_live_simulated_sensor_continues_the_seeded_history() -> None:
     newest = Reading.objects.filter(sensor__client_id=DEMO_SENSOR).order_by("-timestamp").first()
     assert newest is not None
 
-    registers = simulator.stored_registers(client_ids=[DEMO_SENSOR.lower()])
+    registers = stored_registers(client_ids=[DEMO_SENSOR.lower()])
     assert registers == {DEMO_SENSOR.lower(): float(newest.value)}
     # As `simulate_sensors --register` starts sensor 1 a minute after the seed.
     start = (NOW + timedelta(minutes=1)).timestamp()
-    model = simulator.HouseholdModel(
+    model = HouseholdModel(
         seed=0, index=1, start=start, register_kwh=registers[DEMO_SENSOR.lower()]
     )
     token = sensor_services.sensor_token_issue(client_id=DEMO_SENSOR, need_script=False, now=NOW)

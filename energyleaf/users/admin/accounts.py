@@ -13,7 +13,12 @@ from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from energyleaf.users import services
-from energyleaf.users.models import ExperimentParticipation, Household, User
+from energyleaf.users.models import (
+    ExperimentParticipation,
+    ExperimentStatusTransition,
+    Household,
+    User,
+)
 
 
 class HouseholdInline(admin.StackedInline[Household, User]):
@@ -241,3 +246,24 @@ class ExperimentParticipationAdmin(SimpleHistoryAdmin[ExperimentParticipation]):
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
     readonly_fields = ("status_changed_at", "created_at", "updated_at")
+
+
+@admin.register(ExperimentStatusTransition)
+class ExperimentStatusTransitionAdmin(admin.ModelAdmin[ExperimentStatusTransition]):
+    """Read-only: written only by `participation_status_change`, with each status change."""
+
+    list_display = ("id", "participation", "from_status", "to_status", "changed_at", "source")
+    list_filter = ("to_status", "source")
+    list_select_related = ("participation__user",)
+    search_fields = ("participation__user__email",)
+    raw_id_fields = ("participation",)
+    show_full_result_count = False
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: ExperimentStatusTransition | None = None
+    ) -> bool:
+        return False

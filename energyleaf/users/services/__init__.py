@@ -1,5 +1,6 @@
-"""Writes of the users app: `accounts` (accounts, household data, activation, deletion;
-re-exported here), `roles` (the staff role groups) and `login_throttle` (the login rate limits)."""
+"""Writes of the users app: `accounts` (accounts, household data, activation, deletion) and
+`participation` (the experiment participation status and its transitions), both re-exported
+here; `roles` (the staff role groups) and `login_throttle` (the login rate limits)."""
 
 from .accounts import (
     HOUSEHOLD_EDITABLE_FIELDS,
@@ -10,10 +11,13 @@ from .accounts import (
     users_deactivate,
     users_promote_to_admin,
 )
+from .participation import PARTICIPATION_TRANSITIONS, participation_status_change
 
 __all__ = [
     "HOUSEHOLD_EDITABLE_FIELDS",
+    "PARTICIPATION_TRANSITIONS",
     "household_update",
+    "participation_status_change",
     "user_create",
     "user_delete",
     "users_activate",

@@ -44,7 +44,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "reports.view_reportday",
         "reports.view_reportsettings",
         "reports.view_anomalynotification",
-        "reports.view_experimentstatustransition",
+        "users.view_experimentstatustransition",
         "reports.view_surveyinvitation",
         "exports.view_exportjob",
         "exports.add_exportjob",

@@ -7,10 +7,10 @@ import importlib
 from types import SimpleNamespace
 
 import pytest
-from django.apps import apps as global_apps
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.test import Client
 from django.urls import reverse
 
@@ -47,8 +47,10 @@ def test_the_migration_creates_the_groups_from_scratch() -> None:
     migration = importlib.import_module("energyleaf.users.migrations.0004_role_groups")
     Group.objects.filter(name__in=list(migration.ROLES)).delete()
 
-    # The data migration uses only the editor's connection.
-    migration.create_role_groups(global_apps, SimpleNamespace(connection=connection))
+    # The data migration uses only the editor's connection, and the models as they were when it
+    # ran (the status transitions have moved from reports to users since).
+    historical = MigrationLoader(connection).project_state(("users", "0004_role_groups")).apps
+    migration.create_role_groups(historical, SimpleNamespace(connection=connection))
 
     assert set(Group.objects.values_list("name", flat=True)) >= set(migration.ROLES)
     assert _codes(Group.objects.get(name="support")) == set(migration.ROLES["support"])

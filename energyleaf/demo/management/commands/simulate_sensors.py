@@ -1,8 +1,8 @@
 """`manage.py simulate_sensors`: simulated sensors posting protobuf readings to a server.
 
-The simulation itself lives in `sensors.simulator`; this command parses options, optionally
-registers the sensors in the local database, turns SIGTERM into a clean stop and prints the
-summary.
+The simulation itself lives in the `simulation` package (`simulation.run`); this command parses
+options, optionally registers the sensors in the local database (`energyleaf.demo.services`),
+turns SIGTERM into a clean stop and prints the summary.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sensors import simulator
+from energyleaf.demo.selectors import stored_registers
+from energyleaf.demo.services import register_simulated_sensors
+from simulation.config import DEFAULT_CLIENT_ID_PREFIX, STYLES, SimulatorConfig
+from simulation.run import Simulation
+from simulation.summary import SimulationSummary
 
 
 class Command(BaseCommand):
@@ -33,13 +37,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000", help="server base URL (default %(default)s)"
         )
-        parser.add_argument("--style", choices=simulator.STYLES, default="tasmota")
+        parser.add_argument("--style", choices=STYLES, default="tasmota")
         parser.add_argument(
             "--duration", type=float, default=None, help="seconds to run (default: until stopped)"
         )
         parser.add_argument(
             "--client-id-prefix",
-            default="5C:CF:7F:00",
+            default=DEFAULT_CLIENT_ID_PREFIX,
             help="first four MAC octets; the sensor index gives the last two",
         )
         parser.add_argument("--first-index", type=int, default=1, help="index of the first sensor")
@@ -67,7 +71,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            config = simulator.SimulatorConfig(
+            config = SimulatorConfig(
                 base_url=options["url"],
                 style=options["style"],
                 count=options["count"],
@@ -84,7 +88,7 @@ class Command(BaseCommand):
         verbosity: int = options["verbosity"]
 
         if options["register"]:
-            result = simulator.register_simulated_sensors(sensors=config.sensors())
+            result = register_simulated_sensors(sensors=config.sensors())
             if verbosity >= 1:
                 self.stdout.write(
                     f"Registered {len(result.created)} sensor(s) ({len(result.users_created)} new "
@@ -94,7 +98,7 @@ class Command(BaseCommand):
                 self.stderr.write(self.style.WARNING(f"Not registered {client_id}: {reason}"))
             # The local database is the server's: continue each meter from its stored register,
             # so the first live reading follows the history (no jump, no refusal).
-            registers = simulator.stored_registers(
+            registers = stored_registers(
                 client_ids=[client_id for _, client_id in config.sensors()]
             )
             if registers:
@@ -113,7 +117,7 @@ class Command(BaseCommand):
                 f"{until}."
             )
 
-        summary = self._run(simulator.Simulation(config))
+        summary = self._run(Simulation(config))
         if verbosity >= 1:
             text = summary.format_text()
             consistent = not summary.inconsistencies()
@@ -125,7 +129,7 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"Cannot write the summary file: {exc}") from exc
 
-    def _run(self, simulation: simulator.Simulation) -> simulator.SimulationSummary:
+    def _run(self, simulation: Simulation) -> SimulationSummary:
         """Run the simulation; SIGTERM stops it like Ctrl-C (only possible in the main thread)."""
         if threading.current_thread() is not threading.main_thread():
             return simulation.run()

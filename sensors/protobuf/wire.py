@@ -1,6 +1,7 @@
 """Checked decoding of protobuf bodies, shared by every wire format of the project (the
 sensors' messages in `sensors.protobuf.mapping`, the ML messages in
-`analytics.api.protobuf.mapping`).
+`analytics.api.protobuf.mapping`). Like the rest of `sensors.protobuf` it imports no Django, so
+the simulation can use it.
 
 The official runtime accepts a known field that arrived with a wire type its declaration does not
 allow (it keeps it as an unknown field and reads the default). `decode_checked` refuses such

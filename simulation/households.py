@@ -29,17 +29,17 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from analytics.simulation.antgen_models import (
+from simulation.appliances import (
     ApplianceModel,
     load_allowlisted_models,
     models_by_category,
     render_cycle,
 )
+from simulation.meter import J_PER_KWH, REGISTER_DECIMALS
 
 _NS_PER_S = 1_000_000_000
-_J_PER_KWH = 3.6e6
-# Register resolution: 0.0001 kWh = 0.1 Wh.
-REGISTER_UNITS_PER_KWH = 10_000
+# Register resolution: 0.0001 kWh = 0.1 Wh, as the live meter's.
+REGISTER_UNITS_PER_KWH = 10**REGISTER_DECIMALS
 CYCLING_CATEGORIES = frozenset({"fridge", "freezer"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -186,7 +186,7 @@ class _Builder:
             source=source,
             start=self.start + timedelta(seconds=offset),
             end=self.start + timedelta(seconds=offset + int(cycle.size)),
-            energy_kwh=float(cycle.sum()) / _J_PER_KWH,
+            energy_kwh=float(cycle.sum()) / J_PER_KWH,
             mean_power_w=float(cycle.mean()),
             power_w=cycle,
         )
@@ -256,7 +256,7 @@ def _register(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Received readings: instants (ns, UTC), register (kWh) and consumption (kWh)."""
     seconds = builder.seconds
-    cumulative_kwh = np.concatenate(([0.0], np.cumsum(builder.power) / _J_PER_KWH))
+    cumulative_kwh = np.concatenate(([0.0], np.cumsum(builder.power) / J_PER_KWH))
     count = int(seconds / (config.push_interval_s - config.push_jitter_s)) + 2
     steps = config.push_interval_s + rng.uniform(-config.push_jitter_s, config.push_jitter_s, count)
     instants_s = float(rng.uniform(0, config.push_interval_s)) + np.concatenate(
