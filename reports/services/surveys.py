@@ -42,9 +42,9 @@ from reports.selectors.surveys import (
     survey_invitation_ids_to_send,
 )
 
-from ..models import SurveyInvitation
+from ..models import MailSkipReason, SurveyInvitation
 from .mails import mail_language
-from .outbox import MailKind, mail_deliver
+from .outbox import MailKind, mail_deliver, mail_recipient_missing
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class SurveyRoutineResult:
     failed: int = 0
     invitations_sent: int = 0
     invitations_failed: int = 0
+    invitations_skipped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -126,6 +127,8 @@ def survey_routine_run(*, now: datetime) -> SurveyRoutineResult:
             result.invitations_sent += 1
         elif outcome == "failed":
             result.invitations_failed += 1
+        elif outcome is not None and outcome.startswith("skipped"):
+            result.invitations_skipped += 1
     counts = result.as_dict()
     logger.info("survey_routine.run %s", counts, extra={"counts": counts})
     return result
@@ -171,7 +174,8 @@ def survey_step_advance(
 
 def survey_invitation_send(*, invitation_id: int, now: datetime) -> str | None:
     """Mail one invitation that is still to be sent: `sent`, `failed` (recorded, tried again by
-    a later run until `MAX_ATTEMPTS`) or None when another run has it or it is done."""
+    a later run until `MAX_ATTEMPTS`), `skipped_no_email` (the account has no address or is
+    deactivated) or None when another run has it or it is done."""
     outcome = mail_deliver(kind=SURVEY_INVITATION, row_id=invitation_id, now=now)
     if not outcome.handled:
         return None
@@ -184,9 +188,14 @@ def _display_name(user: User) -> str:
     return user.username or user.email
 
 
-def _invitation_message(invitation: SurveyInvitation, now: datetime) -> EmailMultiAlternatives:
-    """The invitation's message; an invitation is never skipped."""
+def _invitation_message(
+    invitation: SurveyInvitation, now: datetime
+) -> EmailMultiAlternatives | MailSkipReason:
+    """The invitation's message, or `no_email` for an account without an address or a
+    deactivated one (nothing is sent, and the row says so instead of claiming it was sent)."""
     user = invitation.user
+    if mail_recipient_missing(is_active=user.is_active, email=user.email):
+        return MailSkipReason.NO_EMAIL
     language = mail_language(Household.objects.filter(user_id=user.pk).first())
     context = {
         "name": _display_name(user),

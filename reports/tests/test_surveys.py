@@ -103,6 +103,7 @@ def test_due_participants_move_on_with_a_transition_and_one_invitation_each() ->
         "failed": 0,
         "invitations_sent": 3,
         "invitations_failed": 0,
+        "invitations_skipped": 0,
     }
     assert [status_of(u) for u in (second, installed, third)] == [
         Status.SECOND_SURVEY,
@@ -254,6 +255,25 @@ def test_an_invitation_is_given_up_after_the_attempt_limit() -> None:
         survey_routine_run(now=NOW)
 
     assert SurveyInvitation.objects.get(user=user).mail_attempts == MAX_ATTEMPTS
+
+
+@override_settings(**CONFIGURED)
+def test_an_invitation_to_an_account_without_address_is_skipped_not_claimed_sent() -> None:
+    user = participant(Status.FIRST_FINISHED, local(2024, 6, 13, 10))
+    type(user).objects.filter(pk=user.pk).update(email="")
+
+    result = survey_routine_run(now=NOW)
+
+    assert (result.moved_to_second_survey, result.invitations_sent) == (1, 0)
+    assert result.invitations_skipped == 1
+    assert mail.outbox == []
+    invitation = SurveyInvitation.objects.get(user=user)
+    assert (invitation.mail_status, invitation.mail_skip_reason, invitation.mail_sent_at) == (
+        "skipped",
+        "no_email",
+        None,
+    )
+    assert survey_routine_run(now=NOW).invitations_skipped == 0  # decided once, not retried
 
 
 def test_without_configuration_nobody_is_moved() -> None:
