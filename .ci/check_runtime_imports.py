@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("energyleaf", "sensors", "analytics", "exports", "reports", "simulation")
 TOP_LEVEL_FILES = ("manage.py", "gunicorn.conf.py", "dev.py")
 # Run by developers only, with requirements-dev.txt: regenerates the protobuf code (grpcio-tools).
-DEV_ONLY = {"sensors.protobuf.generate"}
+DEV_ONLY = {"sensors.protobuf.generate", "analytics.api.protobuf.generate"}
 
 
 def shipped_files() -> list[Path]:

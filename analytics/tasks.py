@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from celery import shared_task
-from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
+
+from energyleaf.common.tasks import database_task
 
 FANOUT_TASK_NAME = "analytics.detect_sequences_fanout"
 SENSOR_TASK_NAME = "analytics.detect_sequences_for_sensor"
 
 
-@shared_task(
-    name=SENSOR_TASK_NAME,
-    ignore_result=True,
+@database_task(
+    SENSOR_TASK_NAME,
     acks_late=True,  # the service is idempotent: a redelivered window changes nothing
-    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=5,
     retry_backoff_max=300,
-    retry_jitter=True,
     max_retries=5,
     soft_time_limit=60,
     time_limit=90,
@@ -42,12 +39,11 @@ def detect_sequences_for_sensor_task(
     )
 
 
-@shared_task(
-    name=FANOUT_TASK_NAME,
-    ignore_result=True,
+@database_task(
+    FANOUT_TASK_NAME,
     # BrokerError: the broker went away half-way; a retry (or the next scheduled run, which
     # catches up missed windows) sends the rest again, and re-sent windows change nothing.
-    autoretry_for=(OperationalError, InterfaceError, BrokerError),
+    also_retry_for=(BrokerError,),
     retry_backoff=5,
     max_retries=3,
     soft_time_limit=120,
@@ -72,14 +68,11 @@ def detect_sequences_fanout_task(
 SUGGEST_TASK_NAME = "analytics.suggest_devices"
 
 
-@shared_task(
-    name=SUGGEST_TASK_NAME,
-    ignore_result=True,
+@database_task(
+    SUGGEST_TASK_NAME,
     acks_late=True,  # suggestions of a peak and model are replaced: a redelivery is harmless
-    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=5,
     retry_backoff_max=300,
-    retry_jitter=True,
     max_retries=5,
     soft_time_limit=120,
     time_limit=180,
@@ -94,10 +87,8 @@ def suggest_devices_task(sequence_ids: Sequence[int]) -> int:
 SUGGEST_CATCH_UP_TASK_NAME = "analytics.suggest_devices_catch_up"
 
 
-@shared_task(
-    name=SUGGEST_CATCH_UP_TASK_NAME,
-    ignore_result=True,
-    autoretry_for=(OperationalError, InterfaceError),
+@database_task(
+    SUGGEST_CATCH_UP_TASK_NAME,
     retry_backoff=5,
     max_retries=3,
     soft_time_limit=120,
@@ -112,11 +103,9 @@ def suggest_devices_catch_up_task() -> int:
     return suggestions_catch_up(now=timezone.now())
 
 
-@shared_task(
-    name="analytics.refresh_rollups",
-    ignore_result=True,
+@database_task(
+    "analytics.refresh_rollups",
     acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     max_retries=3,
     soft_time_limit=240,

@@ -216,9 +216,10 @@ def batch_request(token: str, size: int, base_ms: int) -> bytes:
 
 def batch_steps(token: str, size: int, base_ms: int, top: int) -> None:
     """One batch through decode, the service (with its steps timed) and the answer encoder."""
+    from sensors.api.views import batch_reading_inputs
     from sensors.compute import planning
     from sensors.protobuf import mapping
-    from sensors.services import ReadingInput, ingestion, sensor_readings_ingest
+    from sensors.services import ingestion, sensor_readings_ingest
 
     body = batch_request(token, size, base_ms)
     timings: dict[str, float] = Counter()
@@ -254,16 +255,7 @@ def batch_steps(token: str, size: int, base_ms: int, top: int) -> None:
             started = time.perf_counter()
             data = mapping.decode_batch(body)
             decoded = time.perf_counter()
-            readings = [
-                ReadingInput(
-                    value=r.value,
-                    value_current=r.value_current,
-                    value_out=r.value_out,
-                    timestamp=r.timestamp_raw,
-                    wire_format="batch_protobuf",
-                )
-                for r in data.readings
-            ]
+            readings = batch_reading_inputs(data)
             profiler = cProfile.Profile(time.thread_time) if "cProfile" in label else None
             if profiler:
                 profiler.enable()

@@ -20,10 +20,11 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from energyleaf.common.admin import admin_view_urls
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import ExperimentParticipation, Household, User
 from exports import selectors, services
@@ -165,14 +166,11 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
         self.message_user(request, f"{queryset.count()} job(s) queued again.", messages.SUCCESS)
 
     def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
-        urls: list[URLPattern] = [
-            path(
-                "<int:job_id>/download/<str:name>/",
-                self.admin_site.admin_view(self.download_view),
-                name="exports_exportjob_download",
-            ),
-        ]
-        return urls + super().get_urls()  # type: ignore[operator]
+        own = admin_view_urls(
+            self,
+            ("<int:job_id>/download/<str:name>/", self.download_view, "exports_exportjob_download"),
+        )
+        return own + super().get_urls()  # type: ignore[operator]
 
     def download_view(self, request: HttpRequest, job_id: int, name: str) -> FileResponse:
         """Stream one finished file to a staff member who may download export files (the admin

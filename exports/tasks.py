@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from energyleaf.common.tasks import database_task
 
 RUN_TASK_NAME = "exports.run_export_job"
 CLEANUP_TASK_NAME = "exports.cleanup_exports"
 
 
-@shared_task(
-    name=RUN_TASK_NAME,
-    ignore_result=True,
+@database_task(
+    RUN_TASK_NAME,
     # The run is idempotent (status guard, files renamed into place, same bytes every time): the
     # message is acknowledged only after the run, and a worker killed mid-run hands it back.
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=10,
     retry_backoff_max=300,
-    retry_jitter=True,
     max_retries=5,
     # Long exports: below the Redis broker's visibility timeout (3600 s by default), or the
     # message would be handed to a second worker while the first still runs.
@@ -33,11 +29,9 @@ def run_export_job_task(job_id: int) -> None:
     export_job_run(job_id=job_id)
 
 
-@shared_task(
-    name=CLEANUP_TASK_NAME,
-    ignore_result=True,
+@database_task(
+    CLEANUP_TASK_NAME,
     acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=30,
     max_retries=3,
     soft_time_limit=600,

@@ -5,8 +5,10 @@ from typing import Any, TypeVar, cast
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils.html import format_html
+
+from energyleaf.common.admin import admin_view_urls
 
 from .models import (
     AnomalyNotification,
@@ -125,12 +127,12 @@ class ReportAdmin(MailDeliveryAdmin[Report]):
         return format_html('<a href="{}" target="_blank" rel="noopener">Show the mail</a>', url)
 
     def get_urls(self) -> list[URLPattern]:
-        preview = path(
+        preview = (
             "<int:report_id>/mail-preview/",
-            self.admin_site.admin_view(self.mail_preview_view),
-            name="reports_report_mail_preview",
+            self.mail_preview_view,
+            "reports_report_mail_preview",
         )
-        return [preview, *super().get_urls()]
+        return [*admin_view_urls(self, preview), *super().get_urls()]
 
     def mail_preview_view(self, request: HttpRequest, report_id: int) -> HttpResponse:
         """The report's mail as the household would see it (charts as data: URLs); changes

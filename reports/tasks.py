@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
+from energyleaf.common.tasks import database_task
 from reports.services.errors import ReportMailError
 
 
@@ -48,15 +48,13 @@ def generate_due_reports_task(now: str | None = None) -> int:
     return len(user_ids)
 
 
-@shared_task(
-    name="reports.generate_report",
+@database_task(
+    "reports.generate_report",
     acks_late=True,  # idempotent: a report per household and period is stored once
-    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     max_retries=5,
     soft_time_limit=60,
     time_limit=90,
-    ignore_result=True,
 )
 def generate_report_task(user_id: int, now: str) -> int:
     """Build (or find) the household's report for the period that is due at `now`."""
@@ -70,17 +68,15 @@ def generate_report_task(user_id: int, now: str) -> int:
     return report_generate(user_id=user_id, now=moment).pk
 
 
-@shared_task(
-    name="reports.send_report_mail",
+@database_task(
+    "reports.send_report_mail",
     acks_late=True,  # the service sends only a pending or failed report: no double send
-    autoretry_for=(ReportMailError, OperationalError, InterfaceError),
+    also_retry_for=(ReportMailError,),
     retry_backoff=60,  # about 1, 2, 4, 8 minutes between the attempts (with jitter)
     retry_backoff_max=900,
-    retry_jitter=True,
     max_retries=4,  # 5 attempts in all; the report then stays `failed`
     soft_time_limit=120,
     time_limit=150,
-    ignore_result=True,
 )
 def send_report_mail_task(report_id: int) -> str:
     """Mail one report (enqueued after the report is built, or by an admin's resend). A
@@ -110,15 +106,13 @@ def survey_routine_task(now: str | None = None) -> dict[str, int]:
     return survey_routine_run(now=moment).as_dict()
 
 
-@shared_task(
-    name="reports.cleanup_retention",
+@database_task(
+    "reports.cleanup_retention",
     acks_late=True,  # idempotent: a second run finds nothing more past retention
-    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=60,
     max_retries=3,
     soft_time_limit=1800,
     time_limit=1860,
-    ignore_result=True,
 )
 def cleanup_retention_task(now: str | None = None) -> dict[str, int]:
     """Daily (beat at 03:47): delete audit events, rejected readings and, when a reading

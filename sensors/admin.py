@@ -105,9 +105,30 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
         form: ModelForm,  # type: ignore[type-arg]
         change: bool,
     ) -> None:
+        """The form saves every field but the household; a new household goes through
+        `assign_household` (the assignment service), never a plain save."""
+        household = obj.user
+        moved = "user" in form.changed_data
+        if moved:
+            stored = Sensor.objects.filter(pk=obj.pk).values_list("user_id", flat=True).first()
+            obj.user_id = stored  # as stored (None for a new sensor)
         super().save_model(request, obj, form, change)
-        if change and "user" in form.changed_data:
-            services.sensor_assign(sensor=obj, user=obj.user, actor_id=request.user.pk)
+        if moved:
+            self.assign_household(request, obj, household)
+            obj.refresh_from_db()
+
+    def assign_household(self, request: HttpRequest, sensor: Sensor, user: Any) -> None:
+        """Move the sensor to `user` (None: to nobody). The analytics admin overrides this to
+        rebuild the rollups too (`energyleaf.admin_site`)."""
+        services.sensor_assign(sensor=sensor, user=user, actor_id=request.user.pk)
+
+    def reset_sensor(
+        self, request: HttpRequest, sensor: Sensor, *, delete_readings: bool
+    ) -> services.SensorResetResult:
+        """Reset one sensor. The analytics admin overrides this to rebuild the rollups too."""
+        return services.sensor_reset(
+            sensor=sensor, delete_readings=delete_readings, actor_id=request.user.pk
+        )
 
     def has_reset_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("sensors.reset_sensor")
@@ -137,9 +158,7 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
                 return None
             readings = 0
             for sensor in queryset:
-                result = services.sensor_reset(
-                    sensor=sensor, delete_readings=delete_readings, actor_id=request.user.pk
-                )
+                result = self.reset_sensor(request, sensor, delete_readings=delete_readings)
                 readings += result.readings_deleted
             self.message_user(
                 request,

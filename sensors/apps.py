@@ -41,6 +41,3 @@ class SensorsConfig(AppConfig):
 
     name = "sensors"
     verbose_name = "Sensors and readings"
-
-    def ready(self) -> None:
-        from . import signals  # noqa: F401  (registers receivers)

@@ -12,11 +12,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 
 from analytics.models import ConsumptionRollup
 from analytics.selectors.fleet import fleet_health
+from energyleaf.common.admin import admin_view_urls
 
 
 @admin.register(ConsumptionRollup)
@@ -33,14 +34,10 @@ class FleetHealthAdmin(admin.ModelAdmin[ConsumptionRollup]):
         return False
 
     def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
-        urls: list[URLPattern] = [
-            path(
-                "fleet-health/",
-                self.admin_site.admin_view(self.fleet_health_view),
-                name="analytics_fleet_health",
-            ),
-        ]
-        return urls + super().get_urls()  # type: ignore[operator]
+        own = admin_view_urls(
+            self, ("fleet-health/", self.fleet_health_view, "analytics_fleet_health")
+        )
+        return own + super().get_urls()  # type: ignore[operator]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

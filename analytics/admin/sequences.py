@@ -14,14 +14,14 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern
 from django.utils.safestring import SafeString, mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from analytics.models import Device, DevicePowerEstimation, DeviceSuggestion, Sequence
 from analytics.selectors.devices import SUGGESTION_MIN_PROBABILITY, PowerPoint, sensor_power_around
 from analytics.selectors.suggestions import suggestion_evaluation, suggestion_model_versions
-from energyleaf.common.admin import number_display
+from energyleaf.common.admin import admin_view_urls, number_display
 from energyleaf.common.numbers import HOURS, KWH, PROBABILITY, WATTS
 
 CHART_MARGIN = timedelta(minutes=30)
@@ -178,14 +178,10 @@ class DeviceSuggestionAdmin(admin.ModelAdmin[DeviceSuggestion]):
         return False
 
     def get_urls(self) -> list[URLPattern]:  # type: ignore[override]
-        urls: list[URLPattern] = [
-            path(
-                "evaluation/",
-                self.admin_site.admin_view(self.evaluation_view),
-                name="analytics_suggestion_evaluation",
-            ),
-        ]
-        return urls + super().get_urls()  # type: ignore[operator]
+        own = admin_view_urls(
+            self, ("evaluation/", self.evaluation_view, "analytics_suggestion_evaluation")
+        )
+        return own + super().get_urls()  # type: ignore[operator]
 
     def evaluation_view(self, request: HttpRequest) -> HttpResponse:
         """Suggestions against confirmed devices per category and probability band."""

@@ -235,16 +235,15 @@ def sequences_detect_window(
     window_end: datetime,
     kinds: Iterable[str] = ALL_KINDS,
     config: DetectionConfig = DEFAULT_CONFIG,
-    audit: bool = True,
 ) -> WindowResult:
     """Detect the sensor's sequences of `kinds` ending in the window and store them (idempotent).
 
     Reads the sensor's own readings from 24 h before the window to its end (one query per
     household period the span meets; each period is detected on its own); writes,
     when anything was detected, in one transaction that locks the sensor and its nearby
-    sequences, so concurrent runs of one sensor serialise. Records one audit event (counts only)
-    unless `audit` is False. Raises ValidationError for a window that is not an aware, aligned
-    half hour or for unknown kinds.
+    sequences, so concurrent runs of one sensor serialise. Records one audit event (counts only).
+    Raises ValidationError for a window that is not an aware, aligned half hour or for unknown
+    kinds.
     """
     detection_window_validate(window_start=window_start, window_end=window_end)
     wanted = _kinds_validate(kinds)
@@ -323,19 +322,18 @@ def sequences_detect_window(
                         )
         if result.changed_peak_ids:
             suggestions_enqueue(sequence_ids=result.changed_peak_ids)
-        if audit:
-            audit_event_record(
-                title=AUDIT_TITLE,
-                app_function="sequences_detect_window",
-                app_component=AuditEvent.Component.WORKER,
-                sensor_id=sensor_id,
-                details={
-                    "window_start": window_start.isoformat(),
-                    "kinds": list(wanted),
-                    "status": dict(result.status),
-                    **result.counts(),
-                },
-            )
+        audit_event_record(
+            title=AUDIT_TITLE,
+            app_function="sequences_detect_window",
+            app_component=AuditEvent.Component.WORKER,
+            sensor_id=sensor_id,
+            details={
+                "window_start": window_start.isoformat(),
+                "kinds": list(wanted),
+                "status": dict(result.status),
+                **result.counts(),
+            },
+        )
     return result
 
 
@@ -359,16 +357,14 @@ def _last_scheduled_window(wanted: tuple[SequenceKind, ...]) -> datetime | None:
     return None
 
 
-def detection_windows_due(
-    *, now: datetime, kinds: Iterable[str] = ALL_KINDS, catch_up: int | None = None
-) -> list[datetime]:
+def detection_windows_due(*, now: datetime, kinds: Iterable[str] = ALL_KINDS) -> list[datetime]:
     """Starts of the windows a scheduled fan-out at `now` enqueues: the half hour that just
     ended and, when earlier scheduled runs were missed (beat could not reach the broker, the
-    worker was down), the windows after the last one that was enqueued, at most `catch_up`
-    (ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS) windows in all, oldest first. Without any earlier
+    worker was down), the windows after the last one that was enqueued, at most
+    ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS windows in all, oldest first. Without any earlier
     run (a new installation) it is the window that just ended alone."""
     wanted = _kinds_validate(kinds)
-    limit = max(1, settings.ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS if catch_up is None else catch_up)
+    limit = max(1, settings.ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS)
     latest, end = detection_window_just_ended(now)
     last = _last_scheduled_window(wanted)
     if last is None or last >= latest:

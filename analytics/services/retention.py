@@ -18,10 +18,8 @@ from sensors.services import readings_delete_before
 MAX_ROWS_PER_RUN = 2_000_000
 
 
-def readings_retention_apply(
-    *, now: datetime, days: int | None = None, max_rows: int | None = MAX_ROWS_PER_RUN
-) -> int:
-    """Delete raw readings past the retention (`days`, default the setting; 0 keeps them all)
+def readings_retention_apply(*, now: datetime, max_rows: int | None = MAX_ROWS_PER_RUN) -> int:
+    """Delete raw readings past the retention (ENERGYLEAF_READING_RETENTION_DAYS; 0 keeps them all)
     that the rollups cover; returns how many were deleted.
 
     Only whole 15-minute buckets before both the cut-off and the rollups' `covers_until` go, and
@@ -29,7 +27,7 @@ def readings_retention_apply(
     holding a reading received later keeps all its readings, because the next refresh
     recomputes that bucket from the raw readings. The newest reading of each sensor is kept.
     """
-    days = int(settings.ENERGYLEAF_READING_RETENTION_DAYS) if days is None else days
+    days = int(settings.ENERGYLEAF_READING_RETENTION_DAYS)
     cut_off = retention_cut_off(now=now, days=days)
     covered = rollups_cover_until()
     if cut_off is None or covered is None:

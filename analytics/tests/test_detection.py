@@ -276,9 +276,8 @@ class TestCatchUp:
 
     def test_at_most_the_configured_number_of_windows(self) -> None:
         self.fanout(at(47))
-        assert detection_windows_due(now=at(47 + 600), catch_up=3) == [
-            at(m) for m in (540, 570, 600)
-        ]
+        with override_settings(ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS=3):
+            assert detection_windows_due(now=at(47 + 600)) == [at(m) for m in (540, 570, 600)]
         with override_settings(ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS=2):
             assert detection_windows_due(now=at(47 + 600)) == [at(570), at(600)]
 

@@ -11,11 +11,15 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from analytics.api.protobuf.mapping import (
+    MLPeakData,
+    decode_ml_peak_response,
+    encode_ml_peak_request,
+)
 from analytics.compute.classifier.artefact import artefact_load
 from analytics.models import DeviceSuggestion
 from energyleaf.tests.helpers import jwt_client, jwt_for
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
-from sensors.protobuf.mapping import MLPeakData, decode_ml_peak_response, encode_ml_peak_request
 
 pytestmark = pytest.mark.django_db
 

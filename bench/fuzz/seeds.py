@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from analytics.api.protobuf import mapping as ml_mapping
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
 
@@ -74,10 +75,10 @@ def messages() -> dict[str, list[bytes]]:
     )
     gas = pb.GasDataRequest(access_token=_TOKEN, value=321.5)
     water = pb.WaterDataRequest(access_token=_TOKEN, value=54.25)
-    ml_request = mapping.encode_ml_peak_request(
-        [mapping.MLPeakData(id="7", samples=(("2026-01-01T10:00:00Z", 2100.0),) * 3)]
+    ml_request = ml_mapping.encode_ml_peak_request(
+        [ml_mapping.MLPeakData(id="7", samples=(("2026-01-01T10:00:00Z", 2100.0),) * 3)]
     )
-    ml_response = mapping.encode_ml_peak_response([("7", [("kettle", 0.9), ("oven", 0.1)])])
+    ml_response = ml_mapping.encode_ml_peak_response([("7", [("kettle", 0.9), ("oven", 0.1)])])
     return {
         "decode_token_request": [
             mapping.encode_token_request(mapping.TokenRequestData("5C:CF:7F:12:34:56", 1, True)),

@@ -8,6 +8,8 @@ from typing import Any
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path
 from django.utils.functional import cached_property
 
 from .numbers import format_fixed
@@ -46,3 +48,15 @@ def number_display(
         return format_fixed(getattr(obj, field), decimals)
 
     return show
+
+
+def admin_view_urls(
+    model_admin: admin.ModelAdmin[Any], *views: tuple[str, Callable[..., HttpResponseBase], str]
+) -> list[URLPattern]:
+    """URL patterns of a model admin's own pages, each `(route, view, URL name)` behind the admin
+    site's login and staff check. Put them before `super().get_urls()`, whose catch-all route
+    would otherwise take them."""
+    return [
+        path(route, model_admin.admin_site.admin_view(view), name=name)
+        for route, view, name in views
+    ]

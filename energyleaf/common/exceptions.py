@@ -25,10 +25,3 @@ class NotFoundError(ApplicationError):
 
     status_code = 404
     default_code = "not_found"
-
-
-class ConflictError(ApplicationError):
-    """The request conflicts with the current state (a duplicate, for example)."""
-
-    status_code = 409
-    default_code = "conflict"

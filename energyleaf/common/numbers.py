@@ -66,11 +66,6 @@ def round_to(value: Number | None, decimals: int) -> float | None:
     return None if number is None else float(number) + 0.0
 
 
-def round_register(value: Number | None) -> float | None:
-    """A meter register (or a reading's difference of registers), kWh or m³, to 4 decimals."""
-    return round_to(value, REGISTER)
-
-
 def round_kwh(value: Number | None) -> float | None:
     """Energy over a period in kWh, to the Wh."""
     return round_to(value, KWH)
@@ -79,11 +74,6 @@ def round_kwh(value: Number | None) -> float | None:
 def round_watts(value: Number | None) -> float | None:
     """Power in W, to 0.1 W."""
     return round_to(value, WATTS)
-
-
-def round_eur(value: Number | None) -> float | None:
-    """Money in €, to the cent."""
-    return round_to(value, EUR)
 
 
 def round_probability(value: Number | None) -> float | None:

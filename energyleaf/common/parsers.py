@@ -77,17 +77,20 @@ def read_at_most(stream: IO[Any] | None, *, limit: int) -> bytes | None:
     return None if len(body) > limit else body
 
 
-def read_body(stream: IO[Any] | None, *, limit: int) -> bytes:
-    """The whole body, or JsonTooLargeError (413) beyond `limit` bytes."""
-    body = read_at_most(stream, limit=limit)
-    if body is None:
-        raise JsonTooLargeError
-    return body
+class BoundedParser(parsers.BaseParser):
+    """A parser that reads the whole body, at most `body_limit()` bytes (never more than one byte
+    beyond, whatever Content-Length claims), and hands it to `parse_body`. A longer body raises
+    the parser's `too_large()` error: each API keeps its own (JSON API, sensors, ML endpoint)."""
 
+    def body_limit(self) -> int:
+        """The largest body accepted, in bytes (read from the settings at call time)."""
+        return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440)
 
-class JSONParser(parsers.JSONParser):
-    """DRF's JSONParser with a size limit (DATA_UPLOAD_MAX_MEMORY_SIZE, 413) and a nesting
-    limit (MAX_JSON_DEPTH, 400); NaN and Infinity are refused as in strict JSON."""
+    def too_large(self) -> Exception:
+        return JsonTooLargeError()
+
+    def parse_body(self, body: bytes, parser_context: Mapping[str, Any]) -> Any:
+        return body
 
     def parse(
         self,
@@ -95,9 +98,18 @@ class JSONParser(parsers.JSONParser):
         media_type: str | None = None,
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
-        limit = int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440)
-        body = read_body(stream, limit=limit)
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        body = read_at_most(stream, limit=self.body_limit())
+        if body is None:
+            raise self.too_large()
+        return self.parse_body(body, parser_context or {})
+
+
+class JSONParser(BoundedParser, parsers.JSONParser):
+    """DRF's JSONParser with a size limit (DATA_UPLOAD_MAX_MEMORY_SIZE, 413) and a nesting
+    limit (MAX_JSON_DEPTH, 400); NaN and Infinity are refused as in strict JSON."""
+
+    def parse_body(self, body: bytes, parser_context: Mapping[str, Any]) -> Any:
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = codecs.decode(body, encoding)
         except (UnicodeDecodeError, LookupError) as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -25,11 +25,6 @@ def to_local(moment: datetime, zone_name: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("naive datetime given; every datetime inside the project is aware UTC")
     return moment.astimezone(ZoneInfo(zone_name))
-
-
-def utc_from_epoch_seconds(seconds: float) -> datetime:
-    """An aware UTC datetime from seconds since the Unix epoch."""
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 _ZONES: frozenset[str] | None = None

@@ -11,15 +11,15 @@ from rest_framework.renderers import JSONRenderer
 
 from energyleaf.common.fields import RoundedNumberField
 from energyleaf.common.numbers import (
+    EUR,
     KWH,
     REGISTER,
     WATTS,
     format_fixed,
     format_number,
-    round_eur,
     round_kwh,
     round_probability,
-    round_register,
+    round_to,
     round_watts,
 )
 
@@ -29,8 +29,8 @@ def test_float_noise_is_rounded_away() -> None:
     assert round_kwh(0.12270000000000181) == 0.123
     assert round_watts(0.12270000000000181) == 0.1
     assert round_probability(0.8770000000000018) == 0.877
-    assert round_register(12345.678949999) == 12345.6789
-    assert round_eur(Decimal("0.445")) == 0.45  # half up, like the report's costs
+    assert round_to(12345.678949999, REGISTER) == 12345.6789
+    assert round_to(Decimal("0.445"), EUR) == 0.45  # half up, like the report's costs
 
 
 def test_tiny_and_negative_zero_values_become_plain_zero() -> None:

@@ -21,19 +21,20 @@ from django.test import Client
 from django.urls import reverse
 
 from analytics.models import ConsumptionRollup, Sequence
+from analytics.services.assignments import sensor_reassign, sensor_reset_with_rollups
 from analytics.services.detection import sequences_detect_window
+from analytics.services.households import households_delete
 from analytics.services.rollups import rollups_refresh
 from analytics.tests.factories import readings_from_power
 from energyleaf.tests.helpers import body_bytes, client_for
 from energyleaf.users.models import User
-from energyleaf.users.services import users_delete
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports.services import dataset as dataset_services
 from exports.services.dataset import export_job_create, export_job_run
 from exports.services.pseudonyms import pseudonym, pseudonym_key
 from reports.services.reports import report_generate
 from sensors.models import ASSIGNMENT_ORIGIN, Reading, Sensor, SensorAssignment
-from sensors.services import sensor_assign, sensor_register, sensor_reset
+from sensors.services import sensor_register
 from sensors.tests.factories import SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,8 +68,8 @@ def world() -> dict[str, Any]:
     anna, bert = UserFactory(), UserFactory()
     sensor = sensor_register(client_id="aa:bb:cc:dd:ee:01", user=anna)
     count_a = add_readings(sensor, FIRST, BOUNDARY, USED_A, Decimal(100))
-    sensor_reset(sensor=sensor, at=BOUNDARY)
-    sensor_assign(sensor=sensor, user=bert, at=BOUNDARY)
+    sensor_reset_with_rollups(sensor=sensor, at=BOUNDARY)
+    sensor_reassign(sensor=sensor, user=bert, at=BOUNDARY)
     count_b = add_readings(sensor, BOUNDARY, LAST, USED_B, Decimal(200))
     return {"a": anna, "b": bert, "sensor": sensor, "count_a": count_a, "count_b": count_b}
 
@@ -245,7 +246,7 @@ def test_deleting_a_household_keeping_its_readings_leaves_them_pseudonymous(
     total = Reading.objects.count()
     anna_id = world["a"].pk
 
-    users_delete(users=[world["a"]], keep_readings=True)
+    households_delete(users=[world["a"]], keep_readings=True)
 
     assert Reading.objects.count() == total
     period = SensorAssignment.objects.get(sensor=world["sensor"], valid_to=BOUNDARY)
@@ -275,7 +276,7 @@ def test_deleting_a_household_with_its_readings_deletes_only_its_periods(
     )
     anna = world["a"].pk
 
-    users_delete(users=[world["a"]], keep_readings=False)
+    households_delete(users=[world["a"]], keep_readings=False)
 
     assert not Reading.objects.filter(timestamp__lt=BOUNDARY).exists()
     assert Reading.objects.filter(timestamp__gte=BOUNDARY).count() == world["count_b"]
@@ -321,8 +322,8 @@ def test_detection_never_joins_two_households_in_one_peak() -> None:
             loads=load,
         )
     holder = shared.user
-    sensor_reset(sensor=shared, at=boundary)
-    sensor_assign(sensor=shared, user=UserFactory(), at=boundary)
+    sensor_reset_with_rollups(sensor=shared, at=boundary)
+    sensor_reassign(sensor=shared, user=UserFactory(), at=boundary)
 
     for sensor in (shared, control):
         sequences_detect_window(
@@ -330,7 +331,6 @@ def test_detection_never_joins_two_households_in_one_peak() -> None:
             window_start=window,
             window_end=window + timedelta(minutes=30),
             kinds=["peak"],
-            audit=False,
         )
 
     # Without the change, one peak runs across the boundary …
@@ -362,7 +362,7 @@ def test_the_delete_action_deletes_only_the_chosen_households_readings(
 def test_resetting_with_deletion_deletes_only_the_current_households_readings(
     world: dict[str, Any],
 ) -> None:
-    result = sensor_reset(sensor=world["sensor"], delete_readings=True)
+    result = sensor_reset_with_rollups(sensor=world["sensor"], delete_readings=True)
 
     assert result.readings_deleted == world["count_b"]
     assert Reading.objects.count() == world["count_a"]
@@ -388,7 +388,7 @@ def test_a_change_cannot_be_dated_before_the_open_period(world: dict[str, Any]) 
     before = list(SensorAssignment.objects.order_by("pk").values_list("valid_from", "valid_to"))
 
     with pytest.raises(ValidationError):
-        sensor_reset(sensor=world["sensor"], at=BOUNDARY - timedelta(seconds=1))
+        sensor_reset_with_rollups(sensor=world["sensor"], at=BOUNDARY - timedelta(seconds=1))
 
     assert (
         list(SensorAssignment.objects.order_by("pk").values_list("valid_from", "valid_to"))
@@ -406,11 +406,68 @@ def test_rollups_already_summed_follow_a_later_change_of_household() -> None:
     rollups_refresh()
     assert dict(ConsumptionRollup.objects.values_list("household_key", "readings")) == {anna.pk: 15}
 
-    sensor_reset(sensor=sensor, at=BOUNDARY)
+    sensor_reset_with_rollups(sensor=sensor, at=BOUNDARY)
     nobody = dict(ConsumptionRollup.objects.values_list("household_key", "readings"))
-    sensor_assign(sensor=sensor, user=bert, at=BOUNDARY)
+    sensor_reassign(sensor=sensor, user=bert, at=BOUNDARY)
     moved = dict(ConsumptionRollup.objects.values_list("household_key", "readings"))
 
     # 10:00 … 10:07 stay A's; 10:08 … 10:14 are nobody's, then B's.
     assert nobody == {anna.pk: 8, 0: 7}
     assert moved == {anna.pk: 8, bert.pk: 7}
+
+
+def _sensor_form(sensor: Sensor, user: User | None) -> dict[str, Any]:
+    return {
+        "client_id": sensor.client_id,
+        "sensor_type": "electricity",
+        "version": 1,
+        "user": user.pk if user is not None else "",
+        "script": "",
+        "analog_rotations_per_kwh": "",
+        # The read-only inline of assignment periods.
+        "assignments-TOTAL_FORMS": "0",
+        "assignments-INITIAL_FORMS": "0",
+    }
+
+
+def test_the_admin_change_form_moves_the_rollups_with_the_sensor(client: Client) -> None:
+    """The admin's change form goes through the analytics service: periods and rollups follow."""
+    anna, bert = UserFactory(), UserFactory()
+    sensor = SensorFactory(user=anna)
+    now = datetime.now(UTC)
+    add_readings(sensor, now - timedelta(minutes=5), now + timedelta(minutes=5), USED_A, Decimal(1))
+    rollups_refresh()
+    assert set(ConsumptionRollup.objects.values_list("household_key", flat=True)) == {anna.pk}
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.post(
+        reverse("admin:sensors_sensor_change", args=[sensor.pk]), _sensor_form(sensor, bert)
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    sensor.refresh_from_db()
+    assert sensor.user == bert
+    assert list(
+        SensorAssignment.objects.filter(sensor=sensor)
+        .order_by("valid_from")
+        .values_list("user_id", flat=True)
+    ) == [anna.pk, bert.pk]
+    # The readings after the change are summed for B now, without waiting for a refresh.
+    assert bert.pk in set(ConsumptionRollup.objects.values_list("household_key", flat=True))
+
+
+def test_a_sensor_added_in_the_admin_gets_its_first_period(client: Client) -> None:
+    anna = UserFactory()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    form = _sensor_form(Sensor(client_id="AA:BB:CC:DD:EE:42"), anna)
+
+    response = client.post(reverse("admin:sensors_sensor_add"), form)
+
+    assert response.status_code == 302, response.content[:2000]
+    sensor = Sensor.objects.get(client_id="AA:BB:CC:DD:EE:42")
+    assert sensor.user == anna
+    assert list(
+        SensorAssignment.objects.filter(sensor=sensor).values_list(
+            "user_id", "valid_from", "valid_to"
+        )
+    ) == [(anna.pk, ASSIGNMENT_ORIGIN, None)]

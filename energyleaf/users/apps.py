@@ -30,7 +30,6 @@ class UsersConfig(AppConfig):
     verbose_name = "Users and households"
 
     def ready(self) -> None:
-        from energyleaf.users import signals  # noqa: F401  (registers receivers)
         from energyleaf.users.api import schema  # noqa: F401  (registers the schema extensions)
 
         # Connected after django.contrib.auth's create_permissions (auth is installed first).

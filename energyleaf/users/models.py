@@ -150,6 +150,26 @@ class User(AbstractUser):
         ).hexdigest()
 
 
+HOUSEHOLD_PROFILE_FIELDS: tuple[str, ...] = (
+    "tariff",
+    "base_price_per_month",
+    "working_price_per_kwh",
+    "advance_payment_per_month",
+    "household_size",
+    "property_type",
+    "living_space_m2",
+    "hot_water",
+    "daily_consumption_goal_kwh",
+    "meter_number",
+    "meter_type",
+    "time_zone",
+    "language",
+    "receive_anomaly_mails",
+)
+"""The `Household` fields that are the household's own answers and settings: shown to it by the
+API and changed through `services.household_update`."""
+
+
 class Household(TimestampedModel):
     """The household data of one user (reference `user_data`): tariff, prices, home, meter, zone.
 

@@ -187,16 +187,15 @@ def reading_slices(
     sensor: DatasetSensor,
     start: datetime | None,
     end: datetime | None,
-    slice_rows: int | None = None,
 ) -> list[tuple[datetime | None, datetime | None]]:
-    """[from, to) ranges that each hold at most `slice_rows` (SLICE_ROWS) of the readings of the
+    """[from, to) ranges that each hold at most SLICE_ROWS of the readings of the
     sensor's period in [start, end) (cut to the period): cut at every n-th reading's timestamp,
     found with one index scan. No range when the period is outside [start, end)."""
     clipped = sensor.clip(start, end)
     if clipped is None:
         return []
     return reading_slice_cuts(
-        period=sensor.period, start=clipped[0], end=clipped[1], slice_rows=slice_rows or SLICE_ROWS
+        period=sensor.period, start=clipped[0], end=clipped[1], slice_rows=SLICE_ROWS
     )
 
 

@@ -303,12 +303,15 @@ def test_progress_is_stored_every_n_rows(
     assert len(set(stamps)) == 28
 
 
-def test_slices_cover_the_range_exactly(world: dict[str, Any]) -> None:
+def test_slices_cover_the_range_exactly(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dataset_selectors, "SLICE_ROWS", 3)
     make_readings(world["a"], 10, start=utc(2024, 5, 1))
     sensor = dataset_selectors.dataset_sensors(user_ids=[world["anna"].pk], key=b"k")[0]
     start, end = utc(2024, 3, 31, 1), utc(2024, 5, 1, 0, 2)
 
-    slices = dataset_selectors.reading_slices(sensor=sensor, start=start, end=end, slice_rows=3)
+    slices = dataset_selectors.reading_slices(sensor=sensor, start=start, end=end)
     whole = b"".join(dataset_selectors.reading_blocks(sensor=sensor, start=start, end=end))
     pieces = b"".join(
         b"".join(dataset_selectors.reading_blocks(sensor=sensor, start=a, end=b)) for a, b in slices

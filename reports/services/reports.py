@@ -35,7 +35,7 @@ from analytics.selectors.aggregates import household_daily_consumption, local_da
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household, User
 from energyleaf.users.selectors import household_time_zone
-from reports.selectors.reports import report_mail_ids_stuck, reports_due
+from reports.selectors.reports import report_mail_ids_stuck
 from sensors.models import Sensor
 from sensors.selectors.assignments import household_periods
 
@@ -159,11 +159,6 @@ def report_mails_requeue_stuck(*, now: datetime) -> int:
     for report_id in report_ids:
         send_report_mail_task.delay(report_id)
     return len(report_ids)
-
-
-def reports_generate_due(*, now: datetime) -> list[int]:
-    """Build the report of every household due at `now` (the hourly fan-out); the report ids."""
-    return [report_generate(user_id=user_id, now=now).pk for user_id in reports_due(now=now)]
 
 
 def _report_create(

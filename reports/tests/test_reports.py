@@ -17,7 +17,7 @@ from energyleaf.users.models import Household, User
 from energyleaf.users.tests.factories import UserFactory
 from reports.models import Report, ReportSettings
 from reports.selectors.reports import ReportSchedule, report_is_due, reports_due
-from reports.services.reports import report_generate, report_settings_update, reports_generate_due
+from reports.services.reports import report_generate, report_settings_update
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory
 
@@ -293,7 +293,7 @@ def test_reports_due_uses_each_households_own_zone() -> None:
     assert reports_due(now=now) == [berlin.pk, defaults.pk]
     assert inactive.pk not in reports_due(now=datetime(2024, 6, 12, 20, tzinfo=UTC))
 
-    built = reports_generate_due(now=now)
+    built = [report_generate(user_id=user_id, now=now).pk for user_id in reports_due(now=now)]
 
     assert sorted(Report.objects.filter(pk__in=built).values_list("user_id", flat=True)) == [
         berlin.pk,

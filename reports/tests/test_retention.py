@@ -130,13 +130,15 @@ def test_readings_past_retention_go_once_in_the_rollups_and_the_rollups_stay() -
     assert readings_retention_apply(now=NOW) == 0
 
 
+@override_settings(ENERGYLEAF_READING_RETENTION_DAYS=30)
 def test_readings_are_never_deleted_before_the_rollups_hold_them() -> None:
     sensor = SensorFactory()
     old = _block(sensor, NOW - 400 * DAY, 20)
-    assert readings_retention_apply(now=NOW, days=30) == 0  # no rollup refresh ever ran
+    assert readings_retention_apply(now=NOW) == 0  # no rollup refresh ever ran
     assert _remaining(old) == old
 
 
+@override_settings(ENERGYLEAF_READING_RETENTION_DAYS=30)
 def test_readings_received_after_the_rollups_keep_their_whole_bucket() -> None:
     sensor = SensorFactory()
     first_bucket = bucket_floor(NOW - 40 * DAY)
@@ -149,7 +151,7 @@ def test_readings_received_after_the_rollups_keep_their_whole_bucket() -> None:
     newest = _block(sensor, NOW - timedelta(hours=1), 2, received=NOW - timedelta(hours=1))
     rollups_refresh(now=NOW - 37 * DAY)
 
-    deleted = readings_retention_apply(now=NOW, days=30)
+    deleted = readings_retention_apply(now=NOW)
 
     assert deleted == len(covered)
     assert _remaining(covered) == set()
@@ -157,6 +159,7 @@ def test_readings_received_after_the_rollups_keep_their_whole_bucket() -> None:
     assert _remaining(kept) == kept
 
 
+@override_settings(ENERGYLEAF_READING_RETENTION_DAYS=30)
 def test_the_newest_reading_of_a_silent_sensor_is_kept() -> None:
     sensor = SensorFactory()
     old = _block(sensor, NOW - 100 * DAY, 10)
@@ -164,7 +167,7 @@ def test_the_newest_reading_of_a_silent_sensor_is_kept() -> None:
     last = Reading.objects.filter(sensor=sensor).order_by("-timestamp").first()
     assert last is not None
 
-    assert readings_retention_apply(now=NOW, days=30) == len(old) - 1
+    assert readings_retention_apply(now=NOW) == len(old) - 1
 
     assert _remaining(old) == {last.pk}
     assert last.value == Decimal("1000") + Decimal("0.01") * 9

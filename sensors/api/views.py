@@ -300,6 +300,20 @@ class ScriptAcceptedView(ProtobufView):
         return protobuf_response(200, mapping.encode_script_accepted_response(200))
 
 
+def batch_reading_inputs(batch: mapping.BatchData) -> list[services.ReadingInput]:
+    """The readings of a protobuf batch as the ingestion service takes them, in batch order."""
+    return [
+        services.ReadingInput(
+            value=item.value,
+            value_current=item.value_current,
+            value_out=item.value_out,
+            timestamp=item.timestamp_raw,
+            wire_format="batch_protobuf",
+        )
+        for item in batch.readings
+    ]
+
+
 class BatchInputView(ProtobufView):
     """`POST /api/v1/sensor_input/batch`: many buffered readings in one request.
 
@@ -344,16 +358,7 @@ class BatchInputView(ProtobufView):
         else:
             batch: mapping.BatchData = data
             token = batch.access_token
-            readings = [
-                services.ReadingInput(
-                    value=item.value,
-                    value_current=item.value_current,
-                    value_out=item.value_out,
-                    timestamp=item.timestamp_raw,
-                    wire_format="batch_protobuf",
-                )
-                for item in batch.readings
-            ]
+            readings = batch_reading_inputs(batch)
         limit = int(settings.ENERGYLEAF_BATCH_MAX_READINGS)
         if not readings:
             raise SensorProtocolError("No readings")

@@ -5,14 +5,17 @@ Usage (from the repository root, inside the dev virtualenv)::
     python -m sensors.protobuf.generate          # rewrite the generated files
     python -m sensors.protobuf.generate --check  # CI: fail if they are stale
 
-Contract:
+The same machinery serves every package of the project that holds `.proto` files: a package
+describes itself as a `ProtoPackage` and calls `main` with it (`analytics.api.protobuf.generate`
+for the ML endpoint's messages). Contract:
 
-* Inputs are the `.proto` files listed in `PROTO_FILES` (next to this module). They are compiled
-  with the protoc bundled in `grpcio-tools` (run in-process) using the repository root as the
-  only import path, so the virtual file names are `sensors/protobuf/<name>.proto` and generated
-  cross-file imports read `from sensors.protobuf import ..._pb2` without any post-processing.
+* Inputs are the `.proto` files listed in the package's `protos` (in its directory). They are
+  compiled with the protoc bundled in `grpcio-tools` (run in-process) using the repository root
+  as the only import path, so the virtual file names are `<package path>/<name>.proto` and
+  generated cross-file imports read `from sensors.protobuf import ..._pb2` without any
+  post-processing.
 * Outputs are `<stem>_pb2.py` (`--python_out`) and `<stem>_pb2.pyi` (`--mypy_out`, the
-  `protoc-gen-mypy` plugin of mypy-protobuf) for every input, written next to this module.
+  `protoc-gen-mypy` plugin of mypy-protobuf) for every input, written next to the inputs.
 * Generation always happens in a temporary directory first; the checked-in files are only
   replaced when protoc succeeded for every input.
 * `--check` writes nothing. It exits 0 when regeneration would be a no-op, 1 when a generated file
@@ -30,17 +33,36 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from grpc_tools import protoc  # type: ignore[import-untyped]  # dev requirement
 
-PROTO_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PROTO_DIR.parent.parent
-PACKAGE_PATH = PROTO_DIR.relative_to(REPO_ROOT)
-
-PROTO_FILES: tuple[str, ...] = ("energyleaf.proto", "energyleaf_ml.proto", "energyleaf_batch.proto")
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 GENERATED_SUFFIXES: tuple[str, ...] = ("_pb2.py", "_pb2.pyi")
-COMMAND = "python -m sensors.protobuf.generate"
+
+
+@dataclass(frozen=True)
+class ProtoPackage:
+    """A directory of `.proto` files whose generated modules are checked in beside them."""
+
+    directory: Path
+    protos: tuple[str, ...]
+
+    @property
+    def path(self) -> Path:
+        """The directory relative to the repository root (the protoc virtual path)."""
+        return self.directory.relative_to(REPO_ROOT)
+
+    @property
+    def command(self) -> str:
+        return f"python -m {'.'.join(self.path.parts)}.generate"
+
+
+SENSORS = ProtoPackage(
+    directory=Path(__file__).resolve().parent,
+    protos=("energyleaf.proto", "energyleaf_batch.proto"),
+)
 
 EXIT_OK = 0
 EXIT_STALE = 1
@@ -51,9 +73,9 @@ class GenerationError(RuntimeError):
     """protoc, or the mypy plugin, could not be run or reported an error."""
 
 
-def generated_names() -> list[str]:
-    """Return the file names (relative to this package) that generation produces."""
-    return [Path(proto).stem + suffix for proto in PROTO_FILES for suffix in GENERATED_SUFFIXES]
+def generated_names(package: ProtoPackage = SENSORS) -> list[str]:
+    """Return the file names (relative to the package) that generation produces."""
+    return [Path(proto).stem + suffix for proto in package.protos for suffix in GENERATED_SUFFIXES]
 
 
 def _mypy_plugin() -> Path:
@@ -67,8 +89,9 @@ def _mypy_plugin() -> Path:
     return Path(on_path)
 
 
-def _run_protoc(out_root: Path) -> None:
-    """Compile every proto into `out_root`/sensors/protobuf; raise GenerationError on failure."""
+def _run_protoc(package: ProtoPackage, out_root: Path) -> None:
+    """Compile the package's protos into `out_root`/<package path>; raise GenerationError on
+    failure."""
     args = [
         "grpc_tools.protoc",
         f"--proto_path={REPO_ROOT}",
@@ -76,51 +99,55 @@ def _run_protoc(out_root: Path) -> None:
         f"--python_out={out_root}",
         "--mypy_opt=quiet",
         f"--mypy_out={out_root}",
-        *(str(PROTO_DIR / name) for name in PROTO_FILES),
+        *(str(package.directory / name) for name in package.protos),
     ]
     status = protoc.main(args)
     if status != 0:
         raise GenerationError(f"protoc exited with status {status}")
-    missing = [name for name in generated_names() if not (out_root / PACKAGE_PATH / name).is_file()]
+    missing = [
+        name for name in generated_names(package) if not (out_root / package.path / name).is_file()
+    ]
     if missing:
         raise GenerationError(f"protoc did not produce: {', '.join(missing)}")
 
 
-def stale_files() -> list[str]:
+def stale_files(package: ProtoPackage = SENSORS) -> list[str]:
     """Regenerate into a temporary directory and list checked-in files that differ or are missing.
 
     Writes nothing inside the repository.
     """
     with tempfile.TemporaryDirectory(prefix="energyleaf-proto-") as tmp:
         out_root = Path(tmp)
-        _run_protoc(out_root)
+        _run_protoc(package, out_root)
         stale = []
-        for name in generated_names():
-            fresh = (out_root / PACKAGE_PATH / name).read_bytes()
-            current = PROTO_DIR / name
+        for name in generated_names(package):
+            fresh = (out_root / package.path / name).read_bytes()
+            current = package.directory / name
             if not current.is_file() or current.read_bytes() != fresh:
                 stale.append(name)
         return stale
 
 
-def regenerate() -> list[str]:
+def regenerate(package: ProtoPackage = SENSORS) -> list[str]:
     """Regenerate the checked-in files in place; return the names of the files that changed."""
     with tempfile.TemporaryDirectory(prefix="energyleaf-proto-") as tmp:
         out_root = Path(tmp)
-        _run_protoc(out_root)
+        _run_protoc(package, out_root)
         changed = []
-        for name in generated_names():
-            fresh = (out_root / PACKAGE_PATH / name).read_bytes()
-            target = PROTO_DIR / name
+        for name in generated_names(package):
+            fresh = (out_root / package.path / name).read_bytes()
+            target = package.directory / name
             if not target.is_file() or target.read_bytes() != fresh:
                 target.write_bytes(fresh)
                 changed.append(name)
         return changed
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit status."""
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None, package: ProtoPackage = SENSORS) -> int:
+    """Command-line entry point for `package`; returns the process exit status."""
+    parser = argparse.ArgumentParser(
+        prog=package.command, description=f"Regenerate the protobuf modules in {package.path}/."
+    )
     parser.add_argument(
         "--check",
         action="store_true",
@@ -129,22 +156,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     try:
         if options.check:
-            stale = stale_files()
+            stale = stale_files(package)
             if stale:
                 sys.stderr.write(
-                    "Generated protobuf modules in sensors/protobuf/ are out of date: "
-                    f"{', '.join(stale)}.\nRun `{COMMAND}` and commit the result "
+                    f"Generated protobuf modules in {package.path}/ are out of date: "
+                    f"{', '.join(stale)}.\nRun `{package.command}` and commit the result "
                     "(with the grpcio-tools and mypy-protobuf versions of requirements-dev.txt).\n"
                 )
                 return EXIT_STALE
-            sys.stdout.write("Generated protobuf modules are up to date.\n")
+            sys.stdout.write(f"Generated protobuf modules in {package.path}/ are up to date.\n")
             return EXIT_OK
-        changed = regenerate()
+        changed = regenerate(package)
     except GenerationError as exc:
         sys.stderr.write(f"Protobuf generation failed: {exc}\n")
         return EXIT_PROTOC_FAILED
     summary = ", ".join(changed) if changed else "nothing changed"
-    sys.stdout.write(f"Regenerated sensors/protobuf: {summary}.\n")
+    sys.stdout.write(f"Regenerated {package.path}: {summary}.\n")
     return EXIT_OK
 
 

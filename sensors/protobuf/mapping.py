@@ -23,7 +23,8 @@ Why there is a wire scanner: the reference decodes `/sensor_input` bodies by try
 `SensorDataRequestV2` and, when that throws, the G1 `SensorDataRequest` whose `value` is a 32-bit
 float. protobuf-ts ignores wire types, so reading a G1 float (fixed32, last in the message) as a
 double overruns the buffer and throws. The Python runtime instead stores a field that has an
-unexpected wire type as an unknown field and "succeeds" with `value == 0`. `_scan` therefore walks
+unexpected wire type as an unknown field and "succeeds" with `value == 0`. The wire scanner
+(`sensors.protobuf.wire.scan_fields`, shared with the ML messages) therefore walks
 the top-level tags (and those of known nested messages) and tells which wire type each known field
 arrived with; `decode_sensor_input` picks the message from that, and every other decoder rejects a
 known field with a wrong wire type instead of silently reading a default.
@@ -38,15 +39,30 @@ devices' nanopb buffers raise `WireLimitError` rather than being altered.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
-from sensors.protobuf import energyleaf_ml_pb2 as ml_pb
 from sensors.protobuf import energyleaf_pb2 as pb
+from sensors.protobuf.wire import (
+    I32,
+    I64,
+    LEN,
+    R_I64,
+    R_LEN,
+    R_VARINT,
+    Rule,
+    Schema,
+    as_bytes,
+    decode_checked,
+    parse_into,
+    scan_fields,
+    serialize,
+)
+from sensors.protobuf.wire import InvalidPayload as InvalidPayload  # raised by every decoder
 
 # --- nanopb limits of the devices (docs/protocol.md, "Device limits"; buffers include the NUL) -
 
@@ -61,19 +77,6 @@ MAX_STATUS_MESSAGE_BYTES: Final = 254
 MAX_EXPIRES_IN: Final = 65535
 """TokenResponse.expires_in; Tasmota keeps it in a uint16."""
 MAX_UINT32: Final = 2**32 - 1
-
-# --- wire types ----------------------------------------------------------------------------------
-
-_VARINT: Final = 0
-_I64: Final = 1
-_LEN: Final = 2
-_I32: Final = 5
-_MAX_UINT64: Final = 2**64 - 1
-_FIXED_SIZES: Final = {_I64: 8, _I32: 4}
-
-
-class InvalidPayload(ValueError):  # noqa: N818 - public name used by the API layer
-    """The body is not a decodable message of the expected type."""
 
 
 class WireLimitError(ValueError):
@@ -210,134 +213,6 @@ class BatchItemResultData:
     status_message: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MLPeakData:
-    """One peak of a DeviceClassificationPeakRequest: samples are (ISO timestamp, power)."""
-
-    id: str | None
-    samples: tuple[tuple[str, float], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MLPeakResult:
-    """One item of a DeviceClassificationPeakResponse: devices are (name, confidence)."""
-
-    id: str
-    devices: tuple[tuple[str, float], ...]
-
-
-# --- wire scanner --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    """Allowed wire types of a known field; `nested` is the schema of a message-typed field."""
-
-    wire_types: frozenset[int]
-    nested: Mapping[int, _Rule] | None = None
-
-
-_Schema = Mapping[int, _Rule]
-
-_R_VARINT: Final = _Rule(frozenset({_VARINT}))
-_R_I64: Final = _Rule(frozenset({_I64}))
-_R_LEN: Final = _Rule(frozenset({_LEN}))
-
-
-def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    """Read a varint at `pos`; return (value, position after it). Rejects > 10 bytes / > 2**64-1."""
-    result = 0
-    shift = 0
-    while True:
-        if pos >= end:
-            raise InvalidPayload("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
-        if shift >= 70:
-            raise InvalidPayload("varint longer than 10 bytes")
-    if result > _MAX_UINT64:
-        raise InvalidPayload("varint exceeds 64 bits")
-    return result, pos
-
-
-def _scan(buf: bytes, pos: int, end: int, schema: _Schema) -> dict[int, int]:
-    """Walk the tags of the message in `buf[pos:end]` and validate them against `schema`.
-
-    Returns, for every known field number present, a bit mask of the wire types it arrived with
-    (bit `1 << wire_type`). Fields of known message type are validated recursively; unknown field
-    numbers are skipped without looking inside. Raises InvalidPayload on malformed data or a
-    known field with a wire type its rule does not allow.
-    """
-    seen: dict[int, int] = {}
-    while pos < end:
-        tag = buf[pos]
-        if tag < 0x80:
-            pos += 1
-        else:
-            tag, pos = _read_varint(buf, pos, end)
-            if tag > MAX_UINT32:
-                raise InvalidPayload("tag exceeds 32 bits")
-        number = tag >> 3
-        wire_type = tag & 7
-        if number == 0:
-            raise InvalidPayload("field number 0")
-        start = pos
-        if wire_type == _VARINT:
-            _, pos = _read_varint(buf, pos, end)
-        elif wire_type == _LEN:
-            length, start = _read_varint(buf, pos, end)
-            pos = start + length
-        else:
-            size = _FIXED_SIZES.get(wire_type)
-            if size is None:
-                raise InvalidPayload(f"unsupported wire type {wire_type} (field {number})")
-            pos += size
-        if pos > end:
-            raise InvalidPayload(f"truncated field {number}")
-        rule = schema.get(number)
-        if rule is None:
-            continue
-        if wire_type not in rule.wire_types:
-            raise InvalidPayload(f"field {number} has unexpected wire type {wire_type}")
-        seen[number] = seen.get(number, 0) | (1 << wire_type)
-        if rule.nested is not None:
-            _scan(buf, start, pos, rule.nested)
-    return seen
-
-
-def _as_bytes(body: bytes | bytearray | memoryview) -> bytes:
-    """Return `body` as an immutable bytes object."""
-    return body if isinstance(body, bytes) else bytes(body)
-
-
-def _parse_into(message: Message, body: bytes) -> None:
-    """Parse `body` with the runtime; its errors (e.g. bad UTF-8) become InvalidPayload."""
-    try:
-        message.ParseFromString(body)
-    except DecodeError as exc:
-        raise InvalidPayload(str(exc)) from exc
-
-
-def _decode(message: Message, body: bytes | bytearray | memoryview, schema: _Schema) -> None:
-    """Parse `body` into `message`, rejecting what `_scan` rejects.
-
-    Fast path: a body that is byte-for-byte the canonical serialization of what the runtime parsed
-    (after dropping unknown fields) cannot contain a known field with a wrong wire type, nor
-    anything else `_scan` rejects, so the pure-Python scan is skipped (it matters for large
-    batches). Official runtimes produce such bodies; anything else (unknown fields, another field
-    order, repeated or explicit default fields, non-minimal varints) takes the scan.
-    """
-    data = _as_bytes(body)
-    _parse_into(message, data)
-    message.DiscardUnknownFields()
-    if message.SerializeToString(deterministic=True) != data:
-        _scan(data, 0, len(data), schema)
-
-
 def _nonzero(value: int) -> int | None:
     """Map an uint64 timestamp of 0 ("not set" for proto3 non-optional fields) to None."""
     return value or None
@@ -345,47 +220,41 @@ def _nonzero(value: int) -> int | None:
 
 # --- schemas (field number -> allowed wire types) -----------------------------------------------
 
-_TOKEN_REQUEST: Final[_Schema] = {1: _R_LEN, 2: _R_VARINT, 3: _R_VARINT}
-_SENSOR_INPUT: Final[_Schema] = {
-    1: _R_LEN,
-    2: _R_VARINT,
-    3: _Rule(frozenset({_I32, _I64})),  # float (G1) or double (V2), see decode_sensor_input
-    4: _R_I64,
-    5: _R_I64,
-    6: _R_VARINT,
+_TOKEN_REQUEST: Final[Schema] = {1: R_LEN, 2: R_VARINT, 3: R_VARINT}
+_SENSOR_INPUT: Final[Schema] = {
+    1: R_LEN,
+    2: R_VARINT,
+    3: Rule(frozenset({I32, I64})),  # float (G1) or double (V2), see decode_sensor_input
+    4: R_I64,
+    5: R_I64,
+    6: R_VARINT,
 }
-_SCRIPT_ACCEPTED: Final[_Schema] = {1: _R_LEN}
-_TOKEN_RESPONSE: Final[_Schema] = {
-    1: _R_LEN,
-    2: _R_VARINT,
-    3: _R_VARINT,
-    4: _R_LEN,
-    5: _R_LEN,
-    6: _R_VARINT,
+_SCRIPT_ACCEPTED: Final[Schema] = {1: R_LEN}
+_TOKEN_RESPONSE: Final[Schema] = {
+    1: R_LEN,
+    2: R_VARINT,
+    3: R_VARINT,
+    4: R_LEN,
+    5: R_LEN,
+    6: R_VARINT,
 }
-_STATUS_RESPONSE: Final[_Schema] = {1: _R_VARINT, 2: _R_LEN}
-_BATCH_RESPONSE: Final[_Schema] = {
-    1: _R_VARINT,
-    2: _R_LEN,
-    3: _R_VARINT,
-    4: _R_VARINT,
-    5: _R_VARINT,
-    6: _Rule(frozenset({_LEN}), {1: _R_VARINT, 2: _R_VARINT, 3: _R_LEN}),
+_STATUS_RESPONSE: Final[Schema] = {1: R_VARINT, 2: R_LEN}
+_BATCH_RESPONSE: Final[Schema] = {
+    1: R_VARINT,
+    2: R_LEN,
+    3: R_VARINT,
+    4: R_VARINT,
+    5: R_VARINT,
+    6: Rule(frozenset({LEN}), {1: R_VARINT, 2: R_VARINT, 3: R_LEN}),
 }
-_ENERGY: Final[_Schema] = {1: _R_LEN, 2: _R_I64, 4: _R_I64, 5: _R_I64, 6: _R_LEN}
-_GAS_OR_WATER: Final[_Schema] = {1: _R_LEN, 2: _R_I64, 3: _R_I64}
-_BATCH_READING: Final[_Schema] = {1: _R_I64, 2: _R_I64, 3: _R_I64, 4: _R_VARINT}
-_BATCH: Final[_Schema] = {
-    1: _R_LEN,
-    2: _R_VARINT,
-    3: _Rule(frozenset({_LEN}), _BATCH_READING),
+_ENERGY: Final[Schema] = {1: R_LEN, 2: R_I64, 4: R_I64, 5: R_I64, 6: R_LEN}
+_GAS_OR_WATER: Final[Schema] = {1: R_LEN, 2: R_I64, 3: R_I64}
+_BATCH_READING: Final[Schema] = {1: R_I64, 2: R_I64, 3: R_I64, 4: R_VARINT}
+_BATCH: Final[Schema] = {
+    1: R_LEN,
+    2: R_VARINT,
+    3: Rule(frozenset({LEN}), _BATCH_READING),
 }
-_ML_SAMPLE: Final[_Schema] = {1: _R_LEN, 2: _R_I64}
-_ML_PEAK: Final[_Schema] = {1: _Rule(frozenset({_LEN}), _ML_SAMPLE), 2: _R_LEN}
-_ML_PEAK_REQUEST: Final[_Schema] = {1: _Rule(frozenset({_LEN}), _ML_PEAK)}
-_ML_DEVICE: Final[_Schema] = {1: _R_LEN, 2: _R_I64}
-_ML_ITEM: Final[_Schema] = {1: _R_LEN, 2: _Rule(frozenset({_LEN}), _ML_DEVICE)}
-_ML_PEAK_RESPONSE: Final[_Schema] = {1: _Rule(frozenset({_LEN}), _ML_ITEM)}
 
 
 # --- decoders ------------------------------------------------------------------------------------
@@ -394,7 +263,7 @@ _ML_PEAK_RESPONSE: Final[_Schema] = {1: _Rule(frozenset({_LEN}), _ML_ITEM)}
 def decode_token_request(body: bytes | bytearray | memoryview) -> TokenRequestData:
     """Decode a TokenRequest body (`/api/v1/token`). An absent `need_script` reads as False."""
     message = pb.TokenRequest()
-    _decode(message, body, _TOKEN_REQUEST)
+    decode_checked(message, body, _TOKEN_REQUEST)
     return TokenRequestData(
         client_id=message.client_id,
         sensor_type=int(message.type),
@@ -411,14 +280,14 @@ def decode_sensor_input(body: bytes | bytearray | memoryview) -> ReadingData:
     body → InvalidPayload; field 3 absent → V2 with `value == 0.0` (so an empty body decodes, as
     in the reference). A `timestamp` of 0 is `None`.
     """
-    data = _as_bytes(body)
-    seen = _scan(data, 0, len(data), _SENSOR_INPUT)
+    data = as_bytes(body)
+    seen = scan_fields(data, 0, len(data), _SENSOR_INPUT)
     value_wire_types = seen.get(3, 0)
-    if value_wire_types == (1 << _I32) | (1 << _I64):
+    if value_wire_types == (1 << I32) | (1 << I64):
         raise InvalidPayload("field 3 arrived both as float and as double")
-    if value_wire_types == 1 << _I32:
+    if value_wire_types == 1 << I32:
         v1 = pb.SensorDataRequest()
-        _parse_into(v1, data)
+        parse_into(v1, data)
         return ReadingData(
             access_token=v1.access_token,
             sensor_type=int(v1.type),
@@ -429,7 +298,7 @@ def decode_sensor_input(body: bytes | bytearray | memoryview) -> ReadingData:
             wire_format="v1_float",
         )
     v2 = pb.SensorDataRequestV2()
-    _parse_into(v2, data)
+    parse_into(v2, data)
     return ReadingData(
         access_token=v2.access_token,
         sensor_type=int(v2.type),
@@ -444,7 +313,7 @@ def decode_sensor_input(body: bytes | bytearray | memoryview) -> ReadingData:
 def decode_script_accepted(body: bytes | bytearray | memoryview) -> ScriptAcceptedData:
     """Decode a ScriptAcceptedRequest body (`/api/v1/script_accepted`)."""
     message = pb.ScriptAcceptedRequest()
-    _decode(message, body, _SCRIPT_ACCEPTED)
+    decode_checked(message, body, _SCRIPT_ACCEPTED)
     return ScriptAcceptedData(access_token=message.access_token)
 
 
@@ -459,7 +328,7 @@ def _optional_uint(message: Message, name: str) -> int | None:
 def decode_token_response(body: bytes | bytearray | memoryview) -> TokenResponseData:
     """Decode a TokenResponse body (the answer of `/api/v1/token`)."""
     message = pb.TokenResponse()
-    _decode(message, body, _TOKEN_RESPONSE)
+    decode_checked(message, body, _TOKEN_RESPONSE)
     return TokenResponseData(
         status=message.status,
         status_message=_optional_text(message, "status_message"),
@@ -473,14 +342,14 @@ def decode_token_response(body: bytes | bytearray | memoryview) -> TokenResponse
 def decode_status_response(body: bytes | bytearray | memoryview) -> StatusResponseData:
     """Decode a SensorDataResponse or ScriptAcceptedResponse body (same fields)."""
     message = pb.SensorDataResponse()
-    _decode(message, body, _STATUS_RESPONSE)
+    decode_checked(message, body, _STATUS_RESPONSE)
     return StatusResponseData(message.status, _optional_text(message, "status_message"))
 
 
 def decode_batch_response(body: bytes | bytearray | memoryview) -> BatchResponseData:
     """Decode a SensorDataBatchResponse body (the answer of `/api/v1/sensor_input/batch`)."""
     message = batch_pb.SensorDataBatchResponse()
-    _decode(message, body, _BATCH_RESPONSE)
+    decode_checked(message, body, _BATCH_RESPONSE)
     return BatchResponseData(
         status=message.status,
         status_message=_optional_text(message, "status_message"),
@@ -501,7 +370,7 @@ def decode_batch_response(body: bytes | bytearray | memoryview) -> BatchResponse
 def decode_energy(body: bytes | bytearray | memoryview) -> EnergyReadingData:
     """Decode a G3 EnergyDataRequest. A present but empty `timestamp` stays `""`."""
     message = pb.EnergyDataRequest()
-    _decode(message, body, _ENERGY)
+    decode_checked(message, body, _ENERGY)
     return EnergyReadingData(
         access_token=message.access_token,
         value=message.value,
@@ -514,7 +383,7 @@ def decode_energy(body: bytes | bytearray | memoryview) -> EnergyReadingData:
 def decode_gas(body: bytes | bytearray | memoryview) -> GasReadingData:
     """Decode a G3 GasDataRequest."""
     message = pb.GasDataRequest()
-    _decode(message, body, _GAS_OR_WATER)
+    decode_checked(message, body, _GAS_OR_WATER)
     return GasReadingData(
         access_token=message.access_token,
         value=message.value,
@@ -525,7 +394,7 @@ def decode_gas(body: bytes | bytearray | memoryview) -> GasReadingData:
 def decode_water(body: bytes | bytearray | memoryview) -> WaterReadingData:
     """Decode a G3 WaterDataRequest."""
     message = pb.WaterDataRequest()
-    _decode(message, body, _GAS_OR_WATER)
+    decode_checked(message, body, _GAS_OR_WATER)
     return WaterReadingData(
         access_token=message.access_token,
         value=message.value,
@@ -536,7 +405,7 @@ def decode_water(body: bytes | bytearray | memoryview) -> WaterReadingData:
 def decode_batch(body: bytes | bytearray | memoryview) -> BatchData:
     """Decode a SensorDataBatchRequest (this project's batch upload); readings keep their order."""
     message = batch_pb.SensorDataBatchRequest()
-    _decode(message, body, _BATCH)
+    decode_checked(message, body, _BATCH)
     # One list comprehension with positional arguments: this runs for every reading of a batch.
     make = BatchReadingData
     readings = tuple(
@@ -555,32 +424,6 @@ def decode_batch(body: bytes | bytearray | memoryview) -> BatchData:
         sensor_type=int(message.type),
         readings=readings,
     )
-
-
-def decode_ml_peak_request(body: bytes | bytearray | memoryview) -> list[MLPeakData]:
-    """Decode a DeviceClassificationPeakRequest into its peaks, in order."""
-    message = ml_pb.DeviceClassificationPeakRequest()
-    _decode(message, body, _ML_PEAK_REQUEST)
-    return [
-        MLPeakData(
-            id=peak.id if peak.HasField("id") else None,
-            samples=tuple((sample.timestamp, sample.power) for sample in peak.electricity),
-        )
-        for peak in message.peaks
-    ]
-
-
-def decode_ml_peak_response(body: bytes | bytearray | memoryview) -> list[MLPeakResult]:
-    """Decode the ML service's DeviceClassificationPeakResponse into its items, in order."""
-    message = ml_pb.DeviceClassificationPeakResponse()
-    _decode(message, body, _ML_PEAK_RESPONSE)
-    return [
-        MLPeakResult(
-            id=item.id,
-            devices=tuple((device.name, device.confidence) for device in item.devices),
-        )
-        for item in message.peaks
-    ]
 
 
 # --- limits --------------------------------------------------------------------------------------
@@ -622,11 +465,6 @@ def _optional_message(message: str | None) -> str | None:
 def _sensor_type(number: int) -> pb.SensorType.ValueType:
     """Wrap a raw enum number (proto3 enums are open, so any int32 is allowed)."""
     return pb.SensorType.ValueType(number)
-
-
-def _serialize(message: Message) -> bytes:
-    """Serialize deterministically (fields in ascending number order, sorted map keys)."""
-    return message.SerializeToString(deterministic=True)
 
 
 # --- encoders: responses -------------------------------------------------------------------------
@@ -671,7 +509,7 @@ def encode_token_response(
             else _uint32("analog_rotation_per_kwh", analog_rotation_per_kwh)
         ),
     )
-    return _serialize(response)
+    return serialize(response)
 
 
 def encode_sensor_data_response(status: int, message: str | None = None) -> bytes:
@@ -679,7 +517,7 @@ def encode_sensor_data_response(status: int, message: str | None = None) -> byte
     response = pb.SensorDataResponse(
         status=_uint32("status", status), status_message=_optional_message(message)
     )
-    return _serialize(response)
+    return serialize(response)
 
 
 def encode_script_accepted_response(status: int, message: str | None = None) -> bytes:
@@ -687,7 +525,7 @@ def encode_script_accepted_response(status: int, message: str | None = None) -> 
     response = pb.ScriptAcceptedResponse(
         status=_uint32("status", status), status_message=_optional_message(message)
     )
-    return _serialize(response)
+    return serialize(response)
 
 
 def encode_batch_response(
@@ -718,26 +556,7 @@ def encode_batch_response(
             for item in results
         ],
     )
-    return _serialize(response)
-
-
-def encode_ml_peak_response(items: Sequence[tuple[str, Sequence[tuple[str, float]]]]) -> bytes:
-    """Encode a DeviceClassificationPeakResponse from (peak id, [(device name, confidence)])."""
-    response = ml_pb.DeviceClassificationPeakResponse(
-        peaks=[
-            ml_pb.DeviceClassificationPeakResponse.Item(
-                id=peak_id,
-                devices=[
-                    ml_pb.DeviceClassificationPeakResponse.Item.Device(
-                        name=name, confidence=confidence
-                    )
-                    for name, confidence in devices
-                ],
-            )
-            for peak_id, devices in items
-        ]
-    )
-    return _serialize(response)
+    return serialize(response)
 
 
 # --- encoders: requests (simulated sensors, the ML client, tests) -------------------------------
@@ -755,7 +574,7 @@ def encode_token_request(data: TokenRequestData, *, send_need_script: bool | Non
         type=_sensor_type(data.sensor_type),
         need_script=data.need_script if write else None,
     )
-    return _serialize(request)
+    return serialize(request)
 
 
 def encode_sensor_input(data: ReadingData) -> bytes:
@@ -776,7 +595,7 @@ def encode_sensor_input(data: ReadingData) -> bytes:
             type=_sensor_type(data.sensor_type),
             value=data.value,
         )
-        return _serialize(v1)
+        return serialize(v1)
     v2 = pb.SensorDataRequestV2(
         access_token=data.access_token,
         type=_sensor_type(data.sensor_type),
@@ -785,12 +604,12 @@ def encode_sensor_input(data: ReadingData) -> bytes:
         value_out=data.value_out,
         timestamp=data.timestamp_raw,
     )
-    return _serialize(v2)
+    return serialize(v2)
 
 
 def encode_script_accepted(data: ScriptAcceptedData) -> bytes:
     """Encode a ScriptAcceptedRequest."""
-    return _serialize(pb.ScriptAcceptedRequest(access_token=data.access_token))
+    return serialize(pb.ScriptAcceptedRequest(access_token=data.access_token))
 
 
 def encode_batch(data: BatchData) -> bytes:
@@ -808,23 +627,4 @@ def encode_batch(data: BatchData) -> bytes:
             for reading in data.readings
         ],
     )
-    return _serialize(request)
-
-
-def encode_ml_peak_request(peaks: Sequence[MLPeakData]) -> bytes:
-    """Encode a DeviceClassificationPeakRequest for the ML service."""
-    request = ml_pb.DeviceClassificationPeakRequest(
-        peaks=[
-            ml_pb.DeviceClassificationRequest(
-                id=peak.id,
-                electricity=[
-                    ml_pb.DeviceClassificationRequest.ElectricityInput(
-                        timestamp=timestamp, power=power
-                    )
-                    for timestamp, power in peak.samples
-                ],
-            )
-            for peak in peaks
-        ]
-    )
-    return _serialize(request)
+    return serialize(request)

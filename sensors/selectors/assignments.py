@@ -107,13 +107,6 @@ def household_key_at(*, sensor_id: int, moment: datetime) -> int:
     return NO_HOUSEHOLD if key is None else key
 
 
-def household_sensor_ids(*, user_id: int) -> list[int]:
-    """Ids of the sensors the household holds or held, ascending."""
-    return sorted(
-        set(SensorAssignment.objects.filter(user_id=user_id).values_list("sensor_id", flat=True))
-    )
-
-
 def sensor_segments(*, sensor_id: int, start: datetime, end: datetime) -> list[Period]:
     """[start, end) cut into the sensor's periods and the gaps between them (gaps have
     household_key NO_HOUSEHOLD), in time order; every instant in exactly one segment."""

@@ -3,8 +3,10 @@
 A change of a sensor's household closes its open period and opens a new one from that moment; a
 new sensor's first period starts at `ASSIGNMENT_ORIGIN`, so readings it buffered before it was
 assigned are its first household's. Periods of one sensor never overlap: a new period starts no
-earlier than the latest end. Every write path of `Sensor.user` ends here (the services call it,
-and a post_save receiver catches direct saves such as the admin form or test factories).
+earlier than the latest end. Every write of `Sensor.user` goes through `services.sensors` (register,
+assign, reset) or `household_sensors_release` here, and each of them syncs the periods
+explicitly (docs/design.md, "Explicit calls instead of signals"). Rollups derived from the periods
+are analytics' to rebuild: its services call these and then rebuild.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ..events import assignment_changed
 from ..models import ASSIGNMENT_ORIGIN, Reading, Sensor, SensorAssignment
 
 
@@ -29,8 +30,9 @@ def assignment_sync(
     Nothing changes when the open period is already the user's. Otherwise the open period is
     closed at `at` (removed when it would be empty) and, for a user, a new one opens at `at`, or
     at `ASSIGNMENT_ORIGIN` for a sensor that never had a period nor a reading (readings of a
-    sensor that was never assigned since the periods exist stay nobody's). Sends
-    `assignment_changed` when anything changed. Returns the open period or None.
+    sensor that was never assigned since the periods exist stay nobody's). Returns the open period
+    or None. Callers that change a household for good rebuild the rollups from `at` on
+    (`analytics.services.assignments`).
     Raises ValidationError for an `at` before the open period's start (nothing is written).
     """
     at = at or timezone.now()
@@ -55,8 +57,6 @@ def assignment_sync(
             current.valid_to = at
             current.save(update_fields=["valid_to"])
     if user_id is None:
-        if current is not None:
-            assignment_changed.send(sender=SensorAssignment, sensor_id=sensor_id, at=at)
         return None
     latest_end = SensorAssignment.objects.filter(sensor_id=sensor_id).aggregate(
         latest=Max("valid_to")
@@ -66,23 +66,24 @@ def assignment_sync(
     if first_ever and not Reading.objects.filter(sensor_id=sensor_id).exists():
         # A new sensor: whatever it buffered before it was assigned is its household's.
         start = ASSIGNMENT_ORIGIN
-    opened = SensorAssignment.objects.create(
+    return SensorAssignment.objects.create(
         sensor_id=sensor_id, user_id=user_id, household_key=user_id, valid_from=start
     )
-    assignment_changed.send(sender=SensorAssignment, sensor_id=sensor_id, at=min(at, start))
-    return opened
 
 
-def assignments_close_for_user(*, user_id: int, at: datetime | None = None) -> int:
-    """Close every open period of the household (it is being deleted); returns how many."""
-    at = at or timezone.now()
-    closed = 0
+@transaction.atomic
+def household_sensors_release(*, user_id: int, at: datetime) -> list[int]:
+    """Unassign every sensor of the household (it is being deleted) at `at`: its open periods
+    close (they stay, with their `household_key`) and the sensors belong to nobody. Returns the
+    ids of the sensors whose period closed, for the caller to rebuild their rollups from `at`."""
+    released = []
     for sensor_id in SensorAssignment.objects.filter(
         user_id=user_id, valid_to__isnull=True
     ).values_list("sensor_id", flat=True):
         assignment_sync(sensor_id=sensor_id, user_id=None, at=at)
-        closed += 1
-    return closed
+        released.append(sensor_id)
+    Sensor.objects.filter(user_id=user_id).update(user=None)
+    return released
 
 
 @transaction.atomic

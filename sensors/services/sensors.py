@@ -66,6 +66,9 @@ def sensor_register(
             sensor.save()
     except IntegrityError as exc:  # a concurrent registration of the same MAC or slot
         raise ValidationError(f"Sensor {client_id} could not be registered: {exc}") from exc
+    if user is not None:
+        # A new sensor's first period: from ASSIGNMENT_ORIGIN (no readings yet, no rollups).
+        assignment_sync(sensor_id=sensor.pk, user_id=user.pk)
     audit_event_record(
         title="sensor/registered",
         app_function="sensor-register",
@@ -85,9 +88,10 @@ def sensor_assign(
     now and the new household's opens now (`assignment_sync`), so readings already stored stay
     the previous household's. Its live tokens are revoked, so a sensor moved to another
     household can never write into the old one's data. `at`: when the change takes effect
-    (default now; a data import may give the moment the sensor really moved)."""
+    (default now; a data import may give the moment the sensor really moved). Rollups are
+    analytics': interfaces call `analytics.services.assignments.sensor_reassign`, which calls
+    this and rebuilds them."""
     sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
-    # The period changes first, at `at`: the save's receiver then finds it in step.
     assignment_sync(sensor_id=sensor.pk, user_id=user.pk if user is not None else None, at=at)
     sensor.user = user
     sensor.full_clean()
@@ -124,7 +128,8 @@ def sensor_reset(
     Readings are research data and stay, unless `delete_readings` is explicitly asked for: then
     the readings that belong to no other household's period are deleted (those of the period
     just closed, and any outside every period); earlier households' readings stay theirs.
-    `at`: when the period ends (default now).
+    `at`: when the period ends (default now). Interfaces call
+    `analytics.services.assignments.sensor_reset_with_rollups`, which also rebuilds the rollups.
     """
     sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
     closing = (

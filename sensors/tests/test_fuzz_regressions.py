@@ -28,6 +28,7 @@ import pytest
 from django.test import Client
 from rest_framework.exceptions import ParseError
 
+from analytics.api.protobuf import mapping as ml_mapping
 from energyleaf.tests.helpers import body_bytes
 from energyleaf.users.tests.factories import UserFactory
 from sensors.api.parsers import LimitedJSONParser
@@ -35,22 +36,24 @@ from sensors.api.serializers import BatchInputSerializer
 from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
+from sensors.protobuf.wire import InvalidPayload, scan_fields
 from sensors.services import ingestion, sensor_register, sensor_token_issue
 from sensors.tests.helpers import SENSOR_ENDPOINTS
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 TOKEN_PLACEHOLDER = b"~" * 30
 
+# (decoder, schema), in the harness's selector order (bench/fuzz/fuzz_wire.py).
 WIRE = (
-    ("decode_token_request", mapping._TOKEN_REQUEST),
-    ("decode_sensor_input", mapping._SENSOR_INPUT),
-    ("decode_script_accepted", mapping._SCRIPT_ACCEPTED),
-    ("decode_energy", mapping._ENERGY),
-    ("decode_gas", mapping._GAS_OR_WATER),
-    ("decode_water", mapping._GAS_OR_WATER),
-    ("decode_batch", mapping._BATCH),
-    ("decode_ml_peak_request", mapping._ML_PEAK_REQUEST),
-    ("decode_ml_peak_response", mapping._ML_PEAK_RESPONSE),
+    (mapping.decode_token_request, mapping._TOKEN_REQUEST),
+    (mapping.decode_sensor_input, mapping._SENSOR_INPUT),
+    (mapping.decode_script_accepted, mapping._SCRIPT_ACCEPTED),
+    (mapping.decode_energy, mapping._ENERGY),
+    (mapping.decode_gas, mapping._GAS_OR_WATER),
+    (mapping.decode_water, mapping._GAS_OR_WATER),
+    (mapping.decode_batch, mapping._BATCH),
+    (ml_mapping.decode_ml_peak_request, ml_mapping.ML_PEAK_REQUEST),
+    (ml_mapping.decode_ml_peak_response, ml_mapping.ML_PEAK_RESPONSE),
 )
 
 _TOKEN = b"\x0a\x1e" + TOKEN_PLACEHOLDER
@@ -155,15 +158,15 @@ def test_wire_decoders(data: bytes) -> None:
     selector, body = data[0] % (len(WIRE) + 1), data[1:]
     if selector == len(WIRE):
         for _, schema in WIRE:
-            with contextlib.suppress(mapping.InvalidPayload):
-                mapping._scan(body, 0, len(body), schema)
+            with contextlib.suppress(InvalidPayload):
+                scan_fields(body, 0, len(body), schema)
         return
-    name, schema = WIRE[selector]
+    decode, schema = WIRE[selector]
     try:
-        getattr(mapping, name)(body)
-    except mapping.InvalidPayload:
+        decode(body)
+    except InvalidPayload:
         return
-    mapping._scan(body, 0, len(body), schema)
+    scan_fields(body, 0, len(body), schema)
 
 
 @pytest.mark.parametrize("data", inputs("batch_json"))

@@ -17,10 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
-from sensors.protobuf import energyleaf_ml_pb2 as ml_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
-from sensors.protobuf.mapping import InvalidPayload, WireLimitError
+from sensors.protobuf import wire as protobuf_wire
+from sensors.protobuf.mapping import WireLimitError
+from sensors.protobuf.wire import InvalidPayload
 from sensors.tests.e2e.clients import varint
 
 TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123"  # 30 chars, like the reference's tokens
@@ -44,19 +45,17 @@ DECODERS: list[Callable[[bytes], object]] = [
     mapping.decode_gas,
     mapping.decode_water,
     mapping.decode_batch,
-    mapping.decode_ml_peak_request,
-    mapping.decode_ml_peak_response,
 ]
 
 
 def _next_field(body: bytes, pos: int) -> tuple[int, int]:
     """Return (field number, position after the field) for the field starting at `pos`."""
-    tag, pos = mapping._read_varint(body, pos, len(body))
+    tag, pos = protobuf_wire.read_varint(body, pos, len(body))
     wire_type = tag & 7
     if wire_type == 0:
-        pos = mapping._read_varint(body, pos, len(body))[1]
+        pos = protobuf_wire.read_varint(body, pos, len(body))[1]
     elif wire_type == 2:
-        length, pos = mapping._read_varint(body, pos, len(body))
+        length, pos = protobuf_wire.read_varint(body, pos, len(body))
         pos += length
     else:
         pos += 8 if wire_type == 1 else 4
@@ -324,7 +323,6 @@ def test_empty_body_is_an_all_default_message() -> None:
     assert mapping.decode_gas(b"") == mapping.GasReadingData("", 0.0, None)
     assert mapping.decode_water(b"") == mapping.WaterReadingData("", 0.0, None)
     assert mapping.decode_batch(b"") == mapping.BatchData("", 0, ())
-    assert mapping.decode_ml_peak_request(b"") == []
 
 
 def test_decoders_accept_bytearray_and_memoryview() -> None:
@@ -333,7 +331,7 @@ def test_decoders_accept_bytearray_and_memoryview() -> None:
     assert mapping.decode_sensor_input(memoryview(V2_VECTOR)) == expected
 
 
-# --- G3, batch and ML -----------------------------------------------------------------------------
+# --- G3 and batch --------------------------------------------------------------------------------
 
 
 def test_g3_messages() -> None:
@@ -398,44 +396,6 @@ def test_batch_reuses_the_sensor_type_enum() -> None:
     assert field.enum_type is pb.SensorType.DESCRIPTOR
 
 
-def test_ml_peak_request_and_response() -> None:
-    request = ml_pb.DeviceClassificationPeakRequest(
-        peaks=[
-            ml_pb.DeviceClassificationRequest(
-                id="42",
-                electricity=[
-                    ml_pb.DeviceClassificationRequest.ElectricityInput(
-                        timestamp="2024-07-26T08:00:00Z", power=1200.5
-                    )
-                ],
-            ),
-            ml_pb.DeviceClassificationRequest(),
-        ]
-    )
-    peaks = mapping.decode_ml_peak_request(request.SerializeToString())
-    assert peaks == [
-        mapping.MLPeakData("42", (("2024-07-26T08:00:00Z", 1200.5),)),
-        mapping.MLPeakData(None, ()),
-    ]
-    assert mapping.encode_ml_peak_request(peaks) == request.SerializeToString()
-
-    body = mapping.encode_ml_peak_response([("42", [("fridge", 0.9), ("freezer", 0.1)])])
-    parsed = ml_pb.DeviceClassificationPeakResponse.FromString(body)
-    assert parsed.peaks[0].id == "42"
-    assert [(d.name, d.confidence) for d in parsed.peaks[0].devices] == [
-        ("fridge", 0.9),
-        ("freezer", 0.1),
-    ]
-    assert mapping.decode_ml_peak_response(body) == [
-        mapping.MLPeakResult("42", (("fridge", 0.9), ("freezer", 0.1)))
-    ]
-
-
-def test_ml_classification_map_field_exists() -> None:
-    output = ml_pb.DeviceClassificationResponse.ElectricityOutput(classification={"fridge": 0.8})
-    assert dict(output.classification) == {"fridge": 0.8}
-
-
 # --- nanopb limits --------------------------------------------------------------------------------
 
 
@@ -491,7 +451,9 @@ def _encode_fields(fields: list[tuple[int, int, object]]) -> bytes:
     return bytes(out)
 
 
-_BODIES = st.one_of(
+# Random bodies: bytes, well-formed fields of every wire type, messages nested in fields (also
+# used by the ML messages' tests, analytics/tests/test_ml_protobuf.py).
+PROTOBUF_BODIES = st.one_of(
     st.binary(max_size=4096),
     st.lists(_FIELD, max_size=30).map(_encode_fields),
     st.lists(_FIELD, max_size=10)
@@ -506,7 +468,7 @@ _BODIES = st.one_of(
 
 @pytest.mark.parametrize("decode", DECODERS, ids=lambda decode: decode.__name__)
 @settings(max_examples=300, deadline=None)
-@given(body=_BODIES)
+@given(body=PROTOBUF_BODIES)
 def test_decoders_return_data_or_raise_invalid_payload(
     decode: Callable[[bytes], object], body: bytes
 ) -> None:
@@ -525,13 +487,11 @@ def test_decoders_return_data_or_raise_invalid_payload(
         (mapping.decode_energy, mapping._ENERGY),
         (mapping.decode_gas, mapping._GAS_OR_WATER),
         (mapping.decode_batch, mapping._BATCH),
-        (mapping.decode_ml_peak_request, mapping._ML_PEAK_REQUEST),
-        (mapping.decode_ml_peak_response, mapping._ML_PEAK_RESPONSE),
     ],
     ids=lambda value: getattr(value, "__name__", "schema"),
 )
 @settings(max_examples=200, deadline=None)
-@given(body=_BODIES)
+@given(body=PROTOBUF_BODIES)
 def test_fast_path_never_accepts_what_the_scanner_rejects(
     decode: Callable[[bytes], object], schema: object, body: bytes
 ) -> None:
@@ -539,7 +499,7 @@ def test_fast_path_never_accepts_what_the_scanner_rejects(
         decode(body)
     except InvalidPayload:
         return
-    mapping._scan(body, 0, len(body), schema)  # type: ignore[arg-type]  # must not raise
+    protobuf_wire.scan_fields(body, 0, len(body), schema)  # type: ignore[arg-type]  # must not raise
 
 
 @settings(max_examples=200, deadline=None)

@@ -17,142 +17,34 @@ without an offset are UTC. Bad input is a 400 JSON error and nothing is stored.
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import IO, Any, cast
+from typing import Any, cast
 
-from django.conf import settings
 from django.http import HttpResponse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
-from rest_framework.parsers import BaseParser
-from rest_framework.permissions import BasePermission
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.services.suggestions import MAX_SAMPLES_PER_PEAK, SampledPeak, samples_classify
-from energyleaf.common.fields import RoundedNumberField
-from energyleaf.common.numbers import PROBABILITY, round_probability
-from energyleaf.common.parsers import JSONParser, read_at_most
-from energyleaf.common.permissions import has_model_permissions
-from sensors.protobuf.mapping import (
+from analytics.api.protobuf.mapping import (
     InvalidPayload,
     decode_ml_peak_request,
     encode_ml_peak_response,
 )
+from analytics.services.suggestions import SampledPeak, samples_classify
+from energyleaf.common.numbers import round_probability
+from energyleaf.common.parsers import JSONParser
 
-PROTOBUF = "application/x-protobuf"
-MAX_PEAKS_PER_REQUEST = 100
-
-
-class ProtobufBytesParser(BaseParser):
-    """The raw body of an `application/x-protobuf` request, up to DATA_UPLOAD_MAX_MEMORY_SIZE."""
-
-    media_type = PROTOBUF
-
-    def parse(
-        self,
-        stream: IO[Any] | None,
-        media_type: str | None = None,
-        parser_context: Mapping[str, Any] | None = None,
-    ) -> Any:
-        limit = int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_500_000)
-        body = read_at_most(stream, limit=limit)
-        if body is None:
-            raise ParseError(f"Request body larger than {limit} bytes.")
-        return body
-
-
-def _api_key_matches(request: Request) -> bool:
-    key = str(settings.ENERGYLEAF_ML_API_KEY or "")
-    if not key:
-        return False
-    for header in ("X-Api-Key", "Authorization"):
-        given = request.headers.get(header)
-        if given and hmac.compare_digest(given.encode(), key.encode()):
-            return True
-    return False
-
-
-class HasApiKeyOrClassifyPermission(BasePermission):
-    """The ML API key, or a JWT of a user holding `analytics.classify_peaks`."""
-
-    message = "An ML API key or the token of staff who may classify peaks is required."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if _api_key_matches(request):
-            return True
-        user = request.user
-        if user is None or not user.is_authenticated:
-            return False
-        if not has_model_permissions(user, "analytics.classify_peaks"):
-            raise PermissionDenied(
-                "Only staff who may classify peaks and holders of the ML API key may classify."
-            )
-        return True
-
-
-class _SampleSerializer(serializers.Serializer[Any]):
-    timestamp = serializers.CharField(max_length=64)
-    power = serializers.FloatField(min_value=0, max_value=1e7, help_text="W")
-
-    def validate_timestamp(self, value: str) -> datetime:
-        parsed = parse_datetime(value.strip())
-        if parsed is None:
-            raise serializers.ValidationError("Not an ISO-8601 date-time.")
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, UTC)
-        return parsed
-
-
-class MlPeakInputSerializer(serializers.Serializer[Any]):
-    id = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    electricity = serializers.ListField(
-        child=_SampleSerializer(), allow_empty=False, max_length=MAX_SAMPLES_PER_PEAK
-    )
-
-
-class MlRequestInputSerializer(serializers.Serializer[Any]):
-    """One peak (`electricity`, `id`) or several (`peaks`)."""
-
-    id = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    electricity = serializers.ListField(
-        child=_SampleSerializer(), required=False, max_length=MAX_SAMPLES_PER_PEAK
-    )
-    peaks = serializers.ListField(
-        child=MlPeakInputSerializer(),
-        required=False,
-        allow_empty=False,
-        max_length=MAX_PEAKS_PER_REQUEST,
-    )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("peaks" in attrs) == ("electricity" in attrs):
-            raise serializers.ValidationError("Send either `electricity` (one peak) or `peaks`.")
-        if "electricity" in attrs and not attrs["electricity"]:
-            raise serializers.ValidationError({"electricity": "A peak needs at least one sample."})
-        return attrs
-
-
-class _DeviceOutputSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(help_text="Device category key")
-    confidence = RoundedNumberField(decimals=PROBABILITY, help_text="Probability 0..1")
-
-
-class _PeakOutputSerializer(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    devices = _DeviceOutputSerializer(many=True)
-
-
-class MlOutputSerializer(serializers.Serializer[Any]):
-    model_version = serializers.CharField()
-    peaks = _PeakOutputSerializer(many=True)
+from ..parsers import PROTOBUF, ProtobufBytesParser
+from ..permissions import HasApiKeyOrClassifyPermission
+from ..serializers.ml import (
+    MAX_PEAKS_PER_REQUEST,
+    MlOutputSerializer,
+    MlPeakInputSerializer,
+    MlRequestInputSerializer,
+)
 
 
 def _json_peaks(data: Any) -> list[SampledPeak]:

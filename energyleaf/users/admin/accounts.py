@@ -100,9 +100,23 @@ class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin[User]):
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if not self.deletes_households:
+            return False
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
         return super().has_delete_permission(request, obj)
+
+    # Deleting a household also deletes or keeps its readings and their derived data, which
+    # belong to apps above this one: the analytics admin registers a subclass that sets this
+    # and implements `delete_households` with its service (docs/design.md, "Explicit calls
+    # instead of signals"). Without it, this admin deletes no user.
+    deletes_households = False
+
+    def delete_households(
+        self, request: HttpRequest, users: list[User], *, keep_readings: bool
+    ) -> int:
+        """Delete the households, keeping or deleting their readings; returns how many."""
+        raise PermissionDenied
 
     def has_deactivate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("users.deactivate_user")
@@ -182,9 +196,7 @@ class UserAdmin(SimpleHistoryAdmin[User], DjangoUserAdmin[User]):
         if request.method == "POST" and request.POST.get("confirm") == "yes":
             choice = request.POST.get("readings")
             if choice in ("keep", "delete"):
-                count = services.users_delete(
-                    users=users, keep_readings=choice == "keep", actor_id=request.user.pk
-                )
+                count = self.delete_households(request, users, keep_readings=choice == "keep")
                 what = "kept for the study" if choice == "keep" else "deleted"
                 self.message_user(
                     request, f"{count} user(s) deleted; their readings {what}.", messages.SUCCESS

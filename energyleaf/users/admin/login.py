@@ -12,7 +12,11 @@ from django.http import HttpRequest, HttpResponse
 
 from energyleaf.audit.models import AuditEvent
 from energyleaf.common.throttling import client_address
-from energyleaf.users.services.login_throttle import login_throttle_wait, retry_after
+from energyleaf.users.services.login_throttle import (
+    login_failure_audit,
+    login_throttle_wait,
+    retry_after,
+)
 
 THROTTLED_ATTRIBUTE = "energyleaf_login_retry_after"
 
@@ -36,7 +40,17 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
                     code="throttled",
                     params={"seconds": seconds},
                 )
-        return super().clean()
+        try:
+            return super().clean()
+        except ValidationError:
+            if self.user_cache is None and self.cleaned_data.get("password"):
+                # The password check ran and failed (not a missing field, not a refused role).
+                login_failure_audit(
+                    account=self.cleaned_data.get("username"),
+                    request=self.request,
+                    component=AuditEvent.Component.ADMIN,
+                )
+            raise
 
 
 def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib.auth import get_user_model
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import (
@@ -26,7 +27,9 @@ from rest_framework_simplejwt.serializers import (
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 
+from energyleaf.audit.models import AuditEvent
 from energyleaf.users.models import User
+from energyleaf.users.services.login_throttle import login_failure_audit
 
 GENERATION_CLAIM = "gen"
 REVOKED = "Token has been revoked"
@@ -52,7 +55,20 @@ def token_user_current(*, token: Token) -> User:
 
 
 class TokenObtainPairSerializer(SimpleTokenObtainPairSerializer):
-    """Login: the token pair carries the user's generation."""
+    """Login: the token pair carries the user's generation; a failed password check is
+    audited."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except AuthenticationFailed:
+            if getattr(self, "user", None) is None:  # the credentials did not authenticate
+                login_failure_audit(
+                    account=attrs.get(self.username_field),
+                    request=self.context.get("request"),
+                    component=AuditEvent.Component.API,
+                )
+            raise
 
     @classmethod
     def get_token(cls, user: Any) -> Token:

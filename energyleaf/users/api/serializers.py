@@ -5,7 +5,7 @@ from rest_framework import serializers
 from energyleaf.common.fields import RoundedNumberField
 from energyleaf.common.numbers import EUR, KWH, PRICE_PER_KWH
 
-from ..models import ExperimentParticipation, Household, User
+from ..models import HOUSEHOLD_PROFILE_FIELDS, ExperimentParticipation, Household, User
 
 
 class HouseholdOutputSerializer(serializers.ModelSerializer[Household]):
@@ -16,23 +16,7 @@ class HouseholdOutputSerializer(serializers.ModelSerializer[Household]):
 
     class Meta:
         model = Household
-        fields = [
-            "tariff",
-            "base_price_per_month",
-            "working_price_per_kwh",
-            "advance_payment_per_month",
-            "household_size",
-            "property_type",
-            "living_space_m2",
-            "hot_water",
-            "daily_consumption_goal_kwh",
-            "meter_number",
-            "meter_type",
-            "time_zone",
-            "language",
-            "app_version",
-            "receive_anomaly_mails",
-        ]
+        fields = [*HOUSEHOLD_PROFILE_FIELDS, "app_version"]
         read_only_fields = fields
 
 

@@ -6,9 +6,9 @@ from .accounts import (
     HOUSEHOLD_EDITABLE_FIELDS,
     household_update,
     user_create,
+    user_delete,
     users_activate,
     users_deactivate,
-    users_delete,
     users_promote_to_admin,
 )
 from .participation import PARTICIPATION_TRANSITIONS, participation_status_change
@@ -19,8 +19,8 @@ __all__ = [
     "household_update",
     "participation_status_change",
     "user_create",
+    "user_delete",
     "users_activate",
     "users_deactivate",
-    "users_delete",
     "users_promote_to_admin",
 ]

@@ -9,28 +9,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from energyleaf.audit.services import audit_event_record
-from energyleaf.users.models import ExperimentParticipation, Household, User
-from energyleaf.users.signals import household_deleting
+from energyleaf.users.models import (
+    HOUSEHOLD_PROFILE_FIELDS,
+    ExperimentParticipation,
+    Household,
+    User,
+)
 
 HOUSEHOLD_EDITABLE_FIELDS = frozenset(
-    {
-        "tariff",
-        "base_price_per_month",
-        "working_price_per_kwh",
-        "advance_payment_per_month",
-        "household_size",
-        "property_type",
-        "living_space_m2",
-        "hot_water",
-        "daily_consumption_goal_kwh",
-        "meter_number",
-        "meter_type",
-        "power_at_meter",
-        "wifi_at_meter",
-        "time_zone",
-        "language",
-        "receive_anomaly_mails",
-    }
+    {*HOUSEHOLD_PROFILE_FIELDS, "power_at_meter", "wifi_at_meter"}
 )
 
 
@@ -122,25 +109,18 @@ def users_promote_to_admin(*, users: Iterable[User]) -> int:
 
 
 @transaction.atomic
-def users_delete(*, users: Iterable[User], keep_readings: bool, actor_id: int | None = None) -> int:
-    """Delete users (households) with an explicit choice for their readings: `keep_readings`
-    leaves the readings of their sensor assignment periods to the study (pseudonymous in research
-    datasets, visible to no household); otherwise those readings, and only those, are deleted
-    with their rollups and peaks. Returns how many users were deleted."""
-    deleted = 0
-    for user in list(users):
-        user_id = user.pk
-        household_deleting.send(sender=User, user=user, keep_readings=keep_readings)
-        user.delete()
-        audit_event_record(
-            title="user/deleted",
-            app_function="users-delete",
-            app_component="admin",
-            user_id=actor_id,
-            details={
-                "deleted_user_id": user_id,
-                "readings": "kept" if keep_readings else "deleted",
-            },
-        )
-        deleted += 1
-    return deleted
+def user_delete(
+    *, user: User, actor_id: int | None = None, details: dict[str, Any] | None = None
+) -> None:
+    """Delete one user row (its household, participation and the rows that cascade with it) and
+    audit it. Only for `analytics.services.households.households_delete`, which first acts on
+    the household's sensors, readings and derived data (the choice is recorded in `details`)."""
+    user_id = user.pk
+    user.delete()
+    audit_event_record(
+        title="user/deleted",
+        app_function="users-delete",
+        app_component="admin",
+        user_id=actor_id,
+        details={"deleted_user_id": user_id, **(details or {})},
+    )

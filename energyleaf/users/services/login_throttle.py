@@ -14,10 +14,13 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
+from rest_framework.request import Request
 
 from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
-from energyleaf.common.throttling import rate_limit_hit
+from energyleaf.common.throttling import client_address, rate_limit_hit
+from energyleaf.users.models import User
 
 MAX_ACCOUNT_CHARS = 254
 
@@ -45,6 +48,33 @@ def login_throttle_wait(*, address: str, account: object, component: str) -> flo
             limited_by=limited_by, address=address, account=account_key, component=component
         )
     return wait
+
+
+def login_failure_audit(
+    *, account: object, request: HttpRequest | Request | None, component: str
+) -> None:
+    """One audit event for a login whose password check failed (JWT or admin; their login code
+    calls this), naming the account if it exists: the account as typed and the address, never
+    the password."""
+    account_key = login_account_key(account)
+    path = str(getattr(request, "path", "") or "")
+    user_id = (
+        User.objects.filter(email=account_key).values_list("pk", flat=True).first()
+        if account_key
+        else None
+    )
+    audit_event_record(
+        title="auth/login-failed",
+        app_function="login",
+        app_component=component,
+        log_type=AuditEvent.LogType.ERROR,
+        user_id=user_id,
+        details={
+            "account": account_key,
+            "address": client_address(request) if request is not None else None,
+            "path": path[:200],
+        },
+    )
 
 
 def retry_after(wait: float) -> int:

@@ -7,7 +7,7 @@ Layout as in npm @energyleaf/proto 1.2.0 (docs/protocol.md, "Classification mess
 dropped from the protocol in 2.0.0). The ML service takes a DeviceClassificationPeakRequest at
 POST {ML_API_URL}/v4/classify_devices and answers with a DeviceClassificationPeakResponse.
 
-Regenerate the Python modules with `python -m sensors.protobuf.generate`.
+Regenerate the Python modules with `python -m analytics.api.protobuf.generate`.
 """
 
 from collections import abc as _abc
