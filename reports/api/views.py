@@ -98,7 +98,7 @@ class ReportGenerateView(APIView):
     `interval_days` full local days), with the same figures and mail as the scheduled report.
     201 when built, 200 when the period's report existed (not mailed again), 409
     `report_no_data` when it would have no data (nothing stored), 404 `no_household`, 429 with
-    Retry-After within the rate limit."""
+    Retry-After beyond the rate limit."""
 
     throttle_classes = (ReportNowThrottle,)
 

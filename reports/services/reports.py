@@ -36,7 +36,7 @@ from energyleaf.audit.services import audit_event_record
 from energyleaf.common.exceptions import ApplicationError, NotFoundError
 from energyleaf.users.models import Household, User
 from energyleaf.users.selectors import household_time_zone
-from reports.selectors.reports import report_mail_ids_stuck
+from reports.selectors.reports import DEFAULT_INTERVAL_DAYS, report_mail_ids_stuck
 from sensors.models import Sensor
 from sensors.selectors.assignments import household_periods
 
@@ -195,7 +195,7 @@ def report_generate_on_request(*, user_id: int, now: datetime) -> ReportOnReques
     )
     period = report_period(
         now=now,
-        interval_days=interval or ReportSettings._meta.get_field("interval_days").default,
+        interval_days=interval or DEFAULT_INTERVAL_DAYS,
         time_zone=household_time_zone(user=user).key,
     )
     existed = Report.objects.filter(
