@@ -12,6 +12,7 @@ from .views.devices import (
     PeakDeviceUnassignView,
     PeakListView,
 )
+from .views.live import LiveView, SensorHealthListView
 from .views.ml import MlClassifyView
 
 app_name = "analytics"
@@ -32,4 +33,6 @@ urlpatterns: list[URLPattern] = [
     path("devices/<int:device_id>", DeviceDetailView.as_view(), name="device-detail"),
     path("aggregates", AggregateListView.as_view(), name="aggregate-list"),
     path("ml", MlClassifyView.as_view(), name="ml-classify"),
+    path("live", LiveView.as_view(), name="live"),
+    path("sensors/health", SensorHealthListView.as_view(), name="sensor-health-list"),
 ]

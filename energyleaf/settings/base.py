@@ -250,6 +250,8 @@ SIMPLE_JWT = {
 # Login attempts (JWT and admin), counted in the default cache before any password is checked.
 ENERGYLEAF_LOGIN_RATE_PER_ADDRESS = env.str("ENERGYLEAF_LOGIN_RATE_PER_ADDRESS", default="30/min")
 ENERGYLEAF_LOGIN_RATE_PER_ACCOUNT = env.str("ENERGYLEAF_LOGIN_RATE_PER_ACCOUNT", default="10/min")
+# "Generate my report now" (POST /api/v1/reports/generate), per household.
+ENERGYLEAF_REPORT_NOW_RATE = env.str("ENERGYLEAF_REPORT_NOW_RATE", default="1/hour")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Energyleaf API",
     "DESCRIPTION": (

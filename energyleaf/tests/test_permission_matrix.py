@@ -74,6 +74,7 @@ READERS = frozenset({SU, ADM, RES})  # the study data
 SENSOR_KEEPERS = frozenset({SU, ADM, SUP})
 LOGGED_IN = frozenset(ROLES) - {ANON}
 OWNER = frozenset({HH_A})
+HOUSEHOLDS = frozenset({SU, HH_A, HH_B})  # with a household row (the world admin has one)
 
 # --- Admin actions: "<app_label>.<model>:<action>[variant]" -> who may --------------------------
 ADMIN_ACTIONS: dict[str, frozenset[str]] = {
@@ -171,6 +172,11 @@ API_OPERATIONS: dict[str, frozenset[str]] = {
     "GET /api/v1/reports/settings": LOGGED_IN,
     "PATCH /api/v1/reports/settings": LOGGED_IN,
     "POST /api/v1/devices": LOGGED_IN,
+    "GET /api/v1/live": LOGGED_IN,
+    "GET /api/v1/sensors/health": LOGGED_IN,
+    # the caller's own household: 404 `no_household` for staff without one, nothing written
+    "PATCH /api/v1/me": HOUSEHOLDS,
+    "POST /api/v1/reports/generate": HOUSEHOLDS,
 }
 
 # Admin views of every ModelAdmin and of the site, which Django checks itself.

@@ -122,3 +122,20 @@ class ReportDetailOutputSerializer(ReportOutputSerializer):
                 }
             )
         return charts
+
+
+class ReportGenerateOutputSerializer(serializers.Serializer[dict[str, Any]]):
+    """The answer to "generate my report now"."""
+
+    created = serializers.BooleanField(
+        help_text="False when the period's report was stored already (it is not mailed again)."
+    )
+    mail_status = serializers.CharField(
+        source="report.mail_status",
+        help_text="`pending` (being mailed), `sent`, `failed` or `skipped` (see the reason).",
+    )
+    mail_skip_reason = serializers.CharField(
+        source="report.mail_skip_reason",
+        help_text="Why it is not mailed: `opted_out`, `no_email`, `no_data`; empty otherwise.",
+    )
+    report = ReportDetailOutputSerializer()

@@ -4,13 +4,20 @@
 from django.urls import URLPattern, path
 
 from .pages import UnsubscribeView
-from .views import ReportChartView, ReportDetailView, ReportListView, ReportSettingsView
+from .views import (
+    ReportChartView,
+    ReportDetailView,
+    ReportGenerateView,
+    ReportListView,
+    ReportSettingsView,
+)
 
 app_name = "reports_api"
 
 urlpatterns: list[URLPattern] = [
     path("reports", ReportListView.as_view(), name="report-list"),
     path("reports/settings", ReportSettingsView.as_view(), name="report-settings"),
+    path("reports/generate", ReportGenerateView.as_view(), name="report-generate"),
     path("reports/<int:report_id>", ReportDetailView.as_view(), name="report-detail"),
     path(
         "reports/<int:report_id>/charts/<slug:name>.png",

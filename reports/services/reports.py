@@ -32,10 +32,11 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 
 from analytics.selectors.aggregates import household_daily_consumption, local_day_bounds
-from energyleaf.common.exceptions import NotFoundError
+from energyleaf.audit.services import audit_event_record
+from energyleaf.common.exceptions import ApplicationError, NotFoundError
 from energyleaf.users.models import Household, User
 from energyleaf.users.selectors import household_time_zone
-from reports.selectors.reports import report_mail_ids_stuck
+from reports.selectors.reports import DEFAULT_INTERVAL_DAYS, report_mail_ids_stuck
 from sensors.models import Sensor
 from sensors.selectors.assignments import household_periods
 
@@ -140,6 +141,100 @@ def report_generate(*, user_id: int, now: datetime) -> Report:
     settings.last_report_at = now
     settings.save(update_fields=["last_report_at", "updated_at"])
     return existing
+
+
+class ReportNoDataError(ApplicationError):
+    """A report asked for now would have no data; nothing was stored (409 `report_no_data`)."""
+
+    status_code = 409
+    default_code = "report_no_data"
+
+
+class _NoDataBuiltError(Exception):
+    """Rolls back a report without data built on request (the scheduled run builds its own)."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(report.no_data_reason)
+        self.report = report
+
+
+_NO_DATA_TEXT: dict[str, str] = {
+    Report.NoDataReason.NO_SENSOR: "your household has no electricity sensor",
+    Report.NoDataReason.NO_READINGS: "no readings arrived in the period",
+    Report.NoDataReason.NO_HOUSEHOLD: "the account has no household data",
+}
+
+
+@dataclass(frozen=True)
+class ReportOnRequest:
+    """A report asked for by its household: `created` is False when the period's report was
+    already stored (then it is answered as it is and not mailed again)."""
+
+    report: Report
+    created: bool
+
+
+def report_generate_on_request(*, user_id: int, now: datetime) -> ReportOnRequest:
+    """ "Generate my report now": the household's report for its current period (the last
+    `interval_days` full local days, as the scheduled run builds it: `report_generate`, the same
+    figures and the same mail through the outbox), recorded in the audit log.
+
+    A period whose report is stored already is answered with it. A report that would have no
+    data is not stored (the scheduled run may still find late readings) and raises
+    ReportNoDataError naming the reason; the attempt is audited. NotFoundError `no_household`
+    for an account without household data, before anything is written. The rate limit is the
+    API's (`reports/api/views.py`). The report, its mail and its audit event are one
+    transaction; the no-data audit event is written after it was rolled back."""
+    user = User.objects.select_related("household").filter(pk=user_id).first()
+    if user is None or getattr(user, "household", None) is None:
+        raise NotFoundError("This account has no household data.", code="no_household")
+    interval = (
+        ReportSettings.objects.filter(user_id=user_id)
+        .values_list("interval_days", flat=True)
+        .first()
+    )
+    period = report_period(
+        now=now,
+        interval_days=interval or DEFAULT_INTERVAL_DAYS,
+        time_zone=household_time_zone(user=user).key,
+    )
+    existed = Report.objects.filter(
+        user_id=user_id, period_start=period.bounds[0], period_end=period.bounds[-1]
+    ).exists()
+    details: dict[str, Any] = {
+        "first_day": period.first_day.isoformat(),
+        "last_day": period.last_day.isoformat(),
+    }
+    try:
+        with transaction.atomic():
+            report = report_generate(user_id=user_id, now=now)
+            if report.status == Report.Status.NO_DATA and not existed:
+                raise _NoDataBuiltError(report)
+            audit_event_record(
+                title="report/requested",
+                app_function="reports-generate-now",
+                user_id=user_id,
+                details={
+                    **details,
+                    "report_id": report.pk,
+                    "created": not existed,
+                    "mail_status": report.mail_status,
+                },
+            )
+    except _NoDataBuiltError as no_data:
+        reason = str(no_data.report.no_data_reason)
+        audit_event_record(
+            title="report/requested_no_data",
+            app_function="reports-generate-now",
+            user_id=user_id,
+            details={**details, "reason": reason},
+        )
+        raise ReportNoDataError(
+            f"No report for {period.first_day.isoformat()} to {period.last_day.isoformat()}: "
+            f"{_NO_DATA_TEXT.get(reason, reason)}.",
+            extra={"reason": reason, **details},
+        ) from None
+    return ReportOnRequest(report=report, created=not existed)
 
 
 def report_mail_enqueue(*, report_id: int) -> None:

@@ -5,6 +5,16 @@ sensor's households, period by period); `readings`: every read of the readings t
 other apps, each applying those periods. Nothing outside the sensors app reads `Reading` directly.
 """
 
-from .sensors import household_sensor, sensor_latest_registers, sensors_with_last_reading
+from .sensors import (
+    household_sensor,
+    household_sensors_held,
+    sensor_latest_registers,
+    sensors_with_last_reading,
+)
 
-__all__ = ["household_sensor", "sensor_latest_registers", "sensors_with_last_reading"]
+__all__ = [
+    "household_sensor",
+    "household_sensors_held",
+    "sensor_latest_registers",
+    "sensors_with_last_reading",
+]

@@ -352,6 +352,41 @@ def latest_reading_of_sensor(field: str = "timestamp") -> models.Subquery:
     return models.Subquery(latest.values(field)[:1])
 
 
+# --- the live figure and the household's sensor health ------------------------------------
+
+
+def readings_sums_by_sensor(
+    *, periods: Sequence[Period], start: datetime
+) -> dict[int, tuple[Decimal, int]]:
+    """Per sensor: the summed consumption and the number of the periods' readings stamped at or
+    after `start`, in one grouped query (an index range per sensor: meant for the minutes the
+    rollups do not hold yet)."""
+    if not periods:
+        return {}
+    rows = (
+        readings_scoped(periods=periods, start=start)
+        .values("sensor_id")
+        .annotate(total=Sum("consumption"), count=Count("id"))
+        .order_by()
+        .values_list("sensor_id", "total", "count")
+    )
+    return {sensor_id: (Decimal(total or 0), int(count)) for sensor_id, total, count in rows}
+
+
+def readings_newest(
+    *, sensor_id: int, since: datetime | None, count: int = 2
+) -> list[tuple[datetime, Decimal, Decimal | None]]:
+    """(timestamp, consumption, value_current) of the sensor's newest `count` readings stamped at
+    or after `since` (the start of the caller's period with it), newest first: one backward
+    step on the (sensor, timestamp) index."""
+    rows = Reading.objects.filter(sensor_id=sensor_id)
+    if since is not None:
+        rows = rows.filter(timestamp__gte=since)
+    return list(
+        rows.order_by("-timestamp").values_list("timestamp", "consumption", "value_current")[:count]
+    )
+
+
 # --- rollups ---------------------------------------------------------------------------------
 
 

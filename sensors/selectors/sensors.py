@@ -59,6 +59,24 @@ def household_sensor(*, owner_id: int | None, sensor_id: int | None) -> Sensor |
     return None if held is None else electricity.filter(pk=held).first()
 
 
+def household_sensors_held(*, user_id: int) -> list[Sensor]:
+    """The sensors the household holds now, by type and MAC, each annotated with `held_since`
+    (the start of its open period) and `last_reading_at` (its newest reading since then, None
+    without one: an older reading is another household's)."""
+    since = SensorAssignment.objects.filter(
+        sensor=OuterRef("pk"), user_id=user_id, valid_to__isnull=True
+    ).values("valid_from")[:1]
+    latest = Reading.objects.filter(
+        sensor=OuterRef("pk"), timestamp__gte=OuterRef("held_since")
+    ).order_by("-timestamp")
+    return list(
+        Sensor.objects.filter(user_id=user_id)
+        .annotate(held_since=Subquery(since))
+        .annotate(last_reading_at=Subquery(latest.values("timestamp")[:1]))
+        .order_by("sensor_type", "client_id")
+    )
+
+
 def sensor_latest_registers(*, client_ids: Sequence[str]) -> dict[str, Decimal]:
     """The value of each sensor's newest reading by its MAC (in the canonical spelling, whatever
     spelling was asked for); sensors without readings and unknown MACs are left out."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn, cast
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,17 +15,38 @@ from energyleaf.users.api.jwt import (
     TokenRefreshSerializer,
     TokenVerifySerializer,
 )
+from energyleaf.users.models import User
 from energyleaf.users.services.login_throttle import login_throttle_wait
 
 from .. import selectors
-from .serializers import MeOutputSerializer
+from ..services import household_update
+from .serializers import MeOutputSerializer, MeUpdateInputSerializer
 
 
 class MeView(APIView):
-    """The logged-in user with household and experiment data (own data only)."""
+    """The logged-in user with household and experiment data (own data only); PATCH changes the
+    household's own data and settings (history kept, as for every change of a household)."""
 
     @extend_schema(responses=MeOutputSerializer, operation_id="me_retrieve")
     def get(self, request: Request) -> Response:
+        user = selectors.user_with_household(user_id=cast(int, request.user.pk))
+        return Response(MeOutputSerializer(user).data)
+
+    @extend_schema(
+        request=MeUpdateInputSerializer,
+        responses={
+            200: MeOutputSerializer,
+            400: OpenApiResponse(description="A field is wrong (`extra.fields` names each)"),
+            404: OpenApiResponse(description="`no_household`: the account has no household"),
+        },
+        operation_id="me_update",
+    )
+    def patch(self, request: Request) -> Response:
+        given = MeUpdateInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        changes = given.validated_data["household"]
+        if changes:
+            household_update(user=cast(User, request.user), data=changes, must_exist=True)
         user = selectors.user_with_household(user_id=cast(int, request.user.pk))
         return Response(MeOutputSerializer(user).data)
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from energyleaf.audit.services import audit_event_record
+from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import (
     HOUSEHOLD_PROFILE_FIELDS,
     ExperimentParticipation,
@@ -57,12 +58,20 @@ def user_create(
 
 
 @transaction.atomic
-def household_update(*, user: User, data: dict[str, Any]) -> Household:
-    """Change the household fields in `data` (only the editable ones); validated, history kept."""
+def household_update(*, user: User, data: dict[str, Any], must_exist: bool = False) -> Household:
+    """Change the household fields in `data` (only the editable ones); validated, history kept.
+
+    A user without a household row gets one, unless `must_exist` (a household changing its own
+    data through the API): then NotFoundError `no_household`, and nothing is written."""
     unknown = set(data) - HOUSEHOLD_EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
-    household, _ = Household.objects.select_for_update().get_or_create(user=user)
+    if must_exist:
+        household = Household.objects.select_for_update().filter(user=user).first()
+        if household is None:
+            raise NotFoundError("This account has no household data.", code="no_household")
+    else:
+        household, _ = Household.objects.select_for_update().get_or_create(user=user)
     for field, value in data.items():
         setattr(household, field, value)
     household.full_clean()
