@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from django.core.cache import cache
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache() -> Iterator[None]:
-    """Rate-limit counters start empty in every test: on SQLite a later test's users get the
-    same ids again, and "generate my report now" is limited per user id."""
-    cache.clear()
-    yield
-    cache.clear()
+def _empty_cache(fresh_cache: None) -> None:
+    """Rate-limit counters start empty in every test here (the root conftest's `fresh_cache`):
+    on SQLite a later test's users get the same ids again, and "generate my report now" is
+    limited per user id."""
