@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from django.conf import LazySettings
 from django.db import OperationalError, connection
@@ -124,6 +125,14 @@ def text_of(job: ExportJob, name: str) -> str:
     return gzip.decompress(files_of(job)[name]).decode()
 
 
+def readable(name: str, data: bytes) -> str:
+    """A file's content as text (a Parquet file: its values as CSV, and its metadata)."""
+    if name.endswith(".parquet"):
+        table = pq.read_table(io.BytesIO(data))
+        return table.to_pandas().to_csv() + str(table.schema)
+    return gzip.decompress(data).decode() if name.endswith(".gz") else data.decode()
+
+
 def names(user: User, sensor: Sensor) -> tuple[str, str]:
     key = pseudonym_key()
     return pseudonym(key, "household", user.pk), pseudonym(key, "sensor", sensor.pk)
@@ -184,7 +193,13 @@ def test_manifest_documents_the_files_and_checksums_match(
     )
 
     files = files_of(job)
-    assert sorted(files) == ["manifest.json", "readings.csv.gz"]
+    assert sorted(files) == [
+        "households.csv.gz",
+        "households.parquet",
+        "manifest.json",
+        "readings.csv.gz",
+        "readings.parquet",
+    ]
     for name, data in files.items():
         assert job.checksums[name] == hashlib.sha256(data).hexdigest()
     assert job.size_bytes == sum(len(data) for data in files.values())
@@ -201,14 +216,18 @@ def test_manifest_documents_the_files_and_checksums_match(
     assert parameters["end"] == "2024-03-31T22:00:00.000Z"
     assert parameters["households"] == [names(world["anna"], world["a"])[0]]
     assert (parameters["include_readings"], parameters["include_sequences"]) == (True, False)
-    (entry,) = manifest["files"]
-    assert entry["name"] == "readings.csv.gz"
+    entries = {entry["name"]: entry for entry in manifest["files"]}
+    assert sorted(entries) == sorted(name for name in files if name != "manifest.json")
+    entry = entries["readings.csv.gz"]
     assert entry["rows"] == 4
     assert entry["sha256"] == job.checksums["readings.csv.gz"]
     units = {column["name"]: column["unit"] for column in entry["columns"]}
     assert units["timestamp"] == "UTC"
     assert units["value_current"] == "W"
     assert all(column["description"] for column in entry["columns"])
+    assert entries["readings.parquet"]["rows"] == 4
+    assert entries["readings.parquet"]["columns"] == entry["columns"]
+    assert entries["households.csv.gz"]["rows"] == entries["households.parquet"]["rows"] == 1
 
 
 def test_no_names_emails_or_macs_in_the_dataset(
@@ -216,10 +235,7 @@ def test_no_names_emails_or_macs_in_the_dataset(
 ) -> None:
     job = run_job(django_capture_on_commit_callbacks)  # every household, open range
 
-    everything = "".join(
-        gzip.decompress(data).decode() if name.endswith(".gz") else data.decode()
-        for name, data in files_of(job).items()
-    )
+    everything = "".join(readable(name, data) for name, data in files_of(job).items())
     for user in (world["anna"], world["bert"], world["other"]):
         assert user.email not in everything
         assert user.first_name not in everything
@@ -374,7 +390,15 @@ def test_a_job_left_running_by_a_killed_worker_is_redone(world: dict[str, Any]) 
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED
     assert job.attempts == 2
-    assert sorted(job.checksums) == ["manifest.json", "readings.csv.gz", "sequences.csv.gz"]
+    assert sorted(job.checksums) == [
+        "households.csv.gz",
+        "households.parquet",
+        "manifest.json",
+        "readings.csv.gz",
+        "readings.parquet",
+        "sequences.csv.gz",
+        "sequences.parquet",
+    ]
 
 
 def test_finished_jobs_ignore_duplicate_deliveries_and_give_up_after_attempts(
