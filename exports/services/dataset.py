@@ -5,10 +5,11 @@ A job writes into EXPORTS_ROOT/job-<id>/: `readings.csv.gz`, `sequences.csv.gz` 
 (`readings.parquet`, …: the same rows and values, typed, made from the CSV file in row groups)
 and `manifest.json` (columns with units and types, UTC, row counts, SHA-256 of every file, the
 parameters, the code version). Every file is written under a temporary name and renamed into
-place, so a reader never sees half a file. gzip headers carry no time or name, and the manifest's `created`
-is the job's request time: running a job again writes the same bytes (same checksums), never
-duplicates. A worker killed mid-job leaves the job `running`; Celery hands the message out again
-(acks_late, reject_on_worker_lost) or the clean-up re-queues it, and the run starts over.
+place, so a reader never sees half a file. gzip headers carry no time or name, Parquet files
+none either, and the manifest's `created` is the job's request time: running a job again writes
+the same bytes (same checksums, with the same pyarrow version), never duplicates. A worker
+killed mid-job leaves the job `running`; Celery hands the message out again (acks_late,
+reject_on_worker_lost) or the clean-up re-queues it, and the run starts over.
 """
 
 from __future__ import annotations
