@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 import redis
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from energyleaf.users.tests.factories import UserFactory
@@ -27,6 +29,22 @@ def household_user(db):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def admin_user(db):  # type: ignore[no-untyped-def]
     return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def admin_client_logged_in(client, admin_user):  # type: ignore[no-untyped-def]
+    """Django's test client logged into the admin as a superuser."""
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def fresh_cache() -> Iterator[None]:
+    """An empty cache (throttle counters, login attempts) before and after the test: use with
+    `pytest.mark.usefixtures("fresh_cache")`."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from analytics.compute.classifier.training import TrainingConfig
-
-TINY = replace(
-    TrainingConfig(),
-    households=6,
-    days=2,
-    min_positives=3,
-    max_iter=15,
-    folds=2,
-)
+from analytics.tests.helpers import TINY_TRAINING
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +16,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from analytics.compute.classifier.pipeline import classifier_build
 
     folder = tmp_path_factory.mktemp("models")
-    classifier_build(folder, TINY)
+    classifier_build(folder, TINY_TRAINING)
     return folder
 
 

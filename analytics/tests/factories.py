@@ -1,17 +1,131 @@
-"""Test data for analytics: readings made from a power profile, bulk-inserted."""
+"""Test data for analytics: sequences (peaks, anomalies), devices with their peaks, suggestions and
+power estimations, rollups, and readings made from a power profile (bulk-inserted)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import factory
 import numpy as np
+from factory.django import DjangoModelFactory
 
+from analytics.models import (
+    ConsumptionRollup,
+    Device,
+    DeviceCategory,
+    DevicePeak,
+    DevicePowerEstimation,
+    DeviceSuggestion,
+    RollupState,
+    Sequence,
+)
+from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory
 
-__all__ = ["SensorFactory", "readings_from_power"]
+__all__ = [
+    "ConsumptionRollupFactory",
+    "DeviceFactory",
+    "DevicePeakFactory",
+    "DevicePowerEstimationFactory",
+    "DeviceSuggestionFactory",
+    "RollupStateFactory",
+    "SensorFactory",
+    "SequenceFactory",
+    "readings_from_power",
+]
+
+# Where the factories' sequences and buckets start unless told otherwise.
+ANALYTICS_START = datetime(2024, 7, 1, 12, tzinfo=UTC)
+
+
+class SequenceFactory(DjangoModelFactory[Sequence]):
+    """A five-minute peak of 100 W above the base load, one every 30 minutes from
+    ANALYTICS_START (give `start` for another time; `end` follows it)."""
+
+    class Meta:
+        model = Sequence
+
+    sensor = factory.SubFactory(SensorFactory)
+    kind = Sequence.Kind.PEAK
+    start = factory.Sequence(lambda n: ANALYTICS_START + timedelta(minutes=30 * n))
+    end = factory.LazyAttribute(lambda o: o.start + timedelta(minutes=5))
+    average_peak_power_w = 100.0
+    average_power_w = factory.LazyAttribute(lambda o: o.average_peak_power_w + 50)
+    energy_kwh = factory.LazyAttribute(lambda o: o.average_peak_power_w / 12_000)
+
+
+class DeviceFactory(DjangoModelFactory[Device]):
+    class Meta:
+        model = Device
+
+    user = factory.SubFactory(UserFactory)
+    name = "Kettle"
+    category = DeviceCategory.KETTLE
+
+
+class DevicePeakFactory(DjangoModelFactory[DevicePeak]):
+    """A device confirmed for a peak of one of its household's sensors."""
+
+    class Meta:
+        model = DevicePeak
+
+    device = factory.SubFactory(DeviceFactory)
+    sequence = factory.SubFactory(
+        SequenceFactory, sensor__user=factory.SelfAttribute("...device.user")
+    )
+
+
+class DeviceSuggestionFactory(DjangoModelFactory[DeviceSuggestion]):
+    class Meta:
+        model = DeviceSuggestion
+
+    sequence = factory.SubFactory(SequenceFactory)
+    category = DeviceCategory.KETTLE
+    probability = factory.Faker("pyfloat", min_value=0, max_value=1)
+    model_version = "test-model"
+
+
+class DevicePowerEstimationFactory(DjangoModelFactory[DevicePowerEstimation]):
+    class Meta:
+        model = DevicePowerEstimation
+
+    user = factory.SubFactory(UserFactory)
+    r_squared = 0.9
+    quality = DevicePowerEstimation.Quality.WELL
+    peaks_used = 3
+
+
+class ConsumptionRollupFactory(DjangoModelFactory[ConsumptionRollup]):
+    """One 15-minute bucket of a sensor (consecutive buckets from ANALYTICS_START) holding 60
+    readings of 0.01 kWh."""
+
+    class Meta:
+        model = ConsumptionRollup
+
+    sensor = factory.SubFactory(SensorFactory)
+    bucket_start = factory.Sequence(lambda n: ANALYTICS_START + timedelta(minutes=15 * n))
+    household_key = factory.LazyAttribute(lambda o: o.sensor.user_id or 0)
+    consumption = Decimal("0.600000")
+    readings = 60
+    power_sum_w = 60 * 2400.0
+    power_count = 60
+    power_max_w = 2400.0
+    power_min_w = 2400.0
+    value_min = Decimal("1000.000000")
+    value_max = Decimal("1000.600000")
+
+
+class RollupStateFactory(DjangoModelFactory[RollupState]):
+    class Meta:
+        model = RollupState
+
+    name = factory.Sequence(lambda n: f"job-{n}")
+    watermark = ANALYTICS_START
+    covers_until = ANALYTICS_START
+
 
 Load = tuple[datetime, datetime, float]
 _MICRO = Decimal("0.000001")

@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from analytics.admin.sequences import power_chart_svg
@@ -21,6 +19,8 @@ from analytics.models import (
     Sequence,
 )
 from analytics.selectors.devices import PowerPoint
+from analytics.tests.factories import DeviceFactory, DeviceSuggestionFactory, SequenceFactory
+from energyleaf.tests.helpers import get_counting_queries
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
@@ -36,49 +36,34 @@ CHANGELISTS = [
 ]
 
 
-@pytest.fixture
-def admin_client_logged_in(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def _add_data(households: int) -> list[Sequence]:
     sequences = []
     for _ in range(households):
         sensor = SensorFactory()
         for minutes in (0, 30):
             start = T0 + timedelta(minutes=minutes)
-            sequence = Sequence.objects.create(
+            sequence = SequenceFactory(
                 sensor=sensor,
-                kind="peak",
                 start=start,
-                end=start + timedelta(minutes=5),
                 average_power_w=500,
                 average_peak_power_w=400,
                 energy_kwh=0.04,
             )
-            DeviceSuggestion.objects.create(
+            DeviceSuggestionFactory(
                 sequence=sequence, category="kettle", probability=0.9, model_version="v1"
             )
             sequences.append(sequence)
-        Device.objects.create(user=sensor.user, name="Kettle", category=DeviceCategory.KETTLE)
+        DeviceFactory(user=sensor.user, name="Kettle", category=DeviceCategory.KETTLE)
         DevicePowerEstimation.objects.create(user=sensor.user, quality="insufficient")
     return sequences
-
-
-def _queries(client, url: str, **params: str) -> tuple[int, bytes]:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url, params)
-    assert response.status_code == 200, response.content[:500]
-    return len(ctx.captured_queries), response.content
 
 
 @pytest.mark.parametrize("url_name", CHANGELISTS)
 def test_changelist_query_count_does_not_grow_with_rows(admin_client_logged_in, url_name):
     _add_data(1)
-    small, _ = _queries(admin_client_logged_in, reverse(url_name))
+    small, _ = get_counting_queries(admin_client_logged_in, reverse(url_name))
     _add_data(4)
-    large, _ = _queries(admin_client_logged_in, reverse(url_name))
+    large, _ = get_counting_queries(admin_client_logged_in, reverse(url_name))
     assert large == small
     assert large <= 12
 
@@ -86,7 +71,7 @@ def test_changelist_query_count_does_not_grow_with_rows(admin_client_logged_in, 
 @pytest.mark.parametrize("url_name", CHANGELISTS)
 def test_changelist_search(admin_client_logged_in, url_name):
     _add_data(2)
-    count, _ = _queries(admin_client_logged_in, reverse(url_name), q="AA:BB:CC")
+    count, _ = get_counting_queries(admin_client_logged_in, reverse(url_name), q="AA:BB:CC")
     assert count <= 12
 
 
@@ -110,7 +95,8 @@ def test_sequence_change_page_shows_the_power_chart(admin_client_logged_in):
         for i in range(90)
     )
     url = reverse("admin:analytics_sequence_change", args=[sequence.pk])
-    count, content = _queries(admin_client_logged_in, url)
+    count, response = get_counting_queries(admin_client_logged_in, url)
+    content = response.content
     assert count <= 12
     assert b"<svg" in content
     assert b"600 W" in content  # 0.01 kWh per minute

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup
 from analytics.selectors.aggregates import AggregateRow, consumption_aggregates
+from energyleaf.tests.helpers import client_for
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from sensors.models import Sensor
 from sensors.tests.factories import SensorFactory
@@ -182,8 +183,7 @@ URL = "/api/v1/aggregates"
 @pytest.fixture
 def household() -> tuple[APIClient, Sensor]:
     sensor = SensorFactory()
-    client = APIClient()
-    client.force_authenticate(sensor.user)
+    client = client_for(sensor.user)
     return client, sensor
 
 
@@ -297,8 +297,7 @@ def test_own_sensor_may_be_named(household: tuple[APIClient, Sensor]) -> None:
 
 
 def test_household_without_sensor_is_404() -> None:
-    client = APIClient()
-    client.force_authenticate(UserFactory())
+    client = client_for(UserFactory())
     response = client.get(URL, {"start": "2024-01-01", "end": "2024-01-02", "resolution": "day"})
     assert response.status_code == 404
 
@@ -315,12 +314,10 @@ def test_user_parameter_is_for_admins_only(household: tuple[APIClient, Sensor]) 
 
     assert client.get(URL, params).status_code == 403
 
-    staff_without_role = APIClient()
-    staff_without_role.force_authenticate(StaffFactory())
+    staff_without_role = client_for(StaffFactory())
     assert staff_without_role.get(URL, params).status_code == 403
 
-    admin = APIClient()
-    admin.force_authenticate(StaffFactory(roles=["researcher"]))
+    admin = client_for(StaffFactory(roles=["researcher"]))
     response = admin.get(URL, params)
     assert response.status_code == 200
     body = response.json()

@@ -41,10 +41,9 @@ from analytics.compute.classifier.training import (
 )
 from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import detect_peaks_own_reference
+from analytics.tests.helpers import TINY_TRAINING
 from simulation.appliances import CATEGORY_BY_ANTGEN_TYPE
 from simulation.households import HouseholdConfig, PlannedRun, simulate_household
-
-from .conftest import TINY
 
 START = datetime(2024, 3, 4, tzinfo=UTC)
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -176,7 +175,7 @@ def test_history_from_line_refuses_bad_lines(line: str, message: str) -> None:
 
 
 def test_training_is_deterministic(tmp_path: Path) -> None:
-    config = replace(TINY, households=4, max_iter=5)
+    config = replace(TINY_TRAINING, households=4, max_iter=5)
     first = classifier_build(tmp_path / "a", config)
     second = classifier_build(tmp_path / "b", config)
     assert first.version == second.version
@@ -204,7 +203,7 @@ def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
 
 
 def test_held_out_programmes_never_train_on_what_they_test() -> None:
-    config = replace(TINY, households=4)
+    config = replace(TINY_TRAINING, households=4)
     candidates = sorted(set(CATEGORY_BY_ANTGEN_TYPE.values()))
     dataset = peak_dataset_build(config, categories=candidates)
     dataset = dataset_restrict(dataset, classified_categories(dataset, config))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
 
-from analytics.models import Device, DeviceCategory, DevicePeak, DeviceSuggestion, Sequence
-from energyleaf.users.tests.factories import TEST_PASSWORD, StaffFactory, UserFactory
+from analytics.models import Device, DevicePeak, Sequence
+from analytics.tests import helpers
+from analytics.tests.factories import DeviceFactory, DevicePeakFactory, DeviceSuggestionFactory
+from energyleaf.tests.helpers import client_for, jwt_client, jwt_obtain
+from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from sensors.tests.factories import SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -18,35 +21,13 @@ RANGE = {"start": "2024-07-01T00:00:00+00:00", "end": "2024-07-02T00:00:00+00:00
 ERROR_KEYS = {"message", "code", "extra"}
 
 
-def make_sequence(sensor, *, minutes: int = 0, power_w: float = 100.0, kind="peak") -> Sequence:
-    start = T0 + timedelta(minutes=minutes)
-    return Sequence.objects.create(
-        sensor=sensor,
-        kind=kind,
-        start=start,
-        end=start + timedelta(minutes=5),
-        average_power_w=power_w + 50,
-        average_peak_power_w=power_w,
-        energy_kwh=0.01,
-    )
-
-
-def make_device(user, name: str = "Kettle") -> Device:
-    return Device.objects.create(user=user, name=name, category=DeviceCategory.KETTLE)
+def make_sequence(sensor, **fields) -> Sequence:
+    return helpers.make_sequence(sensor, energy_kwh=0.01, **fields)
 
 
 @pytest.fixture
 def sensor():
     return SensorFactory()
-
-
-@pytest.fixture
-def client_for(api_client):
-    def login(user):
-        api_client.force_authenticate(user)
-        return api_client
-
-    return login
 
 
 def test_peaks_require_authentication(api_client):
@@ -55,18 +36,16 @@ def test_peaks_require_authentication(api_client):
     assert set(response.json()) == ERROR_KEYS
 
 
-def test_peak_list_shape_and_query_budget(client_for, sensor, django_assert_num_queries):
+def test_peak_list_shape_and_query_budget(sensor, django_assert_num_queries):
     client = client_for(sensor.user)
-    device = make_device(sensor.user)
+    device = DeviceFactory(user=sensor.user)
     for minutes in (0, 10, 20):
         peak = make_sequence(sensor, minutes=minutes)
-        DevicePeak.objects.create(device=device, sequence=peak)
-        DeviceSuggestion.objects.create(
+        DevicePeakFactory(device=device, sequence=peak)
+        DeviceSuggestionFactory(
             sequence=peak, category="kettle", probability=0.8, model_version="v1"
         )
-        DeviceSuggestion.objects.create(
-            sequence=peak, category="oven", probability=0.3, model_version="v1"
-        )
+        DeviceSuggestionFactory(sequence=peak, category="oven", probability=0.3, model_version="v1")
     make_sequence(sensor, minutes=30, kind="anomaly")
     with django_assert_num_queries(3):
         response = client.get(reverse("analytics:peak-list"), RANGE)
@@ -92,7 +71,7 @@ def test_peak_list_shape_and_query_budget(client_for, sensor, django_assert_num_
     assert [a["kind"] for a in anomalies] == ["anomaly"]
 
 
-def test_peak_list_accepts_dates(client_for, sensor):
+def test_peak_list_accepts_dates(sensor):
     make_sequence(sensor)
     response = client_for(sensor.user).get(
         reverse("analytics:peak-list"), {"start": "2024-07-01", "end": "2024-07-02"}
@@ -113,7 +92,7 @@ def test_peak_list_accepts_dates(client_for, sensor):
         pytest.param({"end": RANGE["end"]}, "start", id="missing"),
     ],
 )
-def test_peak_list_rejects_bad_parameters(client_for, sensor, params, field):
+def test_peak_list_rejects_bad_parameters(sensor, params, field):
     response = client_for(sensor.user).get(reverse("analytics:peak-list"), params)
     assert response.status_code == 400
     body = response.json()
@@ -121,7 +100,7 @@ def test_peak_list_rejects_bad_parameters(client_for, sensor, params, field):
     assert field in body["extra"]["fields"]
 
 
-def test_admin_may_read_another_household_over_a_long_span(client_for, sensor):
+def test_admin_may_read_another_household_over_a_long_span(sensor):
     make_sequence(sensor)
     params = {"start": "2024-06-01", "end": "2024-08-01", "user": sensor.user.pk}
     without_permission = client_for(StaffFactory()).get(reverse("analytics:peak-list"), params)
@@ -137,7 +116,7 @@ def test_admin_may_read_another_household_over_a_long_span(client_for, sensor):
     assert len(response.json()) == 1
 
 
-def test_household_may_not_pass_another_user(client_for, sensor):
+def test_household_may_not_pass_another_user(sensor):
     other = SensorFactory()
     response = client_for(sensor.user).get(
         reverse("analytics:peak-list"), {**RANGE, "user": other.user.pk}
@@ -146,9 +125,9 @@ def test_household_may_not_pass_another_user(client_for, sensor):
     assert set(response.json()) == ERROR_KEYS
 
 
-def test_assign_then_again_then_unassign(client_for, sensor):
+def test_assign_then_again_then_unassign(sensor):
     client = client_for(sensor.user)
-    device, peak = make_device(sensor.user), make_sequence(sensor, power_w=2000)
+    device, peak = DeviceFactory(user=sensor.user), make_sequence(sensor, power_w=2000)
     url = reverse("analytics:peak-device-assign", args=[peak.pk])
     first = client.post(url, {"device_id": device.pk}, format="json")
     assert first.status_code == 201
@@ -167,7 +146,7 @@ def test_assign_then_again_then_unassign(client_for, sensor):
     assert not DevicePeak.objects.exists()
 
 
-def test_assign_rejects_a_missing_device_id(client_for, sensor):
+def test_assign_rejects_a_missing_device_id(sensor):
     peak = make_sequence(sensor)
     response = client_for(sensor.user).post(
         reverse("analytics:peak-device-assign", args=[peak.pk]), {}, format="json"
@@ -176,7 +155,7 @@ def test_assign_rejects_a_missing_device_id(client_for, sensor):
     assert "device_id" in response.json()["extra"]["fields"]
 
 
-def test_device_crud(client_for, django_assert_num_queries):
+def test_device_crud(django_assert_num_queries):
     user = UserFactory()
     client = client_for(user)
     created = client.post(
@@ -187,7 +166,7 @@ def test_device_crud(client_for, django_assert_num_queries):
     assert created.status_code == 201
     device_id = created.json()["id"]
     assert created.json()["is_power_estimated"] is True
-    make_device(user, "Dryer")
+    DeviceFactory(user=user, name="Dryer")
     with django_assert_num_queries(1):
         listed = client.get(reverse("analytics:device-list"))
     assert [d["name"] for d in listed.json()] == ["Dryer", "Oven"]
@@ -200,7 +179,7 @@ def test_device_crud(client_for, django_assert_num_queries):
     assert client.get(detail).status_code == 404
 
 
-def test_device_create_rejects_unknown_category(client_for):
+def test_device_create_rejects_unknown_category():
     response = client_for(UserFactory()).post(
         reverse("analytics:device-list"), {"name": "Robot", "category": "robot"}, format="json"
     )
@@ -209,26 +188,18 @@ def test_device_create_rejects_unknown_category(client_for):
     assert not Device.objects.exists()
 
 
-def test_estimation_is_404_before_the_first_run(client_for):
+def test_estimation_is_404_before_the_first_run():
     response = client_for(UserFactory()).get(reverse("analytics:device-estimation"))
     assert response.status_code == 404
     assert set(response.json()) == ERROR_KEYS
 
 
-def _jwt_client(api_client, user):
-    tokens = api_client.post(
-        reverse("users:jwt-obtain"), {"email": user.email, "password": TEST_PASSWORD}, format="json"
-    ).json()
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
-    return api_client
-
-
-def test_second_household_cannot_see_or_change_the_first(api_client, sensor):
-    device, peak = make_device(sensor.user), make_sequence(sensor)
-    DevicePeak.objects.create(device=device, sequence=peak)
+def test_second_household_cannot_see_or_change_the_first(sensor):
+    device, peak = DeviceFactory(user=sensor.user), make_sequence(sensor)
+    DevicePeakFactory(device=device, sequence=peak)
     intruder = SensorFactory().user
-    own_device = make_device(intruder, "Mine")
-    client = _jwt_client(api_client, intruder)
+    own_device = DeviceFactory(user=intruder, name="Mine")
+    client = jwt_client(jwt_obtain(intruder.email)["access"])
 
     assert client.get(reverse("analytics:peak-list"), RANGE).json() == []
     assert client.get(reverse("analytics:device-list")).json()[0]["id"] == own_device.pk
@@ -248,20 +219,14 @@ def test_second_household_cannot_see_or_change_the_first(api_client, sensor):
     assert not DevicePeak.objects.filter(device=own_device).exists()
 
 
-def test_each_peak_shows_its_latest_model_and_at_most_three(client_for, sensor):
+def test_each_peak_shows_its_latest_model_and_at_most_three(sensor):
     old, new = make_sequence(sensor, minutes=0), make_sequence(sensor, minutes=10)
     for category, p in (("kettle", 0.9), ("toaster", 0.8), ("iron", 0.7), ("dryer", 0.6)):
-        DeviceSuggestion.objects.create(
-            sequence=old, category=category, probability=p, model_version="v1"
-        )
-    DeviceSuggestion.objects.create(
-        sequence=new, category="kettle", probability=0.4, model_version="v1"
-    )
+        DeviceSuggestionFactory(sequence=old, category=category, probability=p, model_version="v1")
+    DeviceSuggestionFactory(sequence=new, category="kettle", probability=0.4, model_version="v1")
     # a newer model re-classified only the second peak
-    DeviceSuggestion.objects.create(
-        sequence=new, category="dryer", probability=0.55, model_version="v2"
-    )
-    DeviceSuggestion.objects.create(
+    DeviceSuggestionFactory(sequence=new, category="dryer", probability=0.55, model_version="v2")
+    DeviceSuggestionFactory(
         sequence=new, category="microwave", probability=0.45, model_version="v2"
     )
     body = client_for(sensor.user).get(reverse("analytics:peak-list"), RANGE).json()

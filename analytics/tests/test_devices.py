@@ -16,10 +16,11 @@ from analytics.models import (
     DevicePeak,
     DevicePowerEstimation,
     DeviceSuggestion,
-    Sequence,
 )
 from analytics.selectors import devices as selectors
 from analytics.services import devices as services
+from analytics.tests.factories import DevicePeakFactory, DeviceSuggestionFactory
+from analytics.tests.helpers import make_sequence
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Reading
@@ -28,19 +29,6 @@ from sensors.tests.factories import SensorFactory
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2024, 7, 1, 12, tzinfo=UTC)
-
-
-def make_sequence(sensor, *, minutes: int = 0, power_w: float = 100.0, kind="peak") -> Sequence:
-    start = T0 + timedelta(minutes=minutes)
-    return Sequence.objects.create(
-        sensor=sensor,
-        kind=kind,
-        start=start,
-        end=start + timedelta(minutes=5),
-        average_power_w=power_w + 50,
-        average_peak_power_w=power_w,
-        energy_kwh=power_w / 12_000,
-    )
 
 
 def make_device(user, name: str = "Kettle", **kwargs) -> Device:
@@ -209,7 +197,7 @@ def test_household_sequences_prefetch_devices_and_top_suggestions(household):
     peaks = [make_sequence(household, minutes=m) for m in (0, 10, 20)]
     device = make_device(household.user)
     for peak in peaks:
-        DevicePeak.objects.create(device=device, sequence=peak)
+        DevicePeakFactory(device=device, sequence=peak)
         for category, probability in [
             ("kettle", 0.9),
             ("oven", 0.7),
@@ -217,10 +205,10 @@ def test_household_sequences_prefetch_devices_and_top_suggestions(household):
             ("toaster", 0.55),
             ("iron", 0.4),
         ]:
-            DeviceSuggestion.objects.create(
+            DeviceSuggestionFactory(
                 sequence=peak, category=category, probability=probability, model_version="v2"
             )
-    old = DeviceSuggestion.objects.create(
+    old = DeviceSuggestionFactory(
         sequence=peaks[0], category="dryer", probability=0.99, model_version="v1"
     )
     DeviceSuggestion.objects.filter(pk=old.pk).update(created_at=T0)

@@ -15,7 +15,8 @@ from django.utils import timezone
 from analytics.models import ConsumptionRollup
 from analytics.selectors.fleet import fleet_health
 from energyleaf.users.tests.factories import UserFactory
-from sensors.models import Reading, RejectedReading, Sensor
+from sensors.models import RejectedReading, Sensor
+from sensors.tests import helpers
 from sensors.tests.factories import SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def rollups(sensor: Sensor, buckets: int, *, readings: int = 60, every: int = 1)
 
 
 def reading(sensor: Sensor, at: datetime) -> None:
-    Reading.objects.create(sensor=sensor, timestamp=at, value=Decimal(1), consumption=Decimal(0))
+    helpers.reading(sensor, at, "1", "0")
 
 
 def test_fleet_health_per_sensor() -> None:

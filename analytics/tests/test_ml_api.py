@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
 from analytics.api.protobuf.mapping import (
     MLPeakData,
@@ -19,6 +18,7 @@ from analytics.api.protobuf.mapping import (
 )
 from analytics.compute.classifier.artefact import artefact_load
 from analytics.models import DeviceSuggestion
+from energyleaf.tests.helpers import jwt_client, jwt_for
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,20 +118,15 @@ def test_authentication(settings: Any, trained_model: Path) -> None:
     raw.credentials(HTTP_AUTHORIZATION=KEY)  # the reference's clients send the bare key
     assert raw.post(URL, body, format="json").status_code == 200
 
-    household = APIClient()
-    household.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(UserFactory())}")
+    household = jwt_client(jwt_for(UserFactory()))
     response = household.post(URL, body, format="json")
     assert response.status_code == 403
     assert set(response.json()) == {"message", "code", "extra"}
 
-    staff = APIClient()
-    token = AccessToken.for_user(StaffFactory())
-    staff.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    staff = jwt_client(jwt_for(StaffFactory()))
     assert staff.post(URL, body, format="json").status_code == 403  # staff without the role
 
-    researcher = APIClient()
-    token = AccessToken.for_user(StaffFactory(roles=["researcher"]))
-    researcher.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    researcher = jwt_client(jwt_for(StaffFactory(roles=["researcher"])))
     assert researcher.post(URL, body, format="json").status_code == 200
 
 

@@ -4,27 +4,22 @@ unit (energyleaf/common/numbers.py), whatever float sums stored or computed."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
 
 from analytics.models import (
-    ConsumptionRollup,
-    Device,
     DeviceCategory,
     DevicePowerEstimation,
-    DeviceSuggestion,
     Sequence,
 )
+from analytics.tests.factories import DeviceFactory, DeviceSuggestionFactory, SequenceFactory
+from analytics.tests.helpers import NOISY_BIG, NOISY_SMALL, TINY, noisy_rollups
 from sensors.tests.factories import SensorFactory
 
 pytestmark = pytest.mark.django_db
 
-NOISY_BIG = 2454.000000000036
-NOISY_SMALL = 0.12270000000000181
-TINY = 1e-7
 T0 = datetime(2024, 7, 1, 12, tzinfo=UTC)
 # A JSON number with more than 4 decimals, or with an exponent.
 NOISE = re.compile(rb":-?\d+(\.\d{5,}|(\.\d+)?[eE][-+]?\d+)[,}\]]")
@@ -32,17 +27,15 @@ NOISY_TEXTS = (b"2454.000000000036", b"0.12270000000000181", b"1e-07", b"0.87700
 
 
 def noisy_peak(sensor) -> Sequence:  # type: ignore[no-untyped-def]
-    peak = Sequence.objects.create(
+    peak = SequenceFactory(
         sensor=sensor,
-        kind="peak",
         start=T0,
-        end=T0 + timedelta(minutes=5),
         average_power_w=NOISY_BIG,
         average_peak_power_w=NOISY_SMALL,
         energy_kwh=NOISY_SMALL,
         base_load_w=TINY,
     )
-    DeviceSuggestion.objects.create(
+    DeviceSuggestionFactory(
         sequence=peak, category="kettle", probability=0.8770000000000018, model_version="v1"
     )
     return peak
@@ -51,7 +44,7 @@ def noisy_peak(sensor) -> Sequence:  # type: ignore[no-untyped-def]
 def test_peaks_devices_and_estimation_print_rounded_numbers(api_client):
     sensor = SensorFactory()
     noisy_peak(sensor)
-    Device.objects.create(
+    DeviceFactory(
         user=sensor.user,
         name="Kettle",
         category=DeviceCategory.KETTLE,
@@ -87,19 +80,7 @@ def test_peaks_devices_and_estimation_print_rounded_numbers(api_client):
 def test_aggregates_print_rounded_sums(api_client):
     sensor = SensorFactory()
     # Two buckets of one hour: float sums of 0.1 + 0.2 kWh and of noisy powers.
-    for minutes, consumption, power in ((0, "0.1", NOISY_BIG), (15, "0.2", TINY)):
-        ConsumptionRollup.objects.create(
-            sensor=sensor,
-            household_key=sensor.user_id,  # the household that holds the sensor
-            bucket_start=T0 + timedelta(minutes=minutes),
-            consumption=Decimal(consumption),
-            inserted=Decimal("0.000001"),
-            readings=1,
-            power_sum_w=power,
-            power_count=1,
-            power_max_w=power,
-            power_min_w=power,
-        )
+    noisy_rollups(sensor, T0)
     api_client.force_authenticate(sensor.user)
 
     response = api_client.get(
@@ -122,9 +103,7 @@ def test_admin_changelists_and_pages_print_rounded_numbers(client, admin_user):
     DevicePowerEstimation.objects.create(
         user=sensor.user, r_squared=NOISY_SMALL, quality="insufficient", peaks_used=3
     )
-    Device.objects.create(
-        user=sensor.user, name="Oven", category=DeviceCategory.OVEN, power_w=NOISY_BIG
-    )
+    DeviceFactory(user=sensor.user, name="Oven", category=DeviceCategory.OVEN, power_w=NOISY_BIG)
     client.force_login(admin_user)
 
     pages = {

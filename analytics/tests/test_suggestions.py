@@ -15,13 +15,19 @@ from django.urls import reverse
 from kombu.exceptions import OperationalError as BrokerError
 
 from analytics.compute.classifier.artefact import SIDECAR_FILE, current_version
-from analytics.models import Device, DevicePeak, DeviceSuggestion, Sequence
+from analytics.models import DeviceSuggestion, Sequence
 from analytics.selectors.suggestions import suggestion_evaluation
 from analytics.services.detection import WINDOW, sequences_detect_window
 from analytics.services.suggestions import (
     classifier_cache_clear,
     suggestions_catch_up,
     suggestions_make,
+)
+from analytics.tests.factories import (
+    DeviceFactory,
+    DevicePeakFactory,
+    DeviceSuggestionFactory,
+    SequenceFactory,
 )
 
 from .factories import SensorFactory, readings_from_power
@@ -88,11 +94,10 @@ def test_new_and_grown_peaks_get_suggestions_replaced_not_duplicated(
 
 def test_anomalies_and_unknown_ids_are_ignored(trained_model: Path) -> None:
     sensor = SensorFactory()
-    anomaly = Sequence.objects.create(
+    anomaly = SequenceFactory(
         sensor=sensor,
         kind="anomaly",
         start=W1,
-        end=W1 + timedelta(minutes=5),
         average_power_w=5000,
         average_peak_power_w=4800,
         energy_kwh=0.4,
@@ -143,8 +148,8 @@ def test_mismatched_sidecar_is_logged_and_skipped(
 def test_evaluation_counts_correct_wrong_missing_and_bands(admin_client: Any) -> None:
     sensor = SensorFactory()
     user = sensor.user
-    kettle = Device.objects.create(user=user, name="Kettle", category="kettle")
-    washer = Device.objects.create(user=user, name="Washer", category="washingMachine")
+    kettle = DeviceFactory(user=user, name="Kettle", category="kettle")
+    washer = DeviceFactory(user=user, name="Washer", category="washingMachine")
     peaks = [
         Sequence.objects.create(
             sensor=sensor,
@@ -160,19 +165,19 @@ def test_evaluation_counts_correct_wrong_missing_and_bands(admin_client: Any) ->
     # peak 0: kettle confirmed and suggested (correct); peak 1: washer confirmed, kettle
     # suggested (wrong kettle, missing washer); peak 2: kettle confirmed, suggested at 0.3
     # (missing); peak 3: nobody confirmed (not counted).
-    DevicePeak.objects.create(device=kettle, sequence=peaks[0])
-    DevicePeak.objects.create(device=washer, sequence=peaks[1])
-    DevicePeak.objects.create(device=kettle, sequence=peaks[2])
+    DevicePeakFactory(device=kettle, sequence=peaks[0])
+    DevicePeakFactory(device=washer, sequence=peaks[1])
+    DevicePeakFactory(device=kettle, sequence=peaks[2])
     for peak, kettle_p, washer_p in (
         (peaks[0], 0.92, 0.1),
         (peaks[1], 0.65, 0.2),
         (peaks[2], 0.3, 0.05),
         (peaks[3], 0.99, 0.99),
     ):
-        DeviceSuggestion.objects.create(
+        DeviceSuggestionFactory(
             sequence=peak, category="kettle", probability=kettle_p, model_version="m1"
         )
-        DeviceSuggestion.objects.create(
+        DeviceSuggestionFactory(
             sequence=peak, category="washingMachine", probability=washer_p, model_version="m1"
         )
     evaluation = suggestion_evaluation(model_version="m1")
@@ -222,7 +227,7 @@ class TestCatchUp:
         )
 
     def suggest(self, peak: Sequence, version: str) -> None:
-        DeviceSuggestion.objects.create(
+        DeviceSuggestionFactory(
             sequence=peak, category="kettle", probability=0.9, model_version=version
         )
 

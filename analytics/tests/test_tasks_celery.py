@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -24,7 +23,7 @@ import pytest
 
 from analytics.models import Sequence
 from energyleaf.audit.models import AuditEvent
-from energyleaf.common.testing import database_url_for
+from energyleaf.tests.helpers import database_url_or_skip, process_stop
 
 from .factories import SensorFactory, readings_from_power
 
@@ -47,25 +46,6 @@ def _redis_reachable() -> bool:
         return False
 
 
-def _database_url(settings_dict: dict[str, Any]) -> str:
-    url = database_url_for(settings_dict)
-    if url is None:
-        pytest.skip(f"a Celery worker cannot open the test database {settings_dict['NAME']}")
-    return url
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (warm shutdown), then SIGKILL to the process's own group if it lingers."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group holds only this process and children
-        process.wait(timeout=5)
-
-
 @pytest.fixture
 def celery_processes(
     transactional_db: None, tmp_path: Path
@@ -81,7 +61,7 @@ def celery_processes(
             "DJANGO_SETTINGS_MODULE": "energyleaf.settings.base",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_READ_DOT_ENV_FILE": "false",
-            "DATABASE_URL": _database_url(connection.settings_dict),
+            "DATABASE_URL": database_url_or_skip(connection.settings_dict, "a Celery worker"),
             "CELERY_BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
             "ENERGYLEAF_VAR_DIR": str(tmp_path),
             "DJANGO_CONN_MAX_AGE": "0",
@@ -112,7 +92,7 @@ def celery_processes(
         yield processes
     finally:
         for process in reversed(processes.values()):  # beat first: nothing sent after the worker
-            _stop(process)
+            process_stop(process, timeout=20)
         if connection.settings_dict["ENGINE"] == "django.db.backends.sqlite3":
             # the processes put the file in WAL mode; pytest-django removes only the file itself
             try:

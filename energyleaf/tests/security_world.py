@@ -10,23 +10,27 @@ model added later is covered without touching this file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from django.apps import apps
 from django.db import models
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from analytics.models import (
     Device,
     DeviceCategory,
-    DevicePeak,
     DevicePowerEstimation,
-    DeviceSuggestion,
     Sequence,
 )
+from analytics.tests.factories import (
+    DeviceFactory,
+    DevicePeakFactory,
+    DeviceSuggestionFactory,
+    SequenceFactory,
+)
+from energyleaf.tests.helpers import jwt_for
 from energyleaf.users.models import ExperimentParticipation, User
 from energyleaf.users.tests.factories import UserFactory
 from reports.models import Report, ReportDay, ReportSettings
@@ -59,10 +63,6 @@ class World:
     admin_jwt: str
 
 
-def jwt_for(user: User) -> str:
-    return str(RefreshToken.for_user(user).access_token)
-
-
 def _household(tag: str, mac: str) -> Household:
     user = UserFactory(
         email=f"{tag}-mail@example.org",
@@ -73,24 +73,22 @@ def _household(tag: str, mac: str) -> Household:
     sensor = sensor_register(client_id=mac, user=user)
     make_readings(sensor, 40, start=READINGS_START)
     token = sensor_token_issue(client_id=mac, need_script=False).access_token
-    peak = Sequence.objects.create(
+    peak = SequenceFactory(
         sensor=sensor,
-        kind="peak",
         start=PEAK_START,
-        end=PEAK_START + timedelta(minutes=5),
         average_power_w=2150.0,
         average_peak_power_w=2100.0,
         energy_kwh=0.18,
     )
-    device = Device.objects.create(
+    device = DeviceFactory(
         user=user,
         name=f"{tag}-kettle",
         category=DeviceCategory.KETTLE,
         power_w=2000.0,
         is_power_estimated=True,
     )
-    DevicePeak.objects.create(device=device, sequence=peak)
-    DeviceSuggestion.objects.create(
+    DevicePeakFactory(device=device, sequence=peak)
+    DeviceSuggestionFactory(
         sequence=peak, category="kettle", probability=0.9, model_version="walk-v1"
     )
     DevicePowerEstimation.objects.create(user=user, quality="good", peaks_used=3, r_squared=0.9)

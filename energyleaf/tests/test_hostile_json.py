@@ -11,6 +11,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from energyleaf.common.parsers import InvalidJsonError, json_loads_limited
+from energyleaf.tests.helpers import client_for
 from energyleaf.tests.security_world import world_build
 from energyleaf.tests.test_security_walk import ADMIN_ONLY, OPERATIONS, PUBLIC, fill
 
@@ -50,8 +51,7 @@ def test_every_json_operation_answers_400_in_the_api_error_shape(operation, body
 
 @pytest.mark.parametrize("path", ["/api/v1/auth/token", "/api/v1/ml"])
 def test_a_body_over_the_upload_limit_is_413(path: str, admin_user) -> None:
-    client = APIClient()
-    client.force_authenticate(admin_user)
+    client = client_for(admin_user)
     with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000):
         response = client.generic(
             "POST", path, json.dumps({"email": "x" * 2000}), content_type="application/json"

@@ -45,7 +45,8 @@ from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup, Sequence
 from energyleaf.audit.models import AuditEvent, Heartbeat
-from energyleaf.tests.security_world import World, jwt_for, world_build
+from energyleaf.tests.helpers import jwt_for
+from energyleaf.tests.security_world import World, world_build
 from energyleaf.tests.test_security_walk import OPERATIONS, OWNER_STATUS, PUBLIC, Operation, fill
 from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition, User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory

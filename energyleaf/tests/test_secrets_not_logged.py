@@ -29,6 +29,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from energyleaf.audit.models import AuditEvent
+from energyleaf.tests.helpers import body_bytes, client_for
 from energyleaf.users.models import ExperimentParticipation
 from energyleaf.users.tests.factories import TEST_PASSWORD, UserFactory
 from reports.services.unsubscribe import unsubscribe_token_make
@@ -99,12 +100,6 @@ def _post(client: Client, path: str, message: Any) -> Any:
     return client.generic("POST", path, body, content_type="application/x-protobuf")
 
 
-def _body(response: Any) -> bytes:
-    if response.streaming:
-        return b"".join(response.streaming_content)
-    return bytes(response.content)
-
-
 def test_no_secret_in_logs_or_audit_events(captured_logs: _Capture, settings: Any) -> None:
     settings.ENERGYLEAF_CRON_SECRET = CRON_SECRET
     settings.ENERGYLEAF_ML_API_KEY = ML_API_KEY
@@ -129,7 +124,7 @@ def test_no_secret_in_logs_or_audit_events(captured_logs: _Capture, settings: An
     tokens = []
     for _ in range(2):
         answer = pb.TokenResponse.FromString(
-            _body(_post(client, "/api/v1/token", pb.TokenRequest(client_id=sensor.client_id)))
+            body_bytes(_post(client, "/api/v1/token", pb.TokenRequest(client_id=sensor.client_id)))
         )
         assert answer.status == 200
         tokens.append(answer.access_token)
@@ -227,8 +222,7 @@ def test_no_secret_in_logs_or_audit_events(captured_logs: _Capture, settings: An
             {"action": action, "_selected_action": [sensor.pk], "post": "yes", "confirm": "yes"},
         )
         assert response.status_code in (200, 302), action
-    admin_api = APIClient()
-    admin_api.force_authenticate(admin)
+    admin_api = client_for(admin)
     marked = admin_api.post(
         "/api/v1/csv_experiment/mark_exported", {"user_ids": [household.pk]}, format="json"
     )

@@ -28,6 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from energyleaf.tests.helpers import body_text
 from energyleaf.tests.security_world import Household, World, owned_rows, rows_diff, world_build
 
 pytestmark = pytest.mark.django_db
@@ -246,12 +247,6 @@ def call(operation: Operation, request: Filled, jwt: str | None) -> Any:
         content_type="application/json",
         headers=headers,
     )
-
-
-def body_text(response: Any) -> str:
-    if getattr(response, "streaming", False):
-        return b"".join(response.streaming_content).decode(errors="replace")
-    return bytes(response.content).decode(errors="replace")
 
 
 def leaked_markers(text: str, markers: tuple[str, ...]) -> list[str]:

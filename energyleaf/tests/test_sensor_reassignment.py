@@ -19,7 +19,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup, Sequence
 from analytics.services.assignments import sensor_reassign, sensor_reset_with_rollups
@@ -27,6 +26,7 @@ from analytics.services.detection import sequences_detect_window
 from analytics.services.households import households_delete
 from analytics.services.rollups import rollups_refresh
 from analytics.tests.factories import readings_from_power
+from energyleaf.tests.helpers import body_bytes, client_for
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports.services import dataset as dataset_services
@@ -62,12 +62,6 @@ def add_readings(
     return len(rows)
 
 
-def client_for(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 @pytest.fixture
 def world() -> dict[str, Any]:
     """A holds the sensor from its registration until BOUNDARY, B from then on."""
@@ -82,7 +76,7 @@ def world() -> dict[str, Any]:
 
 def csv_rows(response: Any) -> list[list[str]]:
     assert response.status_code == 200, response.content
-    text = b"".join(response.streaming_content).decode()
+    text = body_bytes(response).decode()
     return list(csv.reader(io.StringIO(text)))[1:]
 
 

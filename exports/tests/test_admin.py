@@ -6,8 +6,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from energyleaf.users.models import ExperimentParticipation
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import ExperimentParticipationFactory, UserFactory
 from exports.models import ExperimentExportMark
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +23,7 @@ def test_changelist_and_search_render(admin_client_: Client) -> None:
     from django.urls import reverse
 
     user = UserFactory(is_participant=True)
-    participation = ExperimentParticipation.objects.create(user=user, status="exported")
+    participation = ExperimentParticipationFactory(user=user, status="exported")
     ExperimentExportMark.objects.create(participation=participation, exported_at=timezone.now())
     url = reverse("admin:exports_experimentexportmark_changelist")
 

@@ -21,8 +21,10 @@ from django.conf import LazySettings
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from analytics.models import Device, DevicePeak, Sequence
+from analytics.models import Device, Sequence
+from analytics.tests.factories import DeviceFactory, DevicePeakFactory
 from energyleaf.schedule import default_entry
+from energyleaf.tests.helpers import utc
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import UserFactory
 from exports.models import ExportJob
@@ -31,9 +33,9 @@ from exports.services import dataset as dataset_services
 from exports.services.dataset import export_job_create, export_job_run, export_jobs_cleanup
 from exports.services.pseudonyms import pseudonym, pseudonym_key
 from exports.tasks import cleanup_exports_task, run_export_job_task
-from exports.tests.conftest import reading, utc
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory, make_readings
+from sensors.tests.helpers import reading
 
 pytestmark = pytest.mark.django_db
 
@@ -62,8 +64,8 @@ def add_sequence(sensor: Sensor, start: datetime, minutes: int, kind: str = "pea
 
 
 def confirm(user: User, sequence: Sequence, name: str, category: str) -> Device:
-    device = Device.objects.create(user=user, name=name, category=category)
-    DevicePeak.objects.create(device=device, sequence=sequence)
+    device = DeviceFactory(user=user, name=name, category=category)
+    DevicePeakFactory(device=device, sequence=sequence)
     return device
 
 

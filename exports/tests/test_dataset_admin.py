@@ -13,8 +13,9 @@ from django.test import Client
 from django.urls import reverse
 
 from energyleaf.audit.models import AuditEvent
+from energyleaf.tests.helpers import body_bytes
 from energyleaf.users.models import ExperimentParticipation, User
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import ExperimentParticipationFactory, UserFactory
 from exports.models import ExportJob
 from exports.services import dataset as dataset_services
 from sensors.models import Reading
@@ -142,7 +143,7 @@ def test_download_streams_the_file_to_staff_and_is_audited(
     assert response["Content-Disposition"] == (
         f'attachment; filename="energyleaf-export-{job.pk}-readings.csv.gz"'
     )
-    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    body = body_bytes(response)
     assert body == (dataset_services.export_job_folder(job) / "readings.csv.gz").read_bytes()
     assert gzip.decompress(body).count(b"\n") == 11
     event = AuditEvent.objects.get(title="exports/dataset-downloaded")
@@ -217,10 +218,8 @@ def test_participation_admin_action_downloads_the_selected_participants(
         is_participant=True, first_name="=HYPERLINK(1)", last_name="+1+1", email="a@example.org"
     )
     left_out = UserFactory(is_participant=True)
-    picked = ExperimentParticipation.objects.create(
-        user=chosen, status="registered", experiment_number=4
-    )
-    ExperimentParticipation.objects.create(user=left_out, status="approved", experiment_number=5)
+    picked = ExperimentParticipationFactory(user=chosen, status="registered", experiment_number=4)
+    ExperimentParticipationFactory(user=left_out, status="approved", experiment_number=5)
 
     response = client_.post(
         reverse("admin:users_experimentparticipation_changelist"),
@@ -229,7 +228,7 @@ def test_participation_admin_action_downloads_the_selected_participants(
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    body = body_bytes(response).decode()
     assert body == (
         "firstname,lastname,email,token,status,experiment_number,uses_prolific,gets_paid\n"
         f"'=HYPERLINK(1),'+1+1,a@example.org,{chosen.pk},registered,4,false,true\n"

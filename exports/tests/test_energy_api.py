@@ -13,13 +13,14 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from analytics.models import ConsumptionRollup
+from energyleaf.tests.helpers import client_for, streamed_text, utc
 from energyleaf.users.models import User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
-from exports import selectors
-from exports.tests.conftest import body_of, reading, utc
+from exports.selectors import energy as energy_selectors
 from sensors.models import Reading, Sensor
 from sensors.selectors import readings
 from sensors.tests.factories import SensorFactory, make_readings
+from sensors.tests.helpers import reading
 
 pytestmark = pytest.mark.django_db
 
@@ -62,12 +63,6 @@ def household() -> User:
     return user
 
 
-def client_for(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def test_local_day_across_dst_is_exported_exactly_in_utc(household: User) -> None:
     response = client_for(household).get(URL, {"start": "2024-03-31", "end": "2024-03-31"})
 
@@ -76,7 +71,7 @@ def test_local_day_across_dst_is_exported_exactly_in_utc(household: User) -> Non
     assert response["Content-Disposition"] == (
         f'attachment; filename="energy_{household.pk}_2024-03-31_2024-03-31.csv"'
     )
-    assert body_of(response) == HEADER + (
+    assert streamed_text(response) == HEADER + (
         "1000,0,,,,2024-03-30T23:00:00.000Z,4,meter_replaced\n"
         "1000.5,0.5,10.25,0.05,230.5,2024-03-31T01:30:00.250Z,9,"
         "value_current_replaced|server_time\n"
@@ -89,7 +84,7 @@ def test_local_times_carry_the_households_offsets(household: User) -> None:
         URL, {"start": "2024-03-31", "end": "2024-03-31", "tz": "local"}
     )
 
-    stamps = [row[5] for row in csv.reader(io.StringIO(body_of(response)))][1:]
+    stamps = [row[5] for row in csv.reader(io.StringIO(streamed_text(response)))][1:]
     assert stamps == [
         "2024-03-31T00:00:00.000+01:00",
         "2024-03-31T03:30:00.250+02:00",
@@ -102,7 +97,7 @@ def test_datetimes_with_offset_give_a_half_open_range(household: User) -> None:
         URL, {"start": "2024-03-31T00:00:00+01:00", "end": "2024-03-31T01:30:00.250Z"}
     )
 
-    rows = list(csv.reader(io.StringIO(body_of(response))))[1:]
+    rows = list(csv.reader(io.StringIO(streamed_text(response))))[1:]
     assert [row[5] for row in rows] == ["2024-03-30T23:00:00.000Z"]
 
 
@@ -112,7 +107,7 @@ def test_every_row_matches_the_stored_readings_in_order() -> None:
     stored = make_readings(sensor, 4500, start=utc(2024, 10, 26, 20))  # over the autumn change
     response = client_for(user).get(URL, {"start": "2024-10-26", "end": "2024-10-27"})
 
-    rows = list(csv.DictReader(io.StringIO(body_of(response))))
+    rows = list(csv.DictReader(io.StringIO(streamed_text(response))))
     assert len(rows) == len(stored)
     expected = Reading.objects.filter(sensor=sensor).order_by("timestamp")
     for row, saved in zip(rows, expected, strict=True):
@@ -139,7 +134,7 @@ def test_copy_server_cursor_and_iterator_paths_write_identical_bytes(
         readings.energy_lines_cursor(sensor_id=sensor.pk, start=start, end=end, zone_name=zone)
     )
     iterated = b"".join(
-        selectors.energy._readings_iterated(sensor.pk, start, end, ZoneInfo(zone) if zone else None)
+        energy_selectors._readings_iterated(sensor.pk, start, end, ZoneInfo(zone) if zone else None)
     )
     assert copied == iterated
     assert fetched == iterated
@@ -165,7 +160,7 @@ def test_day_resolution_sums_local_days(household: User) -> None:
         URL, {"start": "2024-03-31", "end": "2024-03-31", "resolution": "day"}
     )
 
-    assert body_of(response) == (
+    assert streamed_text(response) == (
         "Beginn,Ende,Verbrauch in kWh,Erzeugt in kWh,Mittlere Leistung in Watt,"
         "Maximale Leistung in Watt,Messwerte\n"
         "2024-03-30T23:00:00.000Z,2024-03-31T22:00:00.000Z,0.5,0.1,1000,1015,120\n"
@@ -179,7 +174,7 @@ def test_admin_reads_any_household(household: User) -> None:
     )
 
     assert response.status_code == 200
-    assert body_of(response).count("\n") == 4
+    assert streamed_text(response).count("\n") == 4
 
 
 def test_admin_may_export_more_than_the_household_span(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from energyleaf.tests.helpers import client_for, streamed_text
 from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition, User
-from energyleaf.users.tests.factories import StaffFactory, UserFactory
+from energyleaf.users.tests.factories import (
+    ExperimentParticipationFactory,
+    StaffFactory,
+    UserFactory,
+)
 from exports.models import ExperimentExportMark
-from exports.tests.conftest import body_of
 
 pytestmark = pytest.mark.django_db
 
@@ -20,14 +24,8 @@ Status = ExperimentParticipation.Status
 
 def participant(status: str, number: int | None = 1, **fields: object) -> User:
     user = UserFactory(is_participant=True, **fields)
-    ExperimentParticipation.objects.create(user=user, status=status, experiment_number=number)
+    ExperimentParticipationFactory(user=user, status=status, experiment_number=number)
     return user
-
-
-def client_for(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture
@@ -52,7 +50,7 @@ def test_export_lists_approved_participants_with_hostile_fields_neutralised(admi
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="experiment_approved.csv"'
-    assert body_of(response) == HEADER + (
+    assert streamed_text(response) == HEADER + (
         f'"\'=HYPERLINK(""http://evil"")",Doe  Jr.,anna@example.org,{hostile.pk},'
         "approved,1,false,true\n"
         f"'@Bob,'-Miller,{plain.email},{plain.pk},approved,0,false,true\n"
@@ -63,8 +61,8 @@ def test_export_filters_by_status(admin: User) -> None:
     registered = participant(Status.REGISTERED)
     participant(Status.APPROVED)
 
-    only = body_of(client_for(admin).get(URL, {"status": "registered"})).splitlines()
-    everyone = body_of(client_for(admin).get(URL, {"all_statuses": "true"})).splitlines()
+    only = streamed_text(client_for(admin).get(URL, {"status": "registered"})).splitlines()
+    everyone = streamed_text(client_for(admin).get(URL, {"all_statuses": "true"})).splitlines()
 
     assert [line.split(",")[3] for line in only[1:]] == [str(registered.pk)]
     assert len(everyone) == 3
@@ -121,7 +119,7 @@ def test_mark_exported_records_who_and_when(admin: User) -> None:
         assert list(
             transitions.values_list("from_status", "to_status", "changed_at", "source")
         ) == [("approved", "exported", mark.exported_at, "export_mark")]
-    assert body_of(client_for(admin).get(URL)) == HEADER
+    assert streamed_text(client_for(admin).get(URL)) == HEADER
 
 
 @pytest.mark.parametrize(

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
-from analytics.models import Device, DevicePeak, Sequence
+from analytics.models import Sequence
+from analytics.tests.factories import DeviceFactory, DevicePeakFactory
+from energyleaf.tests.helpers import body_bytes, client_for, streamed_text
 from energyleaf.users.models import ExperimentParticipation, User
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import ExperimentParticipationFactory, UserFactory
 from exports.compute.csv import neutralise
 from exports.services import dataset as dataset_services
-from exports.tests.conftest import body_of
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
@@ -50,16 +50,13 @@ def test_participant_export_and_admin_action(admin_user: User) -> None:
         user = UserFactory(
             is_participant=True, first_name=value, last_name=value, email=f"{number}@example.org"
         )
-        ExperimentParticipation.objects.create(
-            user=user, status="approved", experiment_number=number
-        )
+        ExperimentParticipationFactory(user=user, status="approved", experiment_number=number)
         users.append(user)
-    api = APIClient()
-    api.force_authenticate(admin_user)
+    api = client_for(admin_user)
     site = Client()
     site.force_login(admin_user)
 
-    from_api = body_of(api.get("/api/v1/csv_experiment"))
+    from_api = streamed_text(api.get("/api/v1/csv_experiment"))
     response = site.post(
         reverse("admin:users_experimentparticipation_changelist"),
         {
@@ -67,7 +64,7 @@ def test_participant_export_and_admin_action(admin_user: User) -> None:
             "_selected_action": list(ExperimentParticipation.objects.values_list("pk", flat=True)),
         },
     )
-    from_admin = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    from_admin = body_bytes(response).decode()
 
     for text in (from_api, from_admin):
         rows = cells(text)[1:]
@@ -89,10 +86,11 @@ def test_energy_export_keeps_negative_and_large_numbers() -> None:
         value_current=Decimal(-150),
         value_out=Decimal("-0.000101"),  # a register: 4 decimals
     )
-    api = APIClient()
-    api.force_authenticate(user)
+    api = client_for(user)
 
-    text = body_of(api.get("/api/v1/csv_energy", {"start": "2024-06-01", "end": "2024-06-01"}))
+    text = streamed_text(
+        api.get("/api/v1/csv_energy", {"start": "2024-06-01", "end": "2024-06-01"})
+    )
 
     assert cells(text)[1][:6] == [
         "1500",
@@ -121,8 +119,8 @@ def test_research_dataset_neutralises_device_names(
             average_peak_power_w=1.5e3,
             energy_kwh=0.125,
         )
-        device = Device.objects.create(user=user, name=value, category="kettle")
-        DevicePeak.objects.create(device=device, sequence=sequence)
+        device = DeviceFactory(user=user, name=value, category="kettle")
+        DevicePeakFactory(device=device, sequence=sequence)
 
     with django_capture_on_commit_callbacks(execute=True):
         job = dataset_services.export_job_create(requested_by=admin_user, include_readings=False)

@@ -5,25 +5,22 @@ the database): registers and their differences to 4 decimals, energy to the Wh, 
 from __future__ import annotations
 
 import gzip
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
-from analytics.models import ConsumptionRollup, Sequence
+from analytics.models import Sequence
+from analytics.tests.helpers import NOISY_BIG, NOISY_SMALL, TINY, noisy_rollups
+from energyleaf.tests.helpers import client_for, streamed_text, utc
 from energyleaf.users.tests.factories import UserFactory
 from exports.services import dataset as dataset_services
 from exports.services.dataset import export_job_create
-from exports.tests.conftest import body_of, reading, utc
 from sensors.tests.factories import SensorFactory
+from sensors.tests.helpers import reading
 
 pytestmark = pytest.mark.django_db
-
-NOISY_BIG = 2454.000000000036
-NOISY_SMALL = 0.12270000000000181
-TINY = 1e-7
 
 
 @pytest.fixture
@@ -41,19 +38,7 @@ def household() -> dict[str, Any]:
         value_current=Decimal("230.45"),
     )
     reading(sensor, utc(2024, 6, 1, 10, 0, 15), "12345.679", "0.000050", value_current=Decimal(0))
-    for minutes, consumption, power in ((0, "0.1", NOISY_BIG), (15, "0.2", TINY)):
-        ConsumptionRollup.objects.create(
-            sensor=sensor,
-            household_key=sensor.user_id,  # the household that holds the sensor
-            bucket_start=utc(2024, 6, 1, 10) + timedelta(minutes=minutes),
-            consumption=Decimal(consumption),
-            inserted=Decimal("0.000001"),
-            readings=1,
-            power_sum_w=power,
-            power_count=1,
-            power_max_w=power,
-            power_min_w=power,
-        )
+    noisy_rollups(sensor, utc(2024, 6, 1, 10))
     Sequence.objects.create(
         sensor=sensor,
         kind="peak",
@@ -64,13 +49,12 @@ def household() -> dict[str, Any]:
         energy_kwh=NOISY_SMALL,
         base_load_w=TINY,
     )
-    client = APIClient()
-    client.force_authenticate(user)
+    client = client_for(user)
     return {"user": user, "sensor": sensor, "client": client}
 
 
 def _export(client: APIClient, resolution: str) -> list[list[str]]:
-    text = body_of(
+    text = streamed_text(
         client.get(
             "/api/v1/csv_energy",
             {"start": "2024-06-01", "end": "2024-06-01", "resolution": resolution},

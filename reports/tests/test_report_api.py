@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from energyleaf.tests.helpers import client_for
 from energyleaf.users.models import Household, User
 from energyleaf.users.tests.factories import UserFactory
 from reports.models import Report, ReportSettings
@@ -38,12 +39,6 @@ def report_for(user: User) -> Report:
         consumption=Decimal("1.5"),
     )
     return report_generate(user_id=user.pk, now=NOW)
-
-
-def client_for(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_settings_read_gives_the_defaults_without_writing() -> None:

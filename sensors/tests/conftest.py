@@ -1,64 +1,13 @@
+"""Fixtures of the sensors tests: a protobuf client on the test client, a registered sensor."""
+
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Sensor
-from sensors.protobuf import energyleaf_pb2 as pb
-from sensors.protobuf import mapping
 from sensors.services import sensor_register
-
-
-def body_of(response) -> bytes:  # type: ignore[no-untyped-def]
-    """The bytes of a (streaming or plain) test-client response."""
-    if response.streaming:
-        return b"".join(response.streaming_content)
-    return response.content
-
-
-class SensorClient:
-    """Posts real protobuf bytes to the sensor endpoints through Django's test client."""
-
-    def __init__(self, client: Client):
-        self.client = client
-
-    def post(self, path: str, body: bytes, content_type: str = "application/x-protobuf"):  # type: ignore[no-untyped-def]
-        return self.client.generic("POST", path, body, content_type=content_type)
-
-    def token(self, client_id: str, need_script: bool | None = None) -> pb.TokenResponse:
-        body = mapping.encode_token_request(
-            mapping.TokenRequestData(client_id, 1, bool(need_script)),
-            send_need_script=need_script,
-        )
-        response = self.post("/api/v1/token", body)
-        message = pb.TokenResponse.FromString(body_of(response))
-        assert message.status == response.status_code
-        return message
-
-    def send(
-        self,
-        token: str,
-        value: float,
-        *,
-        timestamp: int | None = None,
-        value_current: float | None = None,
-        value_out: float | None = None,
-        sensor_type: int = 1,
-    ) -> tuple[int, str | None]:
-        request = pb.SensorDataRequestV2(access_token=token, type=sensor_type, value=value)
-        if timestamp is not None:
-            request.timestamp = timestamp
-        if value_current is not None:
-            request.value_current = value_current
-        if value_out is not None:
-            request.value_out = value_out
-        response = self.post("/api/v1/sensor_input", request.SerializeToString())
-        message = pb.SensorDataResponse.FromString(body_of(response))
-        assert message.status == response.status_code
-        return response.status_code, (
-            message.status_message if message.HasField("status_message") else None
-        )
+from sensors.tests.helpers import SensorClient
 
 
 @pytest.fixture

@@ -5,30 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from energyleaf.audit.services import audit_event_record
+from energyleaf.tests.helpers import get_counting_queries
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Reading, Sensor, SensorToken
 from sensors.tests.factories import SensorFactory, make_readings
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_logged_in(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def _queries(client, url: str, **params: str) -> int:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url, params)
-    assert response.status_code == 200, response.content[:500]
-    return len(ctx.captured_queries)
 
 
 def _add_data(sensors: int, readings_each: int) -> None:
@@ -60,9 +46,9 @@ CHANGELISTS = [
 @pytest.mark.parametrize("url_name", CHANGELISTS)
 def test_changelist_query_count_does_not_grow_with_rows(admin_client_logged_in, url_name):
     _add_data(sensors=2, readings_each=20)
-    small = _queries(admin_client_logged_in, reverse(url_name))
+    small, _ = get_counting_queries(admin_client_logged_in, reverse(url_name))
     _add_data(sensors=6, readings_each=200)
-    large = _queries(admin_client_logged_in, reverse(url_name))
+    large, _ = get_counting_queries(admin_client_logged_in, reverse(url_name))
     assert large == small
     assert large <= 12
 
@@ -70,7 +56,10 @@ def test_changelist_query_count_does_not_grow_with_rows(admin_client_logged_in, 
 @pytest.mark.parametrize("url_name", CHANGELISTS)
 def test_changelist_search(admin_client_logged_in, url_name):
     _add_data(sensors=2, readings_each=5)
-    assert _queries(admin_client_logged_in, reverse(url_name), q="AA:BB:CC:00:00:01") <= 12
+    count, _ = get_counting_queries(
+        admin_client_logged_in, reverse(url_name), q="AA:BB:CC:00:00:01"
+    )
+    assert count <= 12
 
 
 def test_reading_changelist_filters_by_sensor_search_and_date(admin_client_logged_in):

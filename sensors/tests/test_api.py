@@ -17,34 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from energyleaf.audit.models import AuditEvent
+from energyleaf.tests.helpers import body_bytes
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import MeterEvent, Reading, ReadingFlag, RejectedReading, Sensor, SensorToken
 from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
 from sensors.services import sensor_assign, sensor_register, sensor_reset
-from sensors.tests.conftest import body_of
+from sensors.tests.helpers import SENSOR_ENDPOINTS
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 T0 = 1_721_980_800  # 2024-07-26T08:00:00Z in seconds
 T0_DT = datetime(2024, 7, 26, 8, 0, tzinfo=UTC)
-ENDPOINTS = [
-    "/api/v1/token",
-    "/api/v1/sensor_input",
-    "/api/v1/script_accepted",
-    "/api/v1/sensor_input/batch",
-    "/api/v2/energy",
-    "/api/v2/gas",
-    "/api/v2/water",
-]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def _status_bytes(status: int, message: str) -> bytes:
@@ -73,7 +58,7 @@ def test_token_success_bytes(sensor_client, sensor):
     response = sensor_client.post(
         "/api/v1/token", bytes.fromhex("0a11") + sensor.client_id.encode() + bytes.fromhex("1001")
     )
-    body = body_of(response)
+    body = body_bytes(response)
     token = pb.TokenResponse.FromString(body).access_token
     assert body == b"\x0a\x1e" + token.encode() + bytes.fromhex("10901c18c801")
     assert token.isalnum()
@@ -85,16 +70,16 @@ def test_body_is_read_whatever_the_content_type(sensor_client, sensor, content_t
     token = sensor_client.token(sensor.client_id).access_token
     body = pb.SensorDataRequestV2(access_token=token, type=1, value=10.5).SerializeToString()
     response = sensor_client.post("/api/v1/sensor_input", body, content_type=content_type)
-    assert body_of(response) == bytes.fromhex("08c801")
+    assert body_bytes(response) == bytes.fromhex("08c801")
     assert Reading.objects.count() == 1
 
 
-@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("path", SENSOR_ENDPOINTS)
 @pytest.mark.parametrize("method", ["get", "put", "delete", "patch", "options"])
 def test_other_methods_are_405_in_protobuf(client, path, method):
     response = getattr(client, method)(path)
     assert response.status_code == 405
-    body = body_of(response)
+    body = body_bytes(response)
     assert response["Content-Type"] == "application/x-protobuf"
     if path == "/api/v1/token":
         message = pb.TokenResponse.FromString(body)
@@ -111,15 +96,15 @@ def test_other_methods_are_405_in_protobuf(client, path, method):
 
 @pytest.mark.parametrize("path", ["/api/v1/sensor_input", "/api/v1/script_accepted"])
 def test_empty_body_is_no_body(sensor_client, path):
-    assert body_of(sensor_client.post(path, b"")) == _status_bytes(400, "No body")
+    assert body_bytes(sensor_client.post(path, b"")) == _status_bytes(400, "No body")
 
 
 def test_token_errors_bytes(sensor_client, db):
-    no_body = body_of(sensor_client.post("/api/v1/token", b""))
+    no_body = body_bytes(sensor_client.post("/api/v1/token", b""))
     assert no_body == bytes.fromhex("18900322") + bytes([7]) + b"No body"
-    invalid = body_of(sensor_client.post("/api/v1/token", b"\x0a\x05ab"))
+    invalid = body_bytes(sensor_client.post("/api/v1/token", b"\x0a\x05ab"))
     assert invalid == bytes.fromhex("189003220c") + b"Invalid data"
-    unknown = body_of(sensor_client.post("/api/v1/token", b"\x0a\x11AA:BB:CC:DD:EE:FF\x10\x01"))
+    unknown = body_bytes(sensor_client.post("/api/v1/token", b"\x0a\x11AA:BB:CC:DD:EE:FF\x10\x01"))
     assert unknown == bytes.fromhex("1894032210") + b"Sensor not found"
 
 
@@ -156,7 +141,7 @@ def test_script_is_sent_until_confirmed(sensor_client, db):
     assert again.script == ">D\n>B\n"  # not confirmed yet
     request = pb.ScriptAcceptedRequest(access_token=again.access_token).SerializeToString()
     response = sensor_client.post("/api/v1/script_accepted", request)
-    assert body_of(response) == bytes.fromhex("08c801")
+    assert body_bytes(response) == bytes.fromhex("08c801")
     sensor.refresh_from_db()
     assert sensor.needs_script is False
     assert not sensor_client.token(sensor.client_id).HasField("script")
@@ -184,7 +169,7 @@ def test_token_endpoint_is_rate_limited_per_mac(sensor_client, sensor, settings)
     statuses = [sensor_client.token(sensor.client_id).status for _ in range(5)]
     assert statuses == [200, 200, 200, 429, 429]
     limited = sensor_client.post("/api/v1/token", b"\x0a\x11" + sensor.client_id.encode())
-    assert body_of(limited) == bytes.fromhex("18ad0322") + bytes([17]) + b"Too many requests"
+    assert body_bytes(limited) == bytes.fromhex("18ad0322") + bytes([17]) + b"Too many requests"
     assert SensorToken.objects.count() == 3
 
 
@@ -192,12 +177,12 @@ def test_token_endpoint_is_rate_limited_per_mac(sensor_client, sensor, settings)
 
 
 def test_sensor_input_error_bytes_match_the_reference_vectors(sensor_client, sensor):
-    assert body_of(sensor_client.post("/api/v1/sensor_input", b"\xff\xff")) == _status_bytes(
+    assert body_bytes(sensor_client.post("/api/v1/sensor_input", b"\xff\xff")) == _status_bytes(
         400, "Invalid data"
     )
     unknown = pb.SensorDataRequestV2(access_token="x" * 30, type=1, value=5).SerializeToString()
     assert (
-        body_of(sensor_client.post("/api/v1/sensor_input", unknown))
+        body_bytes(sensor_client.post("/api/v1/sensor_input", unknown))
         == bytes.fromhex("089103120f") + b"Token not found"
     )
     token = sensor_client.token(sensor.client_id).access_token
@@ -206,7 +191,7 @@ def test_sensor_input_error_bytes_match_the_reference_vectors(sensor_client, sen
         access_token=token, type=1, value=200.0, timestamp=T0 + 15
     ).SerializeToString()
     assert (
-        body_of(sensor_client.post("/api/v1/sensor_input", too_high))
+        body_bytes(sensor_client.post("/api/v1/sensor_input", too_high))
         == bytes.fromhex("089003120e") + b"Value too high"
     )
 
@@ -239,11 +224,11 @@ def test_token_problems_are_401_on_every_endpoint(sensor_client, sensor):
     SensorToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert sensor_client.send(token, 10.0) == (401, "Token expired")
     accepted = pb.ScriptAcceptedRequest(access_token=token).SerializeToString()
-    assert body_of(sensor_client.post("/api/v1/script_accepted", accepted)) == _status_bytes(
+    assert body_bytes(sensor_client.post("/api/v1/script_accepted", accepted)) == _status_bytes(
         401, "Token expired"
     )
     unknown = pb.ScriptAcceptedRequest(access_token="nope").SerializeToString()
-    assert body_of(sensor_client.post("/api/v1/script_accepted", unknown)) == _status_bytes(
+    assert body_bytes(sensor_client.post("/api/v1/script_accepted", unknown)) == _status_bytes(
         401, "Token not found"
     )
 
@@ -286,7 +271,7 @@ def test_pi_resend_vector_in_nanoseconds(sensor_client, sensor):
         + bytes.fromhex("1001" + "19a1f831e6d61cc840")
         + bytes.fromhex("3080 80acb0a08dedf217".replace(" ", ""))
     )
-    assert body_of(sensor_client.post("/api/v1/sensor_input", body)) == bytes.fromhex("08c801")
+    assert body_bytes(sensor_client.post("/api/v1/sensor_input", body)) == bytes.fromhex("08c801")
     reading = Reading.objects.get()
     assert reading.timestamp == T0_DT
     assert str(reading.value) == "12345.678900"
@@ -295,7 +280,7 @@ def test_pi_resend_vector_in_nanoseconds(sensor_client, sensor):
 def test_g1_float_message_is_stored_widened(sensor_client, sensor):
     token = sensor_client.token(sensor.client_id).access_token
     body = b"\x0a\x1e" + token.encode() + bytes.fromhex("10011db7e64046")
-    assert body_of(sensor_client.post("/api/v1/sensor_input", body)) == bytes.fromhex("08c801")
+    assert body_bytes(sensor_client.post("/api/v1/sensor_input", body)) == bytes.fromhex("08c801")
     reading = Reading.objects.get()
     assert str(reading.value) == "12345.678711"
     assert reading.flags == ReadingFlag.SERVER_TIME
@@ -358,12 +343,12 @@ def test_v2_energy_with_text_timestamp(sensor_client, sensor):
     body = pb.EnergyDataRequest(
         access_token=token, value=20.5, value_current=300, timestamp="2024-07-26T10:00:00+02:00"
     ).SerializeToString()
-    assert body_of(sensor_client.post("/api/v2/energy", body)) == bytes.fromhex("08c801")
+    assert body_bytes(sensor_client.post("/api/v2/energy", body)) == bytes.fromhex("08c801")
     assert Reading.objects.get().timestamp == T0_DT
     naive = pb.EnergyDataRequest(
         access_token=token, value=20.6, timestamp="2024-07-26T10:00:15"
     ).SerializeToString()
-    assert body_of(sensor_client.post("/api/v2/energy", naive)) == _status_bytes(
+    assert body_bytes(sensor_client.post("/api/v2/energy", naive)) == _status_bytes(
         400, "Timestamp out of range"
     )
 
@@ -374,10 +359,10 @@ def test_v2_gas_and_water_are_stored_for_their_sensor_type(sensor_client, db, pa
     token = sensor_client.token(sensor.client_id).access_token
     message = pb.GasDataRequest if kind == "gas" else pb.WaterDataRequest
     body = message(access_token=token, value=1234.567).SerializeToString()
-    assert body_of(sensor_client.post(path, body)) == bytes.fromhex("08c801")
+    assert body_bytes(sensor_client.post(path, body)) == bytes.fromhex("08c801")
     assert str(Reading.objects.get(sensor=sensor).value) == "1234.567000"
     wrong = "/api/v2/water" if kind == "gas" else "/api/v2/gas"
-    assert body_of(sensor_client.post(wrong, body)) == _status_bytes(400, "Sensor type mismatch")
+    assert body_bytes(sensor_client.post(wrong, body)) == _status_bytes(400, "Sensor type mismatch")
 
 
 # --- batch ----------------------------------------------------------------------------------------
@@ -393,7 +378,7 @@ def test_batch_protobuf_per_reading_results_and_idempotent(sensor_client, sensor
     body = mapping.encode_batch(mapping.BatchData(token, 1, tuple(readings)))
     for attempt in range(3):
         response = sensor_client.post("/api/v1/sensor_input/batch", body)
-        answer = batch_pb.SensorDataBatchResponse.FromString(body_of(response))
+        answer = batch_pb.SensorDataBatchResponse.FromString(body_bytes(response))
         assert answer.status == 200
         assert response["X-Energyleaf-Batch-Max"] == "20000"
         assert len(answer.results) == 51
@@ -459,7 +444,7 @@ def test_huge_body_is_413_not_500(sensor_client, db, settings):
     settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES = 1000
     response = sensor_client.post("/api/v1/sensor_input", b"\x0a" * 5000)
     assert response.status_code == 413
-    assert pb.SensorDataResponse.FromString(body_of(response)).status == 413
+    assert pb.SensorDataResponse.FromString(body_bytes(response)).status == 413
 
 
 # --- properties -----------------------------------------------------------------------------------
@@ -478,7 +463,7 @@ def _counts_unchanged():
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(body=st.binary(max_size=2048), path=st.sampled_from(ENDPOINTS))
+@given(body=st.binary(max_size=2048), path=st.sampled_from(SENSOR_ENDPOINTS))
 def test_no_body_makes_an_endpoint_fail_or_store(sensor_client, sensor, body, path):
     cache.clear()
     with _counts_unchanged():

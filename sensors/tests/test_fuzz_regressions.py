@@ -29,6 +29,7 @@ from django.test import Client
 from rest_framework.exceptions import ParseError
 
 from analytics.api.protobuf import mapping as ml_mapping
+from energyleaf.tests.helpers import body_bytes
 from energyleaf.users.tests.factories import UserFactory
 from sensors.api.parsers import LimitedJSONParser
 from sensors.api.serializers import BatchInputSerializer
@@ -37,6 +38,7 @@ from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
 from sensors.protobuf.wire import InvalidPayload, scan_fields
 from sensors.services import ingestion, sensor_register, sensor_token_issue
+from sensors.tests.helpers import SENSOR_ENDPOINTS
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 TOKEN_PLACEHOLDER = b"~" * 30
@@ -52,15 +54,6 @@ WIRE = (
     (mapping.decode_batch, mapping._BATCH),
     (ml_mapping.decode_ml_peak_request, ml_mapping.ML_PEAK_REQUEST),
     (ml_mapping.decode_ml_peak_response, ml_mapping.ML_PEAK_RESPONSE),
-)
-ENDPOINTS = (
-    "/api/v1/token",
-    "/api/v1/sensor_input",
-    "/api/v1/script_accepted",
-    "/api/v1/sensor_input/batch",
-    "/api/v2/energy",
-    "/api/v2/gas",
-    "/api/v2/water",
 )
 
 _TOKEN = b"\x0a\x1e" + TOKEN_PLACEHOLDER
@@ -86,7 +79,7 @@ _AWKWARD_BODIES = [
 AWKWARD: dict[str, list[bytes]] = {
     "wire": [bytes([index]) + body for index in range(len(WIRE) + 1) for body in _AWKWARD_BODIES],
     "endpoints": [
-        bytes([index]) + body for index in range(len(ENDPOINTS)) for body in _AWKWARD_BODIES
+        bytes([index]) + body for index in range(len(SENSOR_ENDPOINTS)) for body in _AWKWARD_BODIES
     ]
     + [
         bytes([3 | 0x80]) + body
@@ -235,7 +228,7 @@ def live_token(db: None) -> bytes:
 
 def _post_and_check(data: bytes, token: bytes) -> str | None:
     """None when the answer follows the rules, else what is wrong."""
-    path = ENDPOINTS[(data[0] & 0x07) % len(ENDPOINTS)]
+    path = SENSOR_ENDPOINTS[(data[0] & 0x07) % len(SENSOR_ENDPOINTS)]
     body = data[1:].replace(TOKEN_PLACEHOLDER, token)
     if data[0] & 0x80:
         content_type = "application/json"
@@ -246,7 +239,7 @@ def _post_and_check(data: bytes, token: bytes) -> str | None:
     response = Client(raise_request_exception=False).generic(
         "POST", path, body, content_type=content_type
     )
-    answer = b"".join(response.streaming_content) if response.streaming else response.content
+    answer = body_bytes(response)
     status = response.status_code
     if status >= 500:
         return f"{path} answered {status}: {answer[:200]!r}"

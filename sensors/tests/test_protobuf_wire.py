@@ -22,6 +22,7 @@ from sensors.protobuf import mapping
 from sensors.protobuf import wire as protobuf_wire
 from sensors.protobuf.mapping import WireLimitError
 from sensors.protobuf.wire import InvalidPayload
+from sensors.tests.e2e.clients import varint
 
 TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123"  # 30 chars, like the reference's tokens
 T = TOKEN.encode()
@@ -434,28 +435,16 @@ _FIELD = st.one_of(
 )
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _encode_fields(fields: list[tuple[int, int, object]]) -> bytes:
     out = bytearray()
     for number, wire_type, payload in fields:
-        out += _varint(number << 3 | wire_type)
+        out += varint(number << 3 | wire_type)
         if wire_type == 0:
             assert isinstance(payload, int)
-            out += _varint(payload)
+            out += varint(payload)
         elif wire_type == 2:
             assert isinstance(payload, bytes)
-            out += _varint(len(payload)) + payload
+            out += varint(len(payload)) + payload
         else:
             assert isinstance(payload, bytes)
             out += payload

@@ -4,16 +4,15 @@ deactivated household's sensor is refused (403) with its readings kept in the re
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import redis
-from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 
 from energyleaf.audit.models import AuditEvent
+from energyleaf.tests.helpers import body_bytes
 from energyleaf.users.services import users_activate, users_deactivate
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Reading, RejectedReading, Sensor, SensorToken
@@ -21,25 +20,12 @@ from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
 from sensors.services import sensor_register, sensor_token_issue
-from sensors.tests.conftest import body_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 SENSOR_ADDRESS = "192.0.2.10"
 STRANGER_ADDRESS = "198.51.100.66"
 NOW_S = int(time.time())
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def sensor() -> Sensor:
-    return sensor_register(client_id="5C:CF:7F:12:34:56", user=UserFactory())
 
 
 def _token(client, client_id: str, address: str) -> pb.TokenResponse:  # type: ignore[no-untyped-def]
@@ -47,7 +33,7 @@ def _token(client, client_id: str, address: str) -> pb.TokenResponse:  # type: i
     response = client.generic(
         "POST", "/api/v1/token", body, content_type="application/x-protobuf", REMOTE_ADDR=address
     )
-    message = pb.TokenResponse.FromString(body_of(response))
+    message = pb.TokenResponse.FromString(body_bytes(response))
     assert message.status == response.status_code
     return message
 
@@ -60,7 +46,7 @@ def _send(client, path: str, message, address: str = SENSOR_ADDRESS) -> tuple[in
         content_type="application/x-protobuf",
         REMOTE_ADDR=address,
     )
-    answer = pb.SensorDataResponse.FromString(body_of(response))
+    answer = pb.SensorDataResponse.FromString(body_bytes(response))
     assert answer.status == response.status_code
     return response.status_code, answer.status_message
 
@@ -197,7 +183,7 @@ def test_a_deactivated_households_readings_are_refused_403_and_kept_as_rejected(
     assert response.status_code == 403
     decoded = (
         batch_pb.SensorDataBatchResponse if path.endswith("batch") else pb.SensorDataResponse
-    ).FromString(body_of(response))
+    ).FromString(body_bytes(response))
     assert (decoded.status, decoded.status_message) == (403, "Household deactivated")
     assert Reading.objects.filter(sensor=sensor).count() == 1
     rejected = RejectedReading.objects.get(sensor=sensor)
@@ -219,7 +205,7 @@ def test_json_batch_and_script_accepted_are_refused_too(client, sensor, deactiva
         "/api/v1/script_accepted",
         pb.ScriptAcceptedRequest(access_token=deactivated).SerializeToString(),
     )
-    answer = pb.ScriptAcceptedResponse.FromString(body_of(accepted))
+    answer = pb.ScriptAcceptedResponse.FromString(body_bytes(accepted))
     assert (accepted.status_code, answer.status, answer.status_message) == (
         403,
         403,

@@ -1,9 +1,18 @@
+"""Test data for people: users, households, staff with roles, experiment participations and
+their status transitions."""
+
 from __future__ import annotations
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from energyleaf.users.models import Household, User
+from energyleaf.users.models import (
+    ExperimentParticipation,
+    ExperimentStatusTransition,
+    Household,
+    User,
+)
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -52,3 +61,26 @@ class StaffFactory(DjangoModelFactory[User]):
             from django.contrib.auth.models import Group
 
             self.groups.add(*(Group.objects.get(name=name) for name in extracted))
+
+
+class ExperimentParticipationFactory(DjangoModelFactory[ExperimentParticipation]):
+    """A study participant's participation (status `registered` unless given)."""
+
+    class Meta:
+        model = ExperimentParticipation
+
+    user = factory.SubFactory(UserFactory, is_participant=True)
+    status = ExperimentParticipation.Status.REGISTERED
+
+
+class ExperimentStatusTransitionFactory(DjangoModelFactory[ExperimentStatusTransition]):
+    class Meta:
+        model = ExperimentStatusTransition
+
+    participation = factory.SubFactory(
+        ExperimentParticipationFactory, status=ExperimentParticipation.Status.SECOND_SURVEY
+    )
+    from_status = ExperimentParticipation.Status.INSTALLATION
+    to_status = factory.SelfAttribute("participation.status")
+    changed_at = factory.LazyFunction(timezone.now)
+    source = ExperimentStatusTransition.Source.SURVEY_ROUTINE

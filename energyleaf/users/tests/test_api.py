@@ -3,21 +3,14 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from energyleaf.tests.helpers import jwt_obtain
 from energyleaf.users.tests.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _login(api_client, email: str) -> dict[str, str]:
-    response = api_client.post(
-        reverse("users:jwt-obtain"), {"email": email, "password": TEST_PASSWORD}, format="json"
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
 def test_jwt_obtain_refresh_verify(api_client, household_user):
-    tokens = _login(api_client, household_user.email)
+    tokens = jwt_obtain(household_user.email, client=api_client)
     assert set(tokens) == {"access", "refresh"}
     refreshed = api_client.post(
         reverse("users:jwt-refresh"), {"refresh": tokens["refresh"]}, format="json"
@@ -50,7 +43,7 @@ def test_inactive_user_cannot_log_in(api_client):
 
 def test_me_returns_own_user_and_household(api_client, household_user, django_assert_num_queries):
     UserFactory()  # somebody else, must not leak
-    tokens = _login(api_client, household_user.email)
+    tokens = jwt_obtain(household_user.email, client=api_client)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     with django_assert_num_queries(2):  # the JWT user lookup, then user+household+experiment
         response = api_client.get(reverse("users:me-retrieve"))
@@ -70,7 +63,7 @@ def test_me_requires_authentication(api_client):
 
 
 def test_me_rejects_a_forged_token(api_client, household_user):
-    tokens = _login(api_client, household_user.email)
+    tokens = jwt_obtain(household_user.email, client=api_client)
     forged = tokens["access"][:-4] + ("AAAA" if not tokens["access"].endswith("AAAA") else "BBBB")
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
     assert api_client.get(reverse("users:me-retrieve")).status_code == 401

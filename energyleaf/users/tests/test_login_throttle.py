@@ -4,11 +4,8 @@ and throttled logins are audited without the password."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -16,16 +13,9 @@ from rest_framework.test import APIClient
 from energyleaf.audit.models import AuditEvent
 from energyleaf.users.tests.factories import TEST_PASSWORD, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 WRONG = "definitely-the-wrong-password"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def _jwt_login(email: str, password: str, address: str = "192.0.2.1"):  # type: ignore[no-untyped-def]

@@ -3,42 +3,23 @@ admin session at once; verify refuses what authentication would refuse."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.auth.forms import SetPasswordForm
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from energyleaf.tests.helpers import jwt_client, jwt_obtain
 from energyleaf.users.models import User
 from energyleaf.users.services import users_activate, users_deactivate
 from energyleaf.users.tests.factories import TEST_PASSWORD, UserFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def _login(email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
-    response = APIClient().post(
-        reverse("users:jwt-obtain"), {"email": email, "password": password}, format="json"
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 
 def _me(access: str) -> int:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client.get(reverse("users:me-retrieve")).status_code
+    return jwt_client(access).get(reverse("users:me-retrieve")).status_code
 
 
 def _refresh(refresh: str) -> int:
@@ -69,9 +50,9 @@ def _all_accepted(tokens: dict[str, str]) -> None:
 
 
 def test_a_password_change_ends_every_token_of_the_user_at_once(household_user) -> None:
-    first, second = _login(household_user.email), _login(household_user.email)
+    first, second = jwt_obtain(household_user.email), jwt_obtain(household_user.email)
     other = UserFactory()
-    others = _login(other.email)
+    others = jwt_obtain(other.email)
     _all_accepted(first)
 
     household_user.set_password("a new password 123")
@@ -80,11 +61,11 @@ def test_a_password_change_ends_every_token_of_the_user_at_once(household_user) 
     _all_refused(first)
     _all_refused(second)
     _all_accepted(others)
-    _all_accepted(_login(household_user.email, "a new password 123"))
+    _all_accepted(jwt_obtain(household_user.email, "a new password 123"))
 
 
 def test_a_password_reset_form_ends_every_token(household_user) -> None:
-    tokens = _login(household_user.email)
+    tokens = jwt_obtain(household_user.email)
     form = SetPasswordForm(
         household_user,
         {"new_password1": "reset pass word 42!", "new_password2": "reset pass word 42!"},
@@ -95,7 +76,7 @@ def test_a_password_reset_form_ends_every_token(household_user) -> None:
 
 
 def test_an_admin_setting_the_password_ends_the_users_tokens(household_user, admin_user) -> None:
-    tokens = _login(household_user.email)
+    tokens = jwt_obtain(household_user.email)
     site = Client()
     site.force_login(admin_user)
     response = site.post(
@@ -109,16 +90,16 @@ def test_an_admin_setting_the_password_ends_the_users_tokens(household_user, adm
 def test_deactivation_ends_every_token_and_reactivation_does_not_revive_them(
     household_user,
 ) -> None:
-    tokens = _login(household_user.email)
+    tokens = jwt_obtain(household_user.email)
     users_deactivate(users=[household_user])
     _all_refused(tokens)
     users_activate(users=User.objects.filter(pk=household_user.pk))
     _all_refused(tokens)
-    _all_accepted(_login(household_user.email))
+    _all_accepted(jwt_obtain(household_user.email))
 
 
 def test_deactivation_in_the_admin_change_form_ends_the_tokens(household_user, admin_user):
-    tokens = _login(household_user.email)
+    tokens = jwt_obtain(household_user.email)
     household_user.refresh_from_db()
     household_user.is_active = False
     household_user.save()  # what the admin change form does
@@ -126,7 +107,7 @@ def test_deactivation_in_the_admin_change_form_ends_the_tokens(household_user, a
 
 
 def test_a_deleted_users_refresh_token_is_401_not_500(household_user) -> None:
-    tokens = _login(household_user.email)
+    tokens = jwt_obtain(household_user.email)
     household_user.delete()
     assert _refresh(tokens["refresh"]) == 401
     assert _verify(tokens["access"]) == 401
@@ -164,12 +145,12 @@ def test_a_rehash_of_the_same_password_at_login_ends_nothing() -> None:
     old_hash = PBKDF2SHA1PasswordHasher().encode(TEST_PASSWORD, "saltsaltsalt", iterations=1000)
     user = UserFactory()
     User.objects.filter(pk=user.pk).update(password=old_hash)
-    tokens = _login(user.email)  # first login: upgraded to the preferred hasher
+    tokens = jwt_obtain(user.email)  # first login: upgraded to the preferred hasher
     user.refresh_from_db()
     assert user.password.startswith("md5$")
     assert user.auth_generation == 0
     _all_accepted(tokens)
-    _all_accepted(_login(user.email))
+    _all_accepted(jwt_obtain(user.email))
 
 
 # --- Admin sessions -------------------------------------------------------------------------------

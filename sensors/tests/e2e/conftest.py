@@ -10,113 +10,26 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import closing
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from energyleaf.common.testing import database_url_for
+from energyleaf.tests.helpers import database_url_or_skip, process_stop
 
-from .clients import HttpConnection, ProtocolViolation
-
-ROOT = Path(__file__).resolve().parents[3]
-HOST = "127.0.0.1"
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class LiveServer:
-    host: str
-    port: int
-    process: subprocess.Popen[bytes]
-    stderr_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def stderr_tail(self, limit: int = 8000) -> str:
-        text = self.stderr_path.read_text(errors="replace")
-        return text[-limit:]
-
+from .helpers import (
+    HOST,
+    ROOT,
+    STOP_TIMEOUT,
+    LiveServer,
+    free_port,
+    gunicorn_path,
+    leave_wal_mode,
+    wait_until_serving,
+)
 
 _running: list[LiveServer] = []
-
-
-def _gunicorn() -> Path:
-    for candidate in (Path(sys.executable).parent / "gunicorn", ROOT / ".venv/bin/gunicorn"):
-        if candidate.exists():
-            return candidate
-    pytest.fail("gunicorn is not installed next to the test interpreter")
-
-
-def _database_url(settings_dict: dict[str, Any]) -> str:
-    url = database_url_for(settings_dict)
-    if url is None:
-        pytest.skip(f"gunicorn cannot open the test database {settings_dict['NAME']}")
-    return url
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_serving(process: subprocess.Popen[bytes], port: int) -> None:
-    """Wait until a worker answers an HTTP request (bounded by START_TIMEOUT)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode} while starting")
-        try:
-            with HttpConnection(HOST, port, timeout=5) as conn:
-                answer = conn.request("GET", "/api/v1/sensor_input", headers=("Connection: close",))
-            if answer.status == 405:
-                return
-            raise RuntimeError(f"unexpected answer while starting: {answer.status_line}")
-        except (OSError, ProtocolViolation) as exc:
-            last_error = exc
-            time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT} s: {last_error}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (graceful), then SIGKILL to the process group if it does not end in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group holds only this gunicorn's processes
-        process.wait(timeout=5)
-
-
-def _leave_wal_mode(settings_dict: dict[str, Any]) -> None:
-    """Switch the SQLite test database back from the WAL mode gunicorn's settings put it in.
-
-    The workers may exit without closing their connections, which leaves `-wal` and `-shm`
-    files next to the database; pytest-django removes only the database file itself.
-    """
-    if settings_dict["ENGINE"] != "django.db.backends.sqlite3":
-        return
-    try:
-        with closing(sqlite3.connect(str(settings_dict["NAME"]), timeout=10)) as database:
-            database.execute("PRAGMA journal_mode=DELETE")
-    except sqlite3.Error:
-        pass  # best effort: only leftover files are at stake
 
 
 @pytest.fixture(scope="session")
@@ -149,9 +62,9 @@ def gunicorn_server(
     """A gunicorn (2 gthread workers) on a free loopback port, serving the test database."""
     from django.db import connection
 
-    database_url = _database_url(connection.settings_dict)
+    database_url = database_url_or_skip(connection.settings_dict, "gunicorn")
     var_dir = tmp_path_factory.mktemp("gunicorn-var")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.update(
         {
@@ -172,7 +85,7 @@ def gunicorn_server(
     stderr_path = var_dir / "gunicorn.stderr"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - fixed command line
-            [str(_gunicorn()), "-c", "gunicorn.conf.py", "energyleaf.wsgi"],
+            [str(gunicorn_path()), "-c", "gunicorn.conf.py", "energyleaf.wsgi"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -182,17 +95,17 @@ def gunicorn_server(
         )
     server = LiveServer(HOST, port, process, stderr_path)
     try:
-        _wait_until_serving(process, port)
+        wait_until_serving(process, port)
     except RuntimeError as exc:
-        _stop(process)
+        process_stop(process, timeout=STOP_TIMEOUT)
         pytest.fail(f"{exc}\n--- gunicorn stderr ---\n{server.stderr_tail()}", pytrace=False)
     _running.append(server)
     try:
         yield server
     finally:
         _running.remove(server)
-        _stop(process)
-        _leave_wal_mode(connection.settings_dict)
+        process_stop(process, timeout=STOP_TIMEOUT)
+        leave_wal_mode(connection.settings_dict)
 
 
 @pytest.hookimpl(wrapper=True)

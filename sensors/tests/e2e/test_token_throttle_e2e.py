@@ -20,12 +20,20 @@ from pathlib import Path
 import pytest
 import redis
 
+from energyleaf.tests.helpers import database_url_or_skip, process_stop
 from energyleaf.users.tests.factories import UserFactory
 from sensors.protobuf import mapping
 from sensors.services import sensor_register
 
-from .conftest import HOST, ROOT, LiveServer, _database_url, _free_port, _gunicorn, _stop
-from .conftest import _wait_until_serving as wait_until_serving
+from .helpers import (
+    HOST,
+    ROOT,
+    STOP_TIMEOUT,
+    LiveServer,
+    free_port,
+    gunicorn_path,
+    wait_until_serving,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +53,7 @@ def throttled_server(
     prefix = f"throttle-e2e-{secrets.token_hex(6)}"
     cache_url = f"{redis_url}?key_prefix={prefix}"
     var_dir = tmp_path_factory.mktemp("throttle-var")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.update(
         {
@@ -55,7 +63,7 @@ def throttled_server(
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_READ_DOT_ENV_FILE": "false",
             "DJANGO_CACHE_URL": cache_url,
-            "DATABASE_URL": _database_url(connection.settings_dict),
+            "DATABASE_URL": database_url_or_skip(connection.settings_dict, "gunicorn"),
             "CELERY_BROKER_URL": "memory://",
             "ENERGYLEAF_VAR_DIR": str(var_dir),
             "ENERGYLEAF_TOKEN_RATE_PER_CLIENT": f"{PER_CLIENT}/min",
@@ -67,7 +75,7 @@ def throttled_server(
     stderr_path = Path(var_dir) / "gunicorn.stderr"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - fixed command line
-            [str(_gunicorn()), "-c", "gunicorn.conf.py", "energyleaf.wsgi"],
+            [str(gunicorn_path()), "-c", "gunicorn.conf.py", "energyleaf.wsgi"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -80,7 +88,7 @@ def throttled_server(
         wait_until_serving(process, port)
         yield server
     finally:
-        _stop(process)
+        process_stop(process, timeout=STOP_TIMEOUT)
         client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
