@@ -523,7 +523,8 @@ def _manifest(
             "dtype_backend='pyarrow' keeps them as decimal columns), double columns the nearest "
             "double to the CSV's rounded value, timestamps are UTC to the millisecond; an empty "
             "CSV cell of a number, timestamp or bool column is null, text is the CSV's text "
-            "('' for an empty cell, the ' prefix included)"
+            "('' for an empty cell, the ' prefix included); pandas reads an integer column "
+            "with nulls as float64 unless dtype_backend is given"
         ),
         "load": "pandas.read_parquet('readings.parquet') or pandas.read_csv('readings.csv.gz')",
         "files": files,
