@@ -44,7 +44,8 @@ class ExperimentExportMark(models.Model):
 class ExportJob(TimestampedModel):
     """A research dataset export requested by an admin: which households (or all),
     which UTC range [start, end) (open when empty), readings and/or sequences. A Celery task
-    writes gzip CSV files and a manifest under EXPORTS_ROOT/job-<id>/ and drives the status:
+    writes gzip CSV files (with the households file), their Parquet editions and a manifest under
+    EXPORTS_ROOT/job-<id>/ and drives the status:
     pending → running → succeeded or failed; succeeded → expired when the clean-up deleted the
     files. `rows_written`/`rows_expected` is the progress; `checksums` maps file name to SHA-256."""
 

@@ -29,6 +29,7 @@ from exports.compute.csv import (
     format_number,
     format_timestamp,
 )
+from exports.compute.parquet import ParquetColumn as Column
 from exports.services.pseudonyms import pseudonym
 from sensors.models import ReadingFlag, Sensor
 from sensors.selectors.assignments import Period, periods_all
@@ -47,48 +48,86 @@ CHUNK_ROWS = 2000
 SLICE_ROWS = 100_000
 
 
-@dataclass(frozen=True)
-class Column:
-    """One column of a dataset file, as the manifest documents it."""
-
-    name: str
-    unit: str
-    description: str
-
+REGISTER_TYPE = "decimal128(38, 4)"  # numeric(30, 6) rounded to 4 places: never overflows
+WATTS_TYPE = "decimal128(38, 1)"
+TIME_TYPE = "timestamp[ms, tz=UTC]"
 
 READING_COLUMNS: tuple[Column, ...] = (
-    Column("household", "", "Pseudonym of the household (HMAC-SHA256, see the manifest)."),
-    Column("sensor", "", "Pseudonym of the sensor (same key)."),
-    Column("sensor_type", "", "electricity, gas or water: the unit of the registers below."),
-    Column("timestamp", "UTC", "Measurement time, ISO 8601 with milliseconds and Z."),
-    Column("value", "kWh | m³", "Meter register (import), 4 decimals."),
-    Column("consumption", "kWh | m³", "Import since the sensor's previous reading, 4 decimals."),
-    Column("value_out", "kWh", "Feed-in register, 4 decimals; empty when not measured."),
-    Column("inserted", "kWh", "Feed-in since the previous reading, 4 decimals; empty: unknown."),
-    Column("value_current", "W", "Instantaneous power, 0.1 W; empty when not measured."),
-    Column("flags", "", "Quality bit set: 0 as measured (see `quality`)."),
-    Column("quality", "", "Names of the set flags joined by |."),
+    Column(
+        "household", "string", "", "Pseudonym of the household (HMAC-SHA256, see the manifest)."
+    ),
+    Column("sensor", "string", "", "Pseudonym of the sensor (same key)."),
+    Column(
+        "sensor_type", "string", "", "electricity, gas or water: the unit of the registers below."
+    ),
+    Column("timestamp", TIME_TYPE, "UTC", "Measurement time, ISO 8601 with milliseconds and Z."),
+    Column("value", REGISTER_TYPE, "kWh | m³", "Meter register (import), 4 decimals."),
+    Column(
+        "consumption",
+        REGISTER_TYPE,
+        "kWh | m³",
+        "Import since the sensor's previous reading, 4 decimals.",
+    ),
+    Column(
+        "value_out", REGISTER_TYPE, "kWh", "Feed-in register, 4 decimals; empty when not measured."
+    ),
+    Column(
+        "inserted",
+        REGISTER_TYPE,
+        "kWh",
+        "Feed-in since the previous reading, 4 decimals; empty: unknown.",
+    ),
+    Column(
+        "value_current", WATTS_TYPE, "W", "Instantaneous power, 0.1 W; empty when not measured."
+    ),
+    Column("flags", "int16", "", "Quality bit set: 0 as measured (see `quality`)."),
+    Column("quality", "string", "", "Names of the set flags joined by |."),
 )
 SEQUENCE_COLUMNS: tuple[Column, ...] = (
-    Column("household", "", "Pseudonym of the household."),
-    Column("sensor", "", "Pseudonym of the sensor."),
-    Column("kind", "", "peak or anomaly."),
-    Column("start", "UTC", "Start of the sequence, ISO 8601 with milliseconds and Z."),
-    Column("end", "UTC", "End of the sequence (excluded)."),
-    Column("average_power_w", "W", "Mean power during the sequence, 0.1 W."),
-    Column("average_peak_power_w", "W", "Mean power above the base load, 0.1 W."),
-    Column("energy_kwh", "kWh", "Energy used during the sequence, to the Wh."),
-    Column("base_load_w", "W", "Base load before the sequence, 0.1 W; empty: unknown."),
+    Column("household", "string", "", "Pseudonym of the household."),
+    Column("sensor", "string", "", "Pseudonym of the sensor."),
+    Column("kind", "string", "", "peak or anomaly."),
+    Column("start", TIME_TYPE, "UTC", "Start of the sequence, ISO 8601 with milliseconds and Z."),
+    Column("end", TIME_TYPE, "UTC", "End of the sequence (excluded)."),
+    Column("average_power_w", "double", "W", "Mean power during the sequence, 0.1 W."),
+    Column("average_peak_power_w", "double", "W", "Mean power above the base load, 0.1 W."),
+    Column("energy_kwh", "double", "kWh", "Energy used during the sequence, to the Wh."),
+    Column("base_load_w", "double", "W", "Base load before the sequence, 0.1 W; empty: unknown."),
     Column(
         "device_names",
+        "string",
         "",
         "Devices the household confirmed for this sequence, joined by | "
         "(their own free-text names, | inside a name written as /); empty: none.",
     ),
-    Column("device_categories", "", "The confirmed devices' categories, same order."),
+    Column("device_categories", "string", "", "The confirmed devices' categories, same order."),
+)
+HOUSEHOLD_COLUMNS: tuple[Column, ...] = (
+    Column("household", "string", "", "Pseudonym of the household (as in the other files)."),
+    Column(
+        "arm",
+        "int16",
+        "",
+        "Study arm (the old platform's app_version): 0 transparency, 1 self-reflection, "
+        "2 support; empty: unknown.",
+    ),
+    Column("arm_name", "string", "", "The arm's name: transparency, self_reflection or support."),
+    Column("household_size", "int16", "persons", "People living in the household; empty: unknown."),
+    Column("property_type", "string", "", "house or apartment; empty: unknown."),
+    Column("living_space_m2", "int64", "m²", "Living space; empty: unknown."),
+    Column("hot_water", "string", "", "electric or not_electric; empty: unknown."),
+    Column("tariff", "string", "", "Electricity tariff: basic or eco; empty: unknown."),
+    Column(
+        "deleted",
+        "bool",
+        "",
+        "true: the household's account was deleted and its readings were kept for the study; "
+        "its arm and covariates are no longer known (empty).",
+    ),
 )
 READING_HEADER = tuple(column.name for column in READING_COLUMNS)
 SEQUENCE_HEADER = tuple(column.name for column in SEQUENCE_COLUMNS)
+HOUSEHOLD_HEADER = tuple(column.name for column in HOUSEHOLD_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -311,6 +350,59 @@ def _sequence_block(
             ]
         )
     return csv_lines(lines).encode()
+
+
+def dataset_households(
+    *, sensors: list[DatasetSensor], start: datetime | None, end: datetime | None
+) -> list[list[str]]:
+    """The households file's rows (CSV cells, by pseudonym): one per household with an
+    assignment period in the dataset that meets [start, end), with its arm and covariates. A
+    household deleted after its readings were kept for the study (a period with a household key
+    but no user) has `deleted` true and empty arm and covariates: its household row is gone."""
+    users: dict[str, int | None] = {}
+    for sensor in sensors:
+        if sensor.clip(start, end) is not None:
+            users.setdefault(sensor.household, sensor.period.user_id)
+    known = {
+        row[0]: row
+        for row in Household.objects.filter(
+            user_id__in=[user_id for user_id in users.values() if user_id is not None]
+        ).values_list(
+            "user_id",
+            "app_version",
+            "household_size",
+            "property_type",
+            "living_space_m2",
+            "hot_water",
+            "tariff",
+        )
+    }
+    rows = []
+    for name in sorted(users):
+        user_id = users[name]
+        found = known.get(user_id) if user_id is not None else None
+        if found is None:
+            rows.append([name, "", "", "", "", "", "", "", _flag(user_id is None)])
+            continue
+        _, arm, size, property_type, space, hot_water, tariff = found
+        rows.append(
+            [
+                name,
+                str(arm),
+                Household.AppVersion(arm).name.lower(),
+                "" if size is None else str(size),
+                property_type,
+                "" if space is None else str(space),
+                hot_water,
+                tariff,
+                _flag(False),
+            ]
+        )
+    return rows
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def header_line(columns: tuple[str, ...]) -> bytes:

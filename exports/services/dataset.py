@@ -1,12 +1,15 @@
 """Writes of the research dataset exports: creating export jobs, running them, cleaning up.
 
-A job writes into EXPORTS_ROOT/job-<id>/: `readings.csv.gz`, `sequences.csv.gz` (as included)
-and `manifest.json` (columns with units, UTC, row counts, SHA-256 of every file, the parameters,
-the code version). Every file is written under a temporary name and renamed into place, so a
-reader never sees half a file. gzip headers carry no time or name, and the manifest's `created`
-is the job's request time: running a job again writes the same bytes (same checksums), never
-duplicates. A worker killed mid-job leaves the job `running`; Celery hands the message out again
-(acks_late, reject_on_worker_lost) or the clean-up re-queues it, and the run starts over.
+A job writes into EXPORTS_ROOT/job-<id>/: `readings.csv.gz`, `sequences.csv.gz` (as included),
+`households.csv.gz` (each household's study arm and covariates), the Parquet edition of each
+(`readings.parquet`, …: the same rows and values, typed, made from the CSV file in row groups)
+and `manifest.json` (columns with units and types, UTC, row counts, SHA-256 of every file, the
+parameters, the code version). Every file is written under a temporary name and renamed into
+place, so a reader never sees half a file. gzip headers carry no time or name, Parquet files
+none either, and the manifest's `created` is the job's request time: running a job again writes
+the same bytes (same checksums, with the same pyarrow version), never duplicates. A worker
+killed mid-job leaves the job `running`; Celery hands the message out again (acks_late,
+reject_on_worker_lost) or the clean-up re-queues it, and the run starts over.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
@@ -34,7 +37,8 @@ from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
 from energyleaf.common.exceptions import NotFoundError
 from energyleaf.users.models import Household, User
-from exports.compute.csv import format_timestamp
+from exports.compute.csv import csv_lines, format_timestamp
+from exports.compute.parquet import COMPRESSION, parquet_from_csv
 from exports.models import ExportJob
 from exports.selectors import dataset
 from exports.services.pseudonyms import pseudonym_key, pseudonym_key_id
@@ -44,8 +48,27 @@ logger = logging.getLogger(__name__)
 
 READINGS_FILE = "readings.csv.gz"
 SEQUENCES_FILE = "sequences.csv.gz"
+HOUSEHOLDS_FILE = "households.csv.gz"
 MANIFEST_FILE = "manifest.json"
-DATASET_FILES = (READINGS_FILE, SEQUENCES_FILE, MANIFEST_FILE)
+CSV_SUFFIX = ".csv.gz"
+PARQUET_SUFFIX = ".parquet"
+
+
+def parquet_name(csv_name: str) -> str:
+    """The Parquet edition's file name of a CSV file (`readings.csv.gz` → `readings.parquet`)."""
+    return csv_name.removesuffix(CSV_SUFFIX) + PARQUET_SUFFIX
+
+
+DATASET_FILES = (
+    READINGS_FILE,
+    parquet_name(READINGS_FILE),
+    SEQUENCES_FILE,
+    parquet_name(SEQUENCES_FILE),
+    HOUSEHOLDS_FILE,
+    parquet_name(HOUSEHOLDS_FILE),
+    MANIFEST_FILE,
+)
+ROW_GROUP_ROWS = 100_000  # rows per Parquet row group (one reading slice's worth)
 MAX_ATTEMPTS = 3
 PROGRESS_EVERY_ROWS = 100_000
 GZIP_LEVEL = 6
@@ -218,6 +241,10 @@ class _Progress:
         if self.written - self.stored >= PROGRESS_EVERY_ROWS:
             self.store()
 
+    def beat(self, rows: int) -> None:
+        """A sign of life while a Parquet edition is written (its rows are counted already)."""
+        self.store()
+
     def store(self) -> None:
         now = timezone.now()
         ExportJob.objects.filter(pk=self.job_id).update(
@@ -275,10 +302,25 @@ def _dataset_write(job: ExportJob) -> tuple[dict[str, str], dict[str, int], int]
     ):
         if not included:
             _remove(folder / name)
+            _remove(folder / parquet_name(name))
             continue
         before = progress.written
         _write_atomic(folder / name, blocks, checksums, sizes, compress=True)
         rows[name] = progress.written - before
+        _parquet_write(folder / name, checksums, sizes, rows, on_row_group=progress.beat)
+    household_rows = dataset.dataset_households(sensors=sensors, start=start, end=end)
+    _write_atomic(
+        folder / HOUSEHOLDS_FILE,
+        [
+            dataset.header_line(dataset.HOUSEHOLD_HEADER),
+            csv_lines(household_rows).encode(),
+        ],
+        checksums,
+        sizes,
+        compress=True,
+    )
+    rows[HOUSEHOLDS_FILE] = len(household_rows)
+    _parquet_write(folder / HOUSEHOLDS_FILE, checksums, sizes, rows, on_row_group=None)
     progress.store()
     manifest = _manifest(
         job, key, sorted({sensor.household for sensor in sensors}), rows, checksums, sizes
@@ -353,9 +395,63 @@ def _write_atomic(
     sizes[path.name] = writer.size
 
 
+def _parquet_write(
+    source: Path,
+    checksums: dict[str, str],
+    sizes: dict[str, int],
+    rows: dict[str, int],
+    *,
+    on_row_group: Callable[[int], None] | None,
+) -> None:
+    """Write the Parquet edition of the CSV file `source` next to it (temporary name, fsync,
+    rename) and record its SHA-256, size and rows (which must be the CSV file's)."""
+    path = source.with_name(parquet_name(source.name))
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        written = parquet_from_csv(
+            source=source,
+            target=temporary,
+            columns=_COLUMNS[source.name],
+            row_group_rows=ROW_GROUP_ROWS,
+            on_row_group=on_row_group,
+        )
+        if written != rows[source.name]:
+            raise RuntimeError(f"{path.name}: {written} rows, the CSV file has {rows[source.name]}")
+        digest = hashlib.sha256()
+        with temporary.open("rb") as handle:
+            for block in iter(partial(handle.read, 1 << 20), b""):
+                digest.update(block)
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+    except BaseException:
+        _remove(temporary)
+        raise
+    checksums[path.name] = digest.hexdigest()
+    sizes[path.name] = path.stat().st_size
+    rows[path.name] = written
+
+
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+
+
+_COLUMNS = {
+    READINGS_FILE: dataset.READING_COLUMNS,
+    SEQUENCES_FILE: dataset.SEQUENCE_COLUMNS,
+    HOUSEHOLDS_FILE: dataset.HOUSEHOLD_COLUMNS,
+}
+_DESCRIPTIONS = {
+    READINGS_FILE: "Every reading of the households' sensors in the range, by sensor and time.",
+    SEQUENCES_FILE: "Peaks and anomalies detected in the range, by sensor, start and kind.",
+    HOUSEHOLDS_FILE: (
+        "One row per household with an assignment period in the dataset that meets the range: "
+        "its study arm and covariates as they are when the job runs (not their history). A "
+        "household deleted after its readings were kept for the study is listed with "
+        "deleted=true and an empty arm and covariates."
+    ),
+}
+CSV_FORMAT = "csv, gzip, UTF-8, comma, header row, \\n line ends"
 
 
 def _manifest(
@@ -368,27 +464,35 @@ def _manifest(
 ) -> bytes:
     start, end = export_job_range(job)
     files = []
-    for name, columns in (
-        (READINGS_FILE, dataset.READING_COLUMNS),
-        (SEQUENCES_FILE, dataset.SEQUENCE_COLUMNS),
-    ):
+    for name, columns in _COLUMNS.items():
         if name not in checksums:
             continue
-        files.append(
-            {
-                "name": name,
-                "format": "csv, gzip, UTF-8, comma, header row, \\n line ends",
-                "rows": rows[name],
-                "bytes": sizes[name],
-                "sha256": checksums[name],
-                "columns": [
-                    {"name": c.name, "unit": c.unit, "description": c.description} for c in columns
-                ],
-            }
-        )
+        described = [
+            {"name": c.name, "type": c.type, "unit": c.unit, "description": c.description}
+            for c in columns
+        ]
+        for file_name, file_format in (
+            (name, CSV_FORMAT),
+            (
+                parquet_name(name),
+                f"parquet, {COMPRESSION}, row groups of at most {ROW_GROUP_ROWS} rows; "
+                f"the rows and values of {name}, typed",
+            ),
+        ):
+            files.append(
+                {
+                    "name": file_name,
+                    "format": file_format,
+                    "description": _DESCRIPTIONS[name],
+                    "rows": rows[file_name],
+                    "bytes": sizes[file_name],
+                    "sha256": checksums[file_name],
+                    "columns": described,
+                }
+            )
     manifest = {
         "dataset": "energyleaf-research-export",
-        "manifest_version": 1,
+        "manifest_version": 2,
         "job": job.pk,
         "created": format_timestamp(job.created_at),
         "time_zone": "UTC",
@@ -413,6 +517,16 @@ def _manifest(
             "numbers with a dot and no exponent; empty cell = unknown; text cells starting "
             "with = + - @ tab or CR (other than numbers) are prefixed with '"
         ),
+        "types": (
+            "each column's type is its type in the Parquet edition (pyarrow's spelling): "
+            "decimal128 columns hold the CSV's digits exactly (pandas: decimal.Decimal objects; "
+            "dtype_backend='pyarrow' keeps them as decimal columns), double columns the nearest "
+            "double to the CSV's rounded value, timestamps are UTC to the millisecond; an empty "
+            "CSV cell of a number, timestamp or bool column is null, text is the CSV's text "
+            "('' for an empty cell, the ' prefix included); pandas reads an integer column "
+            "with nulls as float64 unless dtype_backend is given"
+        ),
+        "load": "pandas.read_parquet('readings.parquet') or pandas.read_csv('readings.csv.gz')",
         "files": files,
     }
     return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()

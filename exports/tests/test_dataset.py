@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from django.conf import LazySettings
 from django.db import OperationalError, connection
@@ -126,6 +128,14 @@ def text_of(job: ExportJob, name: str) -> str:
     return gzip.decompress(files_of(job)[name]).decode()
 
 
+def readable(name: str, data: bytes) -> str:
+    """A file's content as text (a Parquet file: its values as CSV, and its metadata)."""
+    if name.endswith(".parquet"):
+        table = pq.read_table(io.BytesIO(data))
+        return table.to_pandas().to_csv() + str(table.schema)
+    return gzip.decompress(data).decode() if name.endswith(".gz") else data.decode()
+
+
 def names(user: User, sensor: Sensor) -> tuple[str, str]:
     key = pseudonym_key()
     return pseudonym(key, "household", user.pk), pseudonym(key, "sensor", sensor.pk)
@@ -186,7 +196,13 @@ def test_manifest_documents_the_files_and_checksums_match(
     )
 
     files = files_of(job)
-    assert sorted(files) == ["manifest.json", "readings.csv.gz"]
+    assert sorted(files) == [
+        "households.csv.gz",
+        "households.parquet",
+        "manifest.json",
+        "readings.csv.gz",
+        "readings.parquet",
+    ]
     for name, data in files.items():
         assert job.checksums[name] == hashlib.sha256(data).hexdigest()
     assert job.size_bytes == sum(len(data) for data in files.values())
@@ -203,14 +219,18 @@ def test_manifest_documents_the_files_and_checksums_match(
     assert parameters["end"] == "2024-03-31T22:00:00.000Z"
     assert parameters["households"] == [names(world["anna"], world["a"])[0]]
     assert (parameters["include_readings"], parameters["include_sequences"]) == (True, False)
-    (entry,) = manifest["files"]
-    assert entry["name"] == "readings.csv.gz"
+    entries = {entry["name"]: entry for entry in manifest["files"]}
+    assert sorted(entries) == sorted(name for name in files if name != "manifest.json")
+    entry = entries["readings.csv.gz"]
     assert entry["rows"] == 4
     assert entry["sha256"] == job.checksums["readings.csv.gz"]
     units = {column["name"]: column["unit"] for column in entry["columns"]}
     assert units["timestamp"] == "UTC"
     assert units["value_current"] == "W"
     assert all(column["description"] for column in entry["columns"])
+    assert entries["readings.parquet"]["rows"] == 4
+    assert entries["readings.parquet"]["columns"] == entry["columns"]
+    assert entries["households.csv.gz"]["rows"] == entries["households.parquet"]["rows"] == 1
 
 
 def test_no_names_emails_or_macs_in_the_dataset(
@@ -218,10 +238,7 @@ def test_no_names_emails_or_macs_in_the_dataset(
 ) -> None:
     job = run_job(django_capture_on_commit_callbacks)  # every household, open range
 
-    everything = "".join(
-        gzip.decompress(data).decode() if name.endswith(".gz") else data.decode()
-        for name, data in files_of(job).items()
-    )
+    everything = "".join(readable(name, data) for name, data in files_of(job).items())
     for user in (world["anna"], world["bert"], world["other"]):
         assert user.email not in everything
         assert user.first_name not in everything
@@ -376,7 +393,15 @@ def test_a_job_left_running_by_a_killed_worker_is_redone(world: dict[str, Any]) 
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED
     assert job.attempts == 2
-    assert sorted(job.checksums) == ["manifest.json", "readings.csv.gz", "sequences.csv.gz"]
+    assert sorted(job.checksums) == [
+        "households.csv.gz",
+        "households.parquet",
+        "manifest.json",
+        "readings.csv.gz",
+        "readings.parquet",
+        "sequences.csv.gz",
+        "sequences.parquet",
+    ]
 
 
 def test_finished_jobs_ignore_duplicate_deliveries_and_give_up_after_attempts(
@@ -464,3 +489,175 @@ def test_a_selection_whose_households_were_deleted_exports_nothing(
     assert job.status == Status.SUCCEEDED
     assert text_of(job, "readings.csv.gz") == READING_HEADER
     assert json.loads(files_of(job)["manifest.json"])["parameters"]["households"] == []
+
+
+# --- the households file and the Parquet edition ----------------------------------------------
+
+
+def csv_rows(job: ExportJob, name: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file of the job, read by the csv module."""
+    header, *rows = csv.reader(io.StringIO(text_of(job, name), newline=""))
+    return header, rows
+
+
+def expected_value(spelling: str, cell: str) -> Any:
+    """What the Parquet edition read by pandas holds for a CSV cell of a column of this type."""
+    if spelling == "string":
+        return cell
+    if cell == "":
+        return None
+    if spelling.startswith("timestamp"):
+        return pd.Timestamp(cell)
+    if spelling.startswith("decimal128"):
+        return Decimal(cell)
+    if spelling == "double":
+        return float(cell)
+    if spelling == "bool":
+        return {"true": True, "false": False}[cell]
+    return int(cell)
+
+
+def test_the_parquet_edition_holds_exactly_the_csv_values(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    world["anna"].household.household_size = 2
+    world["anna"].household.save()
+    job = run_job(django_capture_on_commit_callbacks)  # every household, open range
+    files = files_of(job)
+    manifest = json.loads(files["manifest.json"])
+    entries = {entry["name"]: entry for entry in manifest["files"]}
+    assert sorted(entries) == sorted(name for name in files if name != "manifest.json")
+    for name, data in files.items():
+        assert job.checksums[name] == hashlib.sha256(data).hexdigest()
+        if name != "manifest.json":
+            assert entries[name]["sha256"] == job.checksums[name]
+            assert entries[name]["bytes"] == len(data)
+
+    for stem in ("readings", "sequences", "households"):
+        header, rows = csv_rows(job, f"{stem}.csv.gz")
+        frame = pd.read_parquet(io.BytesIO(files[f"{stem}.parquet"]))
+        columns = entries[f"{stem}.parquet"]["columns"]
+        assert list(frame.columns) == header == [column["name"] for column in columns]
+        assert len(frame) == len(rows) == entries[f"{stem}.csv.gz"]["rows"]
+        assert entries[f"{stem}.parquet"]["rows"] == len(rows)
+        assert len(rows) > 0
+        for index, column in enumerate(columns):
+            values = frame[column["name"]].tolist()
+            expected = [expected_value(column["type"], row[index]) for row in rows]
+            got = [None if value is None or value is pd.NaT or value != value else value
+                   for value in values]  # fmt: skip
+            assert got == expected, (stem, column["name"])
+            dtype = str(frame[column["name"]].dtype)
+            if column["type"].startswith("timestamp"):
+                assert dtype == "datetime64[ms, UTC]"
+            elif column["type"] == "double":
+                assert dtype == "float64"
+            elif column["type"].startswith("decimal128"):
+                assert all(isinstance(v, Decimal) for v in values if v is not None)
+            elif column["type"] == "int16" and None not in expected:
+                assert dtype == "int16"
+
+    readings = pd.read_parquet(io.BytesIO(files["readings.parquet"]))
+    # Exact decimals and the neutralised free text survive the round trip.
+    assert Decimal("10.2500") in readings["value_out"].tolist()
+    sequences = pd.read_parquet(io.BytesIO(files["sequences.parquet"]))
+    assert '\'=HYPERLINK("http://x")|@SUM(1)' in sequences["device_names"].tolist()
+    assert "'+1+1/\tTab|\rCR" in sequences["device_names"].tolist()
+    # The households file's pseudonyms are those of the readings and sequences files.
+    households = pd.read_parquet(io.BytesIO(files["households.parquet"]))
+    assert set(households["household"]) == set(readings["household"]) | set(sequences["household"])
+    assert set(households["household"]) == {
+        names(world[person], world["a"])[0] for person in ("anna", "bert", "other")
+    }
+    assert list(households["household"]) == sorted(households["household"])
+
+
+def test_households_file_carries_arms_covariates_and_deleted_households(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    from analytics.services.households import households_delete
+    from energyleaf.users.models import Household
+
+    anna = world["anna"].household
+    anna.app_version = Household.AppVersion.SUPPORT
+    anna.household_size = 3
+    anna.property_type = Household.Property.HOUSE
+    anna.living_space_m2 = 85
+    anna.hot_water = Household.HotWater.ELECTRIC
+    anna.tariff = Household.Tariff.ECO
+    anna.save()
+    bert_name = names(world["bert"], world["b"])[0]
+    households_delete(users=[world["bert"]], keep_readings=True)
+
+    job = run_job(django_capture_on_commit_callbacks)
+
+    header, rows = csv_rows(job, "households.csv.gz")
+    by_name = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert by_name[names(world["anna"], world["a"])[0]] == {
+        "household": names(world["anna"], world["a"])[0],
+        "arm": "2",
+        "arm_name": "support",
+        "household_size": "3",
+        "property_type": "house",
+        "living_space_m2": "85",
+        "hot_water": "electric",
+        "tariff": "eco",
+        "deleted": "false",
+    }
+    assert by_name[bert_name] == {
+        "household": bert_name,
+        "arm": "",
+        "arm_name": "",
+        "household_size": "",
+        "property_type": "",
+        "living_space_m2": "",
+        "hot_water": "",
+        "tariff": "",
+        "deleted": "true",
+    }
+    other = by_name[names(world["other"], world["a"])[0]]
+    assert (other["arm"], other["arm_name"], other["tariff"]) == ("0", "transparency", "basic")
+    # The deleted household's kept readings carry the same pseudonym.
+    _, readings = csv_rows(job, "readings.csv.gz")
+    assert bert_name in {row[0] for row in readings}
+    frame = pd.read_parquet(io.BytesIO(files_of(job)["households.parquet"]))
+    deleted = frame.set_index("household").loc[bert_name]
+    assert bool(deleted["deleted"]) is True
+    assert pd.isna(deleted["arm"])
+    assert str(frame["deleted"].dtype) == "bool"
+
+
+def test_households_file_lists_only_households_whose_periods_meet_the_range(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    job = run_job(
+        django_capture_on_commit_callbacks,
+        households=[world["anna"].household],
+        start=utc(2024, 3, 30, 23),
+        end=utc(2024, 3, 31, 22),
+    )
+    _, rows = csv_rows(job, "households.csv.gz")
+    assert [row[0] for row in rows] == [names(world["anna"], world["a"])[0]]
+
+    empty = run_job(django_capture_on_commit_callbacks, households=[UserFactory().household])
+    assert text_of(empty, "households.csv.gz").count("\n") == 1  # the header only
+    assert len(pd.read_parquet(io.BytesIO(files_of(empty)["households.parquet"]))) == 0
+
+
+def test_parquet_is_written_in_row_groups_with_documented_fields(
+    world: dict[str, Any], django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
+    make_readings(world["a"], 23, start=utc(2024, 5, 1))
+    monkeypatch.setattr(dataset_services, "ROW_GROUP_ROWS", 10)
+    monkeypatch.setattr(dataset_selectors, "SLICE_ROWS", 4)
+    job = run_job(django_capture_on_commit_callbacks, households=[world["anna"].household])
+
+    parquet = pq.ParquetFile(io.BytesIO(files_of(job)["readings.parquet"]))
+    sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    assert sizes == [10, 10, 8]
+    field = parquet.schema_arrow.field("value_current")
+    assert field.metadata[b"unit"] == b"W"
+    _, rows = csv_rows(job, "readings.csv.gz")
+    assert parquet.read().column("timestamp").to_pylist() == [
+        pd.Timestamp(row[3]).to_pydatetime() for row in rows
+    ]

@@ -4,6 +4,7 @@ staff-only audited download, and the actions attached to the users app's admins.
 from __future__ import annotations
 
 import gzip
+import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -104,8 +105,8 @@ def test_changelist_and_change_page_show_progress_and_downloads(
 
     assert "1,500 / 6,000 rows (25 %)" in listing
     assert "5 / 5 rows (100 %)" in listing
-    download = reverse("admin:exports_exportjob_download", args=(job.pk, "readings.csv.gz"))
-    assert download in page
+    for name in dataset_services.DATASET_FILES:  # CSV, Parquet, households file, manifest
+        assert reverse("admin:exports_exportjob_download", args=(job.pk, name)) in page
     assert "1,500 / 6,000 rows (25 %)" in running_page
     assert 'name="_save"' not in page  # read-only
 
@@ -300,3 +301,19 @@ def test_household_action_needs_the_permission_to_add_export_jobs(
 
     assert response.status_code == 200
     assert not ExportJob.objects.exists()
+
+
+def test_the_parquet_edition_downloads_like_the_csv_files(
+    client_: Client, admin: User, households: list[User], django_capture_on_commit_callbacks: Any
+) -> None:
+    job = finished_job(django_capture_on_commit_callbacks, admin, households[:2])
+    url = reverse("admin:exports_exportjob_download", args=(job.pk, "readings.parquet"))
+
+    response = client_.get(url)
+
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    assert body[:4] == b"PAR1"
+    assert hashlib.sha256(body).hexdigest() == job.checksums["readings.parquet"]
+    event = AuditEvent.objects.get(title="exports/dataset-downloaded")
+    assert event.details["file"] == "readings.parquet"
