@@ -17,6 +17,7 @@ from sensors.selectors.assignments import household_key_periods
 from sensors.selectors.readings import reading_consumption_series
 
 from ..models import Device, DevicePowerEstimation, DeviceSuggestion, Sequence
+from .arms import suggestion_shown_to_household
 
 SUGGESTION_MIN_PROBABILITY = 0.5
 """Suggestions below this probability are not shown with a peak."""
@@ -25,29 +26,38 @@ SUGGESTIONS_PER_PEAK = 3
 
 
 def household_sequences(
-    *, user_id: int, start: datetime, end: datetime, kind: str
+    *, user_id: int, start: datetime, end: datetime, kind: str, for_household: bool = True
 ) -> QuerySet[Sequence]:
     """The household's sequences of `kind` starting in [start, end), oldest first, with
     `devices` (by name) and `top_suggestions` (the peak's latest model version, probability at least
-    `SUGGESTION_MIN_PROBABILITY`, at most `SUGGESTIONS_PER_PEAK`, highest first) prefetched."""
+    `SUGGESTION_MIN_PROBABILITY`, at most `SUGGESTIONS_PER_PEAK`, highest first) prefetched.
+    `for_household` (the household itself reads): `top_suggestions` stays empty unless its study
+    arm sees suggestions (`analytics/selectors/arms.py`); staff pass False and see them all."""
     return _with_devices_and_suggestions(
         Sequence.objects.filter(
             household_key=user_id, kind=kind, start__gte=start, start__lt=end
-        ).order_by("start", "pk")
+        ).order_by("start", "pk"),
+        for_household=for_household,
     )
 
 
-def household_sequence_get(*, user_id: int, sequence_id: int) -> Sequence:
-    """One of the household's sequences with devices and suggestions, or NotFoundError."""
+def household_sequence_get(
+    *, user_id: int, sequence_id: int, for_household: bool = True
+) -> Sequence:
+    """One of the household's sequences with devices and suggestions (as in
+    `household_sequences`), or NotFoundError."""
     sequence = _with_devices_and_suggestions(
-        Sequence.objects.filter(household_key=user_id, pk=sequence_id)
+        Sequence.objects.filter(household_key=user_id, pk=sequence_id),
+        for_household=for_household,
     ).first()
     if sequence is None:
         raise NotFoundError("Peak not found.")
     return sequence
 
 
-def _with_devices_and_suggestions(queryset: QuerySet[Sequence]) -> QuerySet[Sequence]:
+def _with_devices_and_suggestions(
+    queryset: QuerySet[Sequence], *, for_household: bool
+) -> QuerySet[Sequence]:
     # Per peak, the suggestions of the model version that classified it last (a newer model
     # may not have seen older peaks yet).
     latest_for_peak = (
@@ -57,7 +67,10 @@ def _with_devices_and_suggestions(queryset: QuerySet[Sequence]) -> QuerySet[Sequ
     )
     suggestions = DeviceSuggestion.objects.filter(
         model_version=Subquery(latest_for_peak), probability__gte=SUGGESTION_MIN_PROBABILITY
-    ).order_by("-probability", "category")[:SUGGESTIONS_PER_PEAK]
+    )
+    if for_household:
+        suggestions = suggestions.filter(suggestion_shown_to_household())
+    suggestions = suggestions.order_by("-probability", "category")[:SUGGESTIONS_PER_PEAK]
     return queryset.prefetch_related(
         Prefetch("devices", queryset=Device.objects.order_by("name", "pk")),
         Prefetch("suggestions", queryset=suggestions, to_attr="top_suggestions"),

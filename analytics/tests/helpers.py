@@ -65,3 +65,10 @@ def noisy_rollups(sensor: Sensor, start: datetime) -> list[ConsumptionRollup]:
         )
         for minutes, consumption, power in ((0, "0.1", NOISY_BIG), (15, "0.2", TINY))
     ]
+
+
+def set_arm(user: Any, arm: int) -> None:
+    """Put the user's household into study arm `arm` (a `Household.AppVersion` value)."""
+    from energyleaf.users.models import Household
+
+    Household.objects.filter(user=user).update(app_version=arm)

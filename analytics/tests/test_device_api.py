@@ -11,6 +11,7 @@ from analytics.models import Device, DevicePeak, Sequence
 from analytics.tests import helpers
 from analytics.tests.factories import DeviceFactory, DevicePeakFactory, DeviceSuggestionFactory
 from energyleaf.tests.helpers import client_for, jwt_client, jwt_obtain
+from energyleaf.users.models import Household
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from sensors.tests.factories import SensorFactory
 
@@ -37,6 +38,7 @@ def test_peaks_require_authentication(api_client):
 
 
 def test_peak_list_shape_and_query_budget(sensor, django_assert_num_queries):
+    helpers.set_arm(sensor.user, Household.AppVersion.SUPPORT)
     client = client_for(sensor.user)
     device = DeviceFactory(user=sensor.user)
     for minutes in (0, 10, 20):
@@ -220,6 +222,7 @@ def test_second_household_cannot_see_or_change_the_first(sensor):
 
 
 def test_each_peak_shows_its_latest_model_and_at_most_three(sensor):
+    helpers.set_arm(sensor.user, Household.AppVersion.SUPPORT)
     old, new = make_sequence(sensor, minutes=0), make_sequence(sensor, minutes=10)
     for category, p in (("kettle", 0.9), ("toaster", 0.8), ("iron", 0.7), ("dryer", 0.6)):
         DeviceSuggestionFactory(sequence=old, category=category, probability=p, model_version="v1")

@@ -20,8 +20,9 @@ from analytics.models import (
 from analytics.selectors import devices as selectors
 from analytics.services import devices as services
 from analytics.tests.factories import DevicePeakFactory, DeviceSuggestionFactory
-from analytics.tests.helpers import make_sequence
+from analytics.tests.helpers import make_sequence, set_arm
 from energyleaf.common.exceptions import NotFoundError
+from energyleaf.users.models import Household
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
@@ -194,6 +195,7 @@ def test_household_sequences_filters_owner_kind_and_half_open_range(household):
 
 
 def test_household_sequences_prefetch_devices_and_top_suggestions(household):
+    set_arm(household.user, Household.AppVersion.SUPPORT)
     peaks = [make_sequence(household, minutes=m) for m in (0, 10, 20)]
     device = make_device(household.user)
     for peak in peaks:

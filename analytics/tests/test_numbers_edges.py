@@ -15,7 +15,8 @@ from analytics.models import (
     Sequence,
 )
 from analytics.tests.factories import DeviceFactory, DeviceSuggestionFactory, SequenceFactory
-from analytics.tests.helpers import NOISY_BIG, NOISY_SMALL, TINY, noisy_rollups
+from analytics.tests.helpers import NOISY_BIG, NOISY_SMALL, TINY, noisy_rollups, set_arm
+from energyleaf.users.models import Household
 from sensors.tests.factories import SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +44,7 @@ def noisy_peak(sensor) -> Sequence:  # type: ignore[no-untyped-def]
 
 def test_peaks_devices_and_estimation_print_rounded_numbers(api_client):
     sensor = SensorFactory()
+    set_arm(sensor.user, Household.AppVersion.SUPPORT)
     noisy_peak(sensor)
     DeviceFactory(
         user=sensor.user,

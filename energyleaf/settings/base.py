@@ -391,3 +391,11 @@ ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS = env.int("ENERGYLEAF_DETECTION_CATCH_UP_W
 ENERGYLEAF_ML_MODEL_DIR = Path(env.str("ENERGYLEAF_ML_MODEL_DIR", default=str(VAR_DIR / "models")))
 # Key for POST /api/v1/ml in the X-Api-Key header (empty: only staff JWTs are accepted).
 ENERGYLEAF_ML_API_KEY = env.str("ENERGYLEAF_ML_API_KEY", default="")
+# Study arms (`Household.app_version` names: transparency, self_reflection, support) whose
+# households see device suggestions; the others' peaks are still classified (for research) but
+# their suggestions are never shown to them (docs/classifier.md, "Serving"). Empty: no arm.
+ENERGYLEAF_SUGGESTION_ARMS = tuple(
+    name.strip().lower()
+    for name in env.list("ENERGYLEAF_SUGGESTION_ARMS", default=["support"])
+    if name.strip()
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
@@ -14,6 +15,11 @@ from .models import Household, User
 def user_with_household(*, user_id: int) -> User:
     """The user with household and experiment data loaded in one query."""
     return User.objects.select_related("household", "experiment").get(pk=user_id)
+
+
+def households_in_arms(*, app_versions: Iterable[int]) -> QuerySet[Household]:
+    """Households whose study arm (`Household.app_version`) is one of `app_versions`."""
+    return Household.objects.filter(app_version__in=list(app_versions))
 
 
 def users_by_email(*, email: str) -> QuerySet[User]:

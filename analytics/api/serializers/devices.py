@@ -137,7 +137,13 @@ class SuggestionOutputSerializer(serializers.ModelSerializer):  # type: ignore[t
 
 class PeakOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     devices = PeakDeviceOutputSerializer(many=True, read_only=True)
-    suggestions = SuggestionOutputSerializer(many=True, read_only=True, source="top_suggestions")
+    suggestions = SuggestionOutputSerializer(
+        many=True,
+        read_only=True,
+        source="top_suggestions",
+        help_text="The classifier's top suggestions; empty for a household whose study arm is not "
+        "shown suggestions (ENERGYLEAF_SUGGESTION_ARMS).",
+    )
     average_power_w = RoundedNumberField(decimals=WATTS)
     average_peak_power_w = RoundedNumberField(decimals=WATTS)
     energy_kwh = RoundedNumberField(decimals=KWH)

@@ -47,7 +47,8 @@ def _target_user_id(request: Request, requested: int | None, *, perm: str) -> in
 
 class PeakListView(APIView):
     """The household's peaks or anomalies starting in [start, end), with assigned devices and
-    the classifier's top suggestions."""
+    the classifier's top suggestions (an empty list for a household whose study arm is not in
+    `ENERGYLEAF_SUGGESTION_ARMS`; staff reading another household see them all)."""
 
     @extend_schema(
         parameters=[PeakListInputSerializer],
@@ -58,11 +59,14 @@ class PeakListView(APIView):
         params = PeakListInputSerializer(data=request.query_params, context={"request": request})
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        user_id = _target_user_id(request, data.get("user"), perm="analytics.view_sequence")
         sequences = selectors.household_sequences(
-            user_id=_target_user_id(request, data.get("user"), perm="analytics.view_sequence"),
+            user_id=user_id,
             start=data["start"],
             end=data["end"],
             kind=data["kind"],
+            # A household sees suggestions only if its study arm does; staff see them all.
+            for_household=user_id == request.user.pk,
         )
         return Response(PeakOutputSerializer(sequences, many=True).data)
 
