@@ -87,13 +87,8 @@ class SensorSettingsInputSerializer(serializers.Serializer[dict[str, Any]]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(self.initial_data) - set(self.fields))
         if unknown:
-            raise serializers.ValidationError(
-                {
-                    name: "Unknown field: sensors accept script, analog_rotations_per_kwh and "
-                    "needs_script."
-                    for name in unknown
-                }
-            )
+            message = "Unknown field: give script, analog_rotations_per_kwh or needs_script."
+            raise serializers.ValidationError(dict.fromkeys(unknown, message))
         if not attrs:
             raise serializers.ValidationError("Give at least one setting to change.")
         return attrs

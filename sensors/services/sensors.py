@@ -207,7 +207,7 @@ def sensor_settings_update(
     *,
     sensor: Sensor,
     script: str | object = _UNCHANGED,
-    analog_rotations_per_kwh: int | None | object = _UNCHANGED,
+    analog_rotations_per_kwh: int | object | None = _UNCHANGED,
     needs_script: bool | None = None,
     actor_id: int | None = None,
     app_component: str = "admin",
