@@ -112,7 +112,21 @@ class SensorAdmin(SimpleHistoryAdmin[Sensor]):
         if moved:
             stored = Sensor.objects.filter(pk=obj.pk).values_list("user_id", flat=True).first()
             obj.user_id = stored  # as stored (None for a new sensor)
+        # A changed script, rotations or flag of an existing sensor goes through
+        # `sensor_settings_update` (audit event), as on the API; the flag is stored as the form
+        # gives it.
+        changed = [
+            name for name in services.SETTINGS_FIELDS if change and name in form.changed_data
+        ]
+        wanted: dict[str, Any] = {name: getattr(obj, name) for name in services.SETTINGS_FIELDS}
+        if changed:
+            stored_settings = Sensor.objects.filter(pk=obj.pk).values(*services.SETTINGS_FIELDS)[0]
+            for name, value in stored_settings.items():
+                setattr(obj, name, value)
         super().save_model(request, obj, form, change)
+        if changed:
+            services.sensor_settings_update(sensor=obj, **wanted, actor_id=request.user.pk)
+            obj.refresh_from_db()
         if moved:
             self.assign_household(request, obj, household)
             obj.refresh_from_db()

@@ -158,6 +158,8 @@ API_OPERATIONS: dict[str, frozenset[str]] = {
     "GET /api/v1/csv_experiment": READERS,
     "POST /api/v1/csv_experiment/mark_exported": READERS,
     "POST /api/v1/ml": READERS,
+    # sensor settings (script, rotations, needs_script): the sensors' keepers only
+    "PATCH /api/v1/sensors/{sensor_id}/settings": SENSOR_KEEPERS,
     # A's objects by id: only A (staff act on households only through `user=` reads)
     "GET /api/v1/devices/{device_id}": OWNER,
     "PATCH /api/v1/devices/{device_id}": OWNER,

@@ -53,6 +53,7 @@ ADMIN_ONLY: frozenset[OperationKey] = frozenset(
         ("GET", "/api/v1/csv_experiment"),
         ("POST", "/api/v1/csv_experiment/mark_exported"),
         ("POST", "/api/v1/ml"),
+        ("PATCH", "/api/v1/sensors/{sensor_id}/settings"),
     }
 )
 # Everything else documented is a household operation: JWT required, own data only.
@@ -77,6 +78,7 @@ PARAMETERS: dict[str, Fill] = {
     "report_id": Fill(lambda w, h: h.report.pk, owned=True),
     "user": Fill(lambda w, h: h.user.pk, owned=True),
     "sensor": Fill(lambda w, h: h.sensor.pk, owned=True),
+    "sensor_id": Fill(lambda w, h: h.sensor.pk, owned=True),
     "name": Fill(lambda w, h: "consumption"),  # a report chart (with report_id)
     "start": Fill(lambda w, h: "2024-07-01"),
     "end": Fill(lambda w, h: "2024-07-02"),
@@ -114,6 +116,9 @@ BODIES: dict[OperationKey, Fill] = {
         lambda w, h: {"device_id": h.device.pk}, owned=True
     ),
     ("PATCH", "/api/v1/reports/settings"): Fill(lambda w, h: {"interval_days": 5}),
+    ("PATCH", "/api/v1/sensors/{sensor_id}/settings"): Fill(
+        lambda w, h: {"analog_rotations_per_kwh": 96}
+    ),
     ("PATCH", "/api/v1/me"): Fill(lambda w, h: {"household": {"tariff": "eco"}}),
 }
 BODY = "(request body)"

@@ -58,3 +58,49 @@ def _timestamp(value: Any, position: int) -> int | str | None:
     raise serializers.ValidationError(
         f"readings[{position}].timestamp must be a positive integer or an ISO 8601 text"
     )
+
+
+class SensorSettingsInputSerializer(serializers.Serializer[dict[str, Any]]):
+    """What support staff may change of a sensor; a field left out keeps its value."""
+
+    script = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=665,
+        help_text="Tasmota SML script, at most 665 bytes (UTF-8); empty for none.",
+    )
+    analog_rotations_per_kwh = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2_147_483_647,
+        help_text="Ferraris disc revolutions per kWh (analog meters, instead of a script); "
+        "null for none.",
+    )
+    needs_script = serializers.BooleanField(
+        required=False,
+        help_text="Deliver script or rotations on the sensor's next token request. Left out, it "
+        "is set when the script or the rotations change.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            message = "Unknown field: give script, analog_rotations_per_kwh or needs_script."
+            raise serializers.ValidationError(dict.fromkeys(unknown, message))
+        if not attrs:
+            raise serializers.ValidationError("Give at least one setting to change.")
+        return attrs
+
+
+class SensorSettingsOutputSerializer(serializers.Serializer[Any]):
+    """A sensor's settings after the change."""
+
+    id = serializers.IntegerField()
+    client_id = serializers.CharField(help_text="MAC address.")
+    sensor_type = serializers.CharField()
+    script = serializers.CharField()
+    analog_rotations_per_kwh = serializers.IntegerField(allow_null=True)
+    needs_script = serializers.BooleanField()
+    updated_at = serializers.DateTimeField()

@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
@@ -26,6 +28,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from energyleaf.common.permissions import HasModelPermission
 from energyleaf.common.throttling import rate_limit_hit
 from sensors.compute.mac import canonical_mac_or_none
 
@@ -35,7 +38,11 @@ from ..protobuf import mapping
 from ..services.tokens import SensorProtocolError
 from .parsers import LimitedJSONParser, ProtobufParser
 from .renderers import ProtobufRenderer
-from .serializers import BatchInputSerializer
+from .serializers import (
+    BatchInputSerializer,
+    SensorSettingsInputSerializer,
+    SensorSettingsOutputSerializer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -392,3 +399,35 @@ class BatchInputView(ProtobufView):
             response = protobuf_response(200, body)
         response["X-Energyleaf-Batch-Max"] = str(limit)
         return response
+
+
+class SensorSettingsView(APIView):
+    """Support staff change a sensor's script, rotations and `needs_script` (JSON, JWT; the
+    `sensors.change_sensor` permission). The sensor receives them on its next token request
+    while `needs_script` is set (docs/protocol.md)."""
+
+    permission_classes = (HasModelPermission.of("sensors.change_sensor"),)
+
+    @extend_schema(
+        request=SensorSettingsInputSerializer,
+        responses={
+            200: SensorSettingsOutputSerializer,
+            400: OpenApiResponse(description="A setting is invalid (errors per field)."),
+            403: OpenApiResponse(description="The caller lacks sensors.change_sensor."),
+            404: OpenApiResponse(description="No such sensor."),
+        },
+        operation_id="sensor_settings_update",
+    )
+    def patch(self, request: Request, sensor_id: int) -> Response:
+        sensor = get_object_or_404(Sensor, pk=sensor_id)
+        serializer = SensorSettingsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        # A ValidationError of the service becomes the API's per-field error body
+        # (energyleaf.common.api.exception_handler).
+        sensor = services.sensor_settings_update(
+            sensor=sensor,
+            **serializer.validated_data,
+            actor_id=request.user.pk,
+            app_component="api",
+        )
+        return Response(SensorSettingsOutputSerializer(sensor).data)

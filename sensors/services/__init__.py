@@ -3,10 +3,12 @@
 from .ingestion import IngestResult, ItemOutcome, ReadingInput, sensor_readings_ingest
 from .retention import readings_delete_before, rejected_readings_delete_before
 from .sensors import (
+    SETTINGS_FIELDS,
     SensorResetResult,
     sensor_assign,
     sensor_register,
     sensor_reset,
+    sensor_settings_update,
     sensor_tokens_delete,
     sensor_tokens_revoke,
 )
@@ -19,6 +21,7 @@ from .tokens import (
 )
 
 __all__ = [
+    "SETTINGS_FIELDS",
     "IngestResult",
     "ItemOutcome",
     "ReadingInput",
@@ -32,6 +35,7 @@ __all__ = [
     "sensor_register",
     "sensor_reset",
     "sensor_script_accept",
+    "sensor_settings_update",
     "sensor_token_authenticate",
     "sensor_token_issue",
     "sensor_tokens_delete",

@@ -195,3 +195,66 @@ def sensor_tokens_delete(*, token_ids: list[int], actor_id: int | None = None) -
                 details={"tokens": sum(1 for _, s in rows if s == sensor_id)},
             )
     return len(rows)
+
+
+# The sensor settings support staff change (admin form and API alike).
+SETTINGS_FIELDS = ("script", "analog_rotations_per_kwh", "needs_script")
+_UNCHANGED: object = object()
+
+
+@transaction.atomic
+def sensor_settings_update(
+    *,
+    sensor: Sensor,
+    script: str | object = _UNCHANGED,
+    analog_rotations_per_kwh: int | object | None = _UNCHANGED,
+    needs_script: bool | None = None,
+    actor_id: int | None = None,
+    app_component: str = "admin",
+) -> Sensor:
+    """Change a sensor's script, Ferraris rotations per kWh and `needs_script` flag; an argument
+    left out keeps the stored value.
+
+    `needs_script=None` (not given) sets the flag when the script or the rotations change, so the
+    sensor receives them on its next token request (docs/protocol.md); an explicit True/False is
+    stored as given. Records an audit event naming the changed fields and a history row.
+    Raises ValidationError per field (`script` too long for the sensor's buffer, rotations below
+    1, script and rotations both set); nothing is written in that case.
+    """
+    sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
+    before = {name: getattr(sensor, name) for name in SETTINGS_FIELDS}
+    if script is not _UNCHANGED:
+        sensor.script = str(script)
+    if analog_rotations_per_kwh is not _UNCHANGED:
+        sensor.analog_rotations_per_kwh = analog_rotations_per_kwh  # type: ignore[assignment]
+    delivered_changed = (sensor.script, sensor.analog_rotations_per_kwh) != (
+        before["script"],
+        before["analog_rotations_per_kwh"],
+    )
+    if needs_script is not None:
+        sensor.needs_script = needs_script
+    elif delivered_changed:
+        sensor.needs_script = True
+    if sensor.script and sensor.analog_rotations_per_kwh is not None:
+        message = "Give either a script or analog rotations per kWh, not both."
+        raise ValidationError({"script": message, "analog_rotations_per_kwh": message})
+    sensor.full_clean(exclude=["client_id", "sensor_type", "version", "user"])
+    changed = [name for name in SETTINGS_FIELDS if getattr(sensor, name) != before[name]]
+    if not changed:
+        return sensor
+    sensor.save(update_fields=[*changed, "updated_at"])
+    audit_event_record(
+        title="sensor/settings-updated",
+        app_function="sensor-settings-update",
+        app_component=app_component,
+        user_id=actor_id,
+        sensor_id=sensor.pk,
+        # The script itself can be long; its size says enough for the log.
+        details={
+            "changed": changed,
+            "script_bytes": len(sensor.script.encode("utf-8")),
+            "analog_rotations_per_kwh": sensor.analog_rotations_per_kwh,
+            "needs_script": sensor.needs_script,
+        },
+    )
+    return sensor
