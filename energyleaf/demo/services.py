@@ -125,10 +125,12 @@ def demo_accounts_ensure(*, result: DemoSeedResult) -> tuple[User, User, Sensor]
                     users=user_selectors.users_by_email(email=email)
                 )
             else:
-                # A typical German household, so reports show costs and a daily goal.
-                user_services.household_update(
-                    user=user_selectors.users_by_email(email=email).get(),
-                    data=DEMO_HOUSEHOLD_DATA,
+                # A typical German household, so reports show costs and a daily goal, in the
+                # study arm that is shown device suggestions.
+                demo_household = user_selectors.users_by_email(email=email).get()
+                user_services.household_update(user=demo_household, data=DEMO_HOUSEHOLD_DATA)
+                user_services.household_arm_set(
+                    user=demo_household, app_version=Household.AppVersion.SUPPORT
                 )
             result.passwords[email] = password
         admin = user_selectors.users_by_email(email=DEMO_ADMIN).get()

@@ -19,7 +19,7 @@ from analytics.services.suggestions import classifier_cache_clear
 from energyleaf.audit.models import AuditEvent
 from energyleaf.demo.selectors import stored_registers
 from energyleaf.demo.services import DEMO_ADMIN, DEMO_HOUSEHOLD, DEMO_SENSOR, demo_seed
-from energyleaf.users.models import User
+from energyleaf.users.models import Household, User
 from exports.models import ExportJob
 from reports.models import MailStatus, Report
 from sensors import services as sensor_services
@@ -72,6 +72,8 @@ def test_the_seed_shows_the_product_and_a_second_run_adds_nothing() -> None:
     sensor = Sensor.objects.get(client_id=DEMO_SENSOR)
     assert sensor.user is not None
     assert sensor.user.email == DEMO_HOUSEHOLD
+    # In the study arm that is shown device suggestions (ENERGYLEAF_SUGGESTION_ARMS' default).
+    assert sensor.user.household.app_version == Household.AppVersion.SUPPORT
     readings = Reading.objects.filter(sensor=sensor)
     assert readings.count() == result.readings
     # About one reading every 15 s over the hours, ending at `now`.

@@ -4,6 +4,7 @@ here; `roles` (the staff role groups) and `login_throttle` (the login rate limit
 
 from .accounts import (
     HOUSEHOLD_EDITABLE_FIELDS,
+    household_arm_set,
     household_update,
     user_create,
     user_delete,
@@ -16,6 +17,7 @@ from .participation import PARTICIPATION_TRANSITIONS, participation_status_chang
 __all__ = [
     "HOUSEHOLD_EDITABLE_FIELDS",
     "PARTICIPATION_TRANSITIONS",
+    "household_arm_set",
     "household_update",
     "participation_status_change",
     "user_create",

@@ -79,6 +79,17 @@ def household_update(*, user: User, data: dict[str, Any], must_exist: bool = Fal
     return household
 
 
+@transaction.atomic
+def household_arm_set(*, user: User, app_version: int) -> Household:
+    """Put the household of `user` into a study arm (`Household.AppVersion`). For staff and
+    tools: a household cannot choose its own arm (`household_update` refuses the field)."""
+    household, _ = Household.objects.select_for_update().get_or_create(user=user)
+    household.app_version = app_version
+    household.full_clean()
+    household.save(update_fields=["app_version", "updated_at"])
+    return household
+
+
 def _set_flag(users: Iterable[User], **fields: Any) -> int:
     changed = 0
     for user in users:

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from energyleaf.users.models import ExperimentParticipation, Household, User
-from energyleaf.users.services import household_update, user_create
+from energyleaf.users.services import household_arm_set, household_update, user_create
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +91,20 @@ def test_user_history_never_stores_password():
     assert "password" not in historical_fields
     assert user.history.count() == 2
     assert user.history.first().first_name == "Changed"
+
+
+def test_staff_put_a_household_into_a_study_arm_with_history() -> None:
+    user = user_create(email="arm@example.org", password="pw-arm-123456")
+    household = household_arm_set(user=user, app_version=Household.AppVersion.SUPPORT)
+
+    assert Household.objects.get(user=user).app_version == Household.AppVersion.SUPPORT
+    assert household.history.first().app_version == Household.AppVersion.SUPPORT
+    with pytest.raises(ValidationError):
+        household_arm_set(user=user, app_version=7)
+    assert Household.objects.get(user=user).app_version == Household.AppVersion.SUPPORT
+
+
+def test_a_household_cannot_choose_its_arm_through_its_data() -> None:
+    user = user_create(email="arm2@example.org", password="pw-arm-123456")
+    with pytest.raises(ValueError, match="app_version"):
+        household_update(user=user, data={"app_version": Household.AppVersion.SUPPORT})
