@@ -16,6 +16,7 @@ from .models import (
     Report,
     ReportDay,
     ReportSettings,
+    StudyMail,
     SurveyInvitation,
 )
 from .services.report_mails import report_mail_render, report_mails_resend
@@ -200,4 +201,35 @@ class SurveyInvitationAdmin(MailDeliveryAdmin[SurveyInvitation]):
     def has_change_permission(
         self, request: HttpRequest, obj: SurveyInvitation | None = None
     ) -> bool:
+        return False
+
+
+@admin.register(StudyMail)
+class StudyMailAdmin(MailDeliveryAdmin[StudyMail]):
+    """Read-only: study workflow mails are queued with an admin's status change of a
+    participation and mailed by the outbox; each row belongs to its transition."""
+
+    list_display = (
+        "id",
+        "user",
+        "kind",
+        "dismissal_reason",
+        "mail_status",
+        "mail_attempts",
+        "created_at",
+        "mail_sent_at",
+    )
+    list_filter = ("kind", "dismissal_reason", "mail_status")
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+    raw_id_fields = ("user", "transition")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: StudyMail | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: StudyMail | None = None) -> bool:
         return False

@@ -1,6 +1,7 @@
 """Reports data: the mail outbox's status machine (`MailDelivery`), anomaly mails, report
-settings, reports with their days and mail state, and the survey routine's invitations (its
-status transitions are `energyleaf.users`' `ExperimentStatusTransition`)."""
+settings, reports with their days and mail state, the survey routine's invitations (its
+status transitions are `energyleaf.users`' `ExperimentStatusTransition`) and the study workflow
+mails of admins' status changes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from analytics.models import Sequence
+from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition
 from sensors.models import Sensor
 
 
@@ -309,3 +311,45 @@ class SurveyInvitation(MailDelivery):
 
     def __str__(self) -> str:
         return f"survey {self.survey_number} invitation of user {self.user_id}: {self.mail_status}"
+
+
+class StudyMail(MailDelivery):
+    """The study workflow mail of one status change an admin made (docs/operations.md, "Study
+    workflow mails"): `dismissed` ("participation not possible", worded by `dismissal_reason`) or
+    `finished` ("participation finished"). At most one row per transition, so a retry or a form
+    sent twice mails nothing twice, while a later change to the same status (a new transition)
+    has its own mail. The reason is the one at the change, kept for the mail. Times are UTC."""
+
+    class Kind(models.TextChoices):
+        DISMISSED = "dismissed", "Participation not possible"
+        FINISHED = "finished", "Participation finished"
+
+    transition = models.OneToOneField(
+        ExperimentStatusTransition, on_delete=models.CASCADE, related_name="study_mail"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_mails"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    dismissal_reason = models.CharField(
+        max_length=32, choices=ExperimentParticipation.DismissalReason.choices, blank=True
+    )
+    created_at = models.DateTimeField()
+
+    class Meta(MailDelivery.Meta):
+        constraints: ClassVar = [
+            *MailDelivery.Meta.constraints,
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="dismissed", dismissal_reason__gt="")
+                    | (~models.Q(kind="dismissed") & models.Q(dismissal_reason=""))
+                ),
+                name="study_mail_reason_iff_dismissed",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["mail_status", "mail_attempts"], name="study_mail_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} mail of user {self.user_id}: {self.mail_status}"

@@ -95,15 +95,52 @@ def send_report_mail_task(report_id: int) -> str:
 )
 def survey_routine_task(now: str | None = None) -> dict[str, int]:
     """Daily: move participants due for survey 2 or 3 on and invite them (docs/design.md,
-    difference 14).
+    difference 14), then mail the study workflow mails still due.
     `now` (ISO 8601 with offset) is for operators and tests."""
     from django.utils import timezone
     from django.utils.dateparse import parse_datetime
 
+    from .services.study_mails import study_mails_send_due
     from .services.surveys import survey_routine_run
 
     moment = (parse_datetime(now) if now else None) or timezone.now()
-    return survey_routine_run(now=moment).as_dict()
+    counts = survey_routine_run(now=moment).as_dict()
+    # Study workflow mails whose task was lost or whose send failed (docs/operations.md).
+    return {**counts, **study_mails_send_due(now=moment)}
+
+
+@database_task(
+    "reports.send_study_mail",
+    acks_late=True,  # the outbox sends only a due row: a re-delivered task mails nothing twice
+    max_retries=3,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def send_study_mail_task(study_mail_id: int) -> str:
+    """Mail one study workflow mail, enqueued after an admin's status change. A failed send is
+    recorded on the row and tried again by the daily survey routine."""
+    from django.utils import timezone
+
+    from .services.study_mails import study_mail_send
+
+    return study_mail_send(study_mail_id=study_mail_id, now=timezone.now())
+
+
+@database_task(
+    "reports.send_survey_invitation",
+    acks_late=True,  # the outbox sends only a due row: a re-delivered task mails nothing twice
+    max_retries=3,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def send_survey_invitation_task(invitation_id: int) -> str | None:
+    """Mail one survey invitation an admin's status change created. A failed send is recorded
+    on the row and tried again by the daily survey routine."""
+    from django.utils import timezone
+
+    from .services.surveys import survey_invitation_send
+
+    return survey_invitation_send(invitation_id=invitation_id, now=timezone.now())
 
 
 @database_task(

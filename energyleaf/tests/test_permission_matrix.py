@@ -134,6 +134,7 @@ ADMIN_ACTIONS: dict[str, frozenset[str]] = {
     "reports.reportsettings:delete_selected": ADMINS,
     "reports.anomalynotification:delete_selected": NOBODY,
     "reports.surveyinvitation:delete_selected": ADMINS,
+    "reports.studymail:delete_selected": NOBODY,  # read-only: one row per status transition
 }
 
 # --- Custom admin views: URL name [variant] -> who may -------------------------------------------

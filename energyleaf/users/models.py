@@ -278,6 +278,14 @@ class ExperimentParticipation(TimestampedModel):
         DEINSTALLATION = "deinstallation", "Deinstallation"
         INACTIVE = "inactive", "Inactive"
 
+    class DismissalReason(models.TextChoices):
+        """Why a participation is not possible; it decides the wording of the household's mail
+        (the old platform's three "Teilnahme nicht möglich" mails)."""
+
+        UNSPECIFIED = "unspecified", "Not possible (no reason named)"
+        ATTENTION_CHECK = "attention_check", "Missed an attention check in a survey"
+        INCOMPATIBLE_METER = "incompatible_meter", "Meter not compatible with the sensors"
+
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="experiment")
     status = models.CharField(
         max_length=32, choices=Status.choices, default=Status.REGISTERED, db_index=True
@@ -288,6 +296,12 @@ class ExperimentParticipation(TimestampedModel):
     experiment_number = models.IntegerField(null=True, blank=True)
     gets_paid = models.BooleanField(default=True)
     uses_prolific = models.BooleanField(default=False)
+    dismissal_reason = models.CharField(
+        max_length=32,
+        choices=DismissalReason.choices,
+        blank=True,
+        help_text="Needed to dismiss a participant: decides which mail the household gets.",
+    )
 
     history = HistoricalRecords()
 
@@ -306,6 +320,8 @@ class ExperimentParticipation(TimestampedModel):
             raise ValidationError(
                 {"deinstallation_date": "Deinstallation needs a deinstallation date."}
             )
+        if self.status == self.Status.DISMISSED and not self.dismissal_reason:
+            raise ValidationError({"dismissal_reason": "Dismissing needs a reason."})
 
 
 class ExperimentStatusTransition(models.Model):
@@ -313,12 +329,13 @@ class ExperimentStatusTransition(models.Model):
 
     Written by `participation_status_change` (`energyleaf/users/services/participation.py`) in
     the same transaction as the status change, so the rows are the complete history of the
-    changes made by the survey routine and by marking participants as exported (admins' edits in
-    the admin are in the participation history)."""
+    status changes: by the survey routine, by marking participants as exported and by admins in
+    the admin (the participation history also names the admin)."""
 
     class Source(models.TextChoices):
         SURVEY_ROUTINE = "survey_routine", "Daily survey routine"
         EXPORT_MARK = "export_mark", "Marked as exported"
+        ADMIN = "admin", "Changed by an admin"
 
     participation = models.ForeignKey(
         ExperimentParticipation, on_delete=models.CASCADE, related_name="status_transitions"

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from energyleaf.users.models import Household
+from energyleaf.users.models import Household, User
 
 from .unsubscribe import UnsubscribeScope, unsubscribe_token_make
 
@@ -34,3 +34,11 @@ def mail_language(household: Household | None) -> str:
     """`de` or `en` from the household's language; German when unknown."""
     language = ((household.language if household is not None else "") or "").lower()[:2]
     return language if language in MAIL_LANGUAGES else DEFAULT_MAIL_LANGUAGE
+
+
+def mail_recipient_name(user: User) -> str:
+    """How a mail greets the user: "first last" when both are known, else the username, else
+    the address."""
+    if user.first_name and user.last_name:
+        return f"{user.first_name} {user.last_name}"
+    return user.username or user.email

@@ -32,7 +32,6 @@ from energyleaf.users.models import (
     ExperimentParticipation,
     ExperimentStatusTransition,
     Household,
-    User,
 )
 from energyleaf.users.services import participation_status_change
 from reports.selectors.surveys import (
@@ -43,7 +42,7 @@ from reports.selectors.surveys import (
 )
 
 from ..models import MailSkipReason, SurveyInvitation
-from .mails import mail_language
+from .mails import mail_language, mail_recipient_name
 from .outbox import MailKind, mail_deliver, mail_recipient_missing
 
 logger = logging.getLogger(__name__)
@@ -90,8 +89,8 @@ def survey_routine_run(*, now: datetime) -> SurveyRoutineResult:
     result = SurveyRoutineResult()
     catch_up = int(getattr(settings, "ENERGYLEAF_SURVEY_CATCH_UP_DAYS", DEFAULT_CATCH_UP_DAYS))
     for step in SURVEY_STEPS:
-        survey_id = str(getattr(settings, step.survey_id_setting, "") or "")
-        if not survey_id or not settings.ENERGYLEAF_SURVEY_URL_TEMPLATE:
+        survey_id = survey_id_configured(step=step)
+        if not survey_id:
             result.not_configured += 1
             continue
         for participation_id in survey_candidates(step=step, now=now, catch_up_days=catch_up):
@@ -155,8 +154,33 @@ def survey_step_advance(
         source=ExperimentStatusTransition.Source.SURVEY_ROUTINE,
         at=now,
     )
+    survey_invitation_queue(participation=participation, step=step, survey_id=survey_id, now=now)
+    return True
+
+
+def survey_id_configured(*, step: SurveyStep) -> str:
+    """The survey tool's id of the step's survey, or "" when the survey (its id or the link
+    template) is not configured: then nobody is invited to it."""
+    survey_id = str(getattr(settings, step.survey_id_setting, "") or "")
+    if not survey_id or not settings.ENERGYLEAF_SURVEY_URL_TEMPLATE:
+        return ""
+    return survey_id
+
+
+def survey_invitation_wanted(*, participation: ExperimentParticipation) -> bool:
+    """Whether a participant is invited to the surveys by mail: paid and not recruited through
+    Prolific (Prolific invites its own)."""
+    return participation.gets_paid and not participation.uses_prolific
+
+
+def survey_invitation_queue(
+    *, participation: ExperimentParticipation, step: SurveyStep, survey_id: str, now: datetime
+) -> tuple[SurveyInvitation, bool]:
+    """The pending invitation of the participant to the step's survey, created unless there is
+    one (at most one per user and survey: nobody is invited twice to the same survey); with
+    whether it was created. The caller holds the participation's row locked."""
     household = getattr(participation.user, "household", None)
-    SurveyInvitation.objects.get_or_create(
+    return SurveyInvitation.objects.get_or_create(
         user_id=participation.user_id,
         survey_number=step.number,
         defaults={
@@ -169,7 +193,6 @@ def survey_step_advance(
             "created_at": now,
         },
     )
-    return True
 
 
 def survey_invitation_send(*, invitation_id: int, now: datetime) -> str | None:
@@ -182,12 +205,6 @@ def survey_invitation_send(*, invitation_id: int, now: datetime) -> str | None:
     return "failed" if outcome.name == "gave_up" else outcome.name
 
 
-def _display_name(user: User) -> str:
-    if user.first_name and user.last_name:
-        return f"{user.first_name} {user.last_name}"
-    return user.username or user.email
-
-
 def _invitation_message(
     invitation: SurveyInvitation, now: datetime
 ) -> EmailMultiAlternatives | MailSkipReason:
@@ -198,7 +215,7 @@ def _invitation_message(
         return MailSkipReason.NO_EMAIL
     language = mail_language(Household.objects.filter(user_id=user.pk).first())
     context = {
-        "name": _display_name(user),
+        "name": mail_recipient_name(user),
         "survey_number": invitation.survey_number,
         "link": invitation.link,
         "contact_email": str(getattr(settings, "ENERGYLEAF_SURVEY_CONTACT_EMAIL", "") or ""),

@@ -1,5 +1,5 @@
 """Test data for reports: anomaly mails, report settings, reports with their days, survey
-invitations."""
+invitations, study workflow mails."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from analytics.tests.factories import SequenceFactory
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition
+from energyleaf.users.tests.factories import ExperimentStatusTransitionFactory, UserFactory
 from reports.models import (
     AnomalyNotification,
     MailStatus,
     Report,
     ReportDay,
     ReportSettings,
+    StudyMail,
     SurveyInvitation,
 )
 
@@ -84,3 +86,21 @@ class SurveyInvitationFactory(DjangoModelFactory[SurveyInvitation]):
     link = factory.LazyAttribute(lambda o: f"https://survey.example.org/{o.survey_id}")
     mail_status = MailStatus.PENDING
     created_at = factory.LazyFunction(timezone.now)
+
+
+class StudyMailFactory(DjangoModelFactory[StudyMail]):
+    """The pending "participation finished" mail of an admin's change to `inactive`."""
+
+    class Meta:
+        model = StudyMail
+
+    transition = factory.SubFactory(
+        ExperimentStatusTransitionFactory,
+        participation__status=ExperimentParticipation.Status.INACTIVE,
+        from_status=ExperimentParticipation.Status.DEINSTALLATION,
+        source=ExperimentStatusTransition.Source.ADMIN,
+    )
+    user = factory.SelfAttribute("transition.participation.user")
+    kind = StudyMail.Kind.FINISHED
+    mail_status = MailStatus.PENDING
+    created_at = factory.SelfAttribute("transition.changed_at")

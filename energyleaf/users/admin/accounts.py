@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from energyleaf.users import services
@@ -29,10 +32,19 @@ class HouseholdInline(admin.StackedInline[Household, User]):
 
 
 class ExperimentInline(admin.StackedInline[ExperimentParticipation, User]):
+    """The participation beside the account; its status is changed on the participation's own
+    page, which records the change and mails the household."""
+
     model = ExperimentParticipation
     can_delete = False
     extra = 0
-    readonly_fields = ("status_changed_at", "created_at", "updated_at")
+    readonly_fields = (
+        "status",
+        "dismissal_reason",
+        "status_changed_at",
+        "created_at",
+        "updated_at",
+    )
 
 
 @admin.register(User)
@@ -238,14 +250,99 @@ class HouseholdAdmin(SimpleHistoryAdmin[Household]):
     readonly_fields = ("created_at", "updated_at")
 
 
+class ExperimentParticipationForm(forms.ModelForm[ExperimentParticipation]):
+    """Refuses a status change an admin may not make (`PARTICIPATION_TRANSITIONS`, source
+    `admin`), naming the changes that are allowed from the current status."""
+
+    class Meta:
+        model = ExperimentParticipation
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets decide what is shown
+
+    def clean_status(self) -> str:
+        to_status = str(self.cleaned_data["status"])
+        from_status = self.instance.status
+        if self.instance.pk is None or to_status == from_status:
+            return to_status
+        source = ExperimentStatusTransition.Source.ADMIN
+        if not services.participation_status_change_allowed(
+            from_status=from_status, to_status=to_status, source=source
+        ):
+            allowed = sorted(
+                to
+                for start, to in services.PARTICIPATION_TRANSITIONS[source]
+                if start == from_status
+            )
+            raise ValidationError(
+                f"An admin may not change the status from {from_status} to {to_status}; "
+                f"from {from_status} it can become: {', '.join(allowed) or 'nothing'}."
+            )
+        return to_status
+
+
 @admin.register(ExperimentParticipation)
 class ExperimentParticipationAdmin(SimpleHistoryAdmin[ExperimentParticipation]):
-    list_display = ("user", "status", "installation_date", "gets_paid", "uses_prolific")
-    list_filter = ("status", "gets_paid", "uses_prolific")
+    """A participation's page. A change of its status is not saved with the other fields but
+    handed to `change_status`, which records it as a transition (source `admin`); the project's
+    subclass (`energyleaf/admin_site.py`) also mails the household (reports' study workflow
+    mails). A new participation starts `registered`."""
+
+    form = ExperimentParticipationForm
+    list_display = (
+        "user",
+        "status",
+        "dismissal_reason",
+        "installation_date",
+        "gets_paid",
+        "uses_prolific",
+    )
+    list_filter = ("status", "dismissal_reason", "gets_paid", "uses_prolific")
     search_fields = ("user__email",)
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
     readonly_fields = ("status_changed_at", "created_at", "updated_at")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ExperimentParticipation | None = None
+    ) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if obj is not None else ("status", *fields)
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: ExperimentParticipation,
+        form: forms.ModelForm[ExperimentParticipation],
+        change: bool,
+    ) -> None:
+        if not change or "status" not in form.changed_data:
+            super().save_model(request, obj, form, change)
+            return
+        to_status = obj.status
+        # The other fields first, the status as it is stored (another admin's change of it
+        # meanwhile stays), then the status through `change_status`; the admin's change view
+        # holds both in one transaction.
+        obj.status = form.initial["status"]
+        others = [name for name in form.changed_data if name != "status"]
+        if others:
+            obj.save(update_fields=[*others, "updated_at"])
+        try:
+            self.change_status(request, obj, to_status=to_status)
+        except ValidationError as error:
+            # Only a change made meanwhile gets here (the form checked the transition).
+            transaction.set_rollback(True)
+            self.message_user(
+                request, f"Nothing was changed: {'; '.join(error.messages)}", messages.ERROR
+            )
+        obj.refresh_from_db()
+
+    def change_status(
+        self, request: HttpRequest, participation: ExperimentParticipation, *, to_status: str
+    ) -> None:
+        """Move the participation to `to_status` now, recorded as a transition (source
+        `admin`). Without the project's subclass no mail is sent."""
+        services.participation_status_set_by_admin(
+            participation_id=participation.pk, to_status=to_status, at=timezone.now()
+        )
 
 
 @admin.register(ExperimentStatusTransition)

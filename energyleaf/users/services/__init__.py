@@ -12,7 +12,12 @@ from .accounts import (
     users_deactivate,
     users_promote_to_admin,
 )
-from .participation import PARTICIPATION_TRANSITIONS, participation_status_change
+from .participation import (
+    PARTICIPATION_TRANSITIONS,
+    participation_status_change,
+    participation_status_change_allowed,
+    participation_status_set_by_admin,
+)
 
 __all__ = [
     "HOUSEHOLD_EDITABLE_FIELDS",
@@ -20,6 +25,8 @@ __all__ = [
     "household_arm_set",
     "household_update",
     "participation_status_change",
+    "participation_status_change_allowed",
+    "participation_status_set_by_admin",
     "user_create",
     "user_delete",
     "users_activate",
