@@ -51,7 +51,7 @@ from energyleaf.tests.test_security_walk import OPERATIONS, OWNER_STATUS, PUBLIC
 from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition, User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports.models import ExperimentExportMark, ExportJob
-from reports.models import AnomalyNotification, Report, SurveyInvitation
+from reports.models import AnomalyNotification, Report, StudyMail, SurveyInvitation
 from sensors.models import MeterEvent, RejectedReading
 from sensors.services import sensor_register
 
@@ -263,6 +263,18 @@ def matrix(settings: Any, tmp_path: Path) -> Matrix:
         survey_number=2,
         survey_id="s2",
         link="https://survey.example.org/s2",
+        created_at=now,
+    )
+    StudyMail.objects.create(
+        transition=ExperimentStatusTransition.objects.create(
+            participation=participation,
+            from_status="third_finished",
+            to_status="inactive",
+            changed_at=now,
+            source="admin",
+        ),
+        user=world.a.user,
+        kind="finished",
         created_at=now,
     )
     MeterEvent.objects.create(sensor=sensor, occurred_at=now, new_value=Decimal("12.5"))
