@@ -299,6 +299,19 @@ class ExperimentParticipationAdmin(SimpleHistoryAdmin[ExperimentParticipation]):
     search_fields = ("user__email",)
     list_select_related = ("user",)
     autocomplete_fields = ("user",)
+    fields = (
+        "user",
+        "status",
+        "dismissal_reason",
+        "installation_date",
+        "deinstallation_date",
+        "experiment_number",
+        "gets_paid",
+        "uses_prolific",
+        "status_changed_at",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = ("status_changed_at", "created_at", "updated_at")
 
     def get_readonly_fields(
@@ -314,17 +327,19 @@ class ExperimentParticipationAdmin(SimpleHistoryAdmin[ExperimentParticipation]):
         form: forms.ModelForm[ExperimentParticipation],
         change: bool,
     ) -> None:
-        if not change or "status" not in form.changed_data:
+        if not change:
             super().save_model(request, obj, form, change)
             return
         to_status = obj.status
-        # The other fields first, the status as it is stored (another admin's change of it
-        # meanwhile stays), then the status through `change_status`; the admin's change view
-        # holds both in one transaction.
+        # Only the fields the form changed, never the status (another admin's change of it
+        # meanwhile stays); then a changed status through `change_status`. The admin's change
+        # view holds both in one transaction.
         obj.status = form.initial["status"]
         others = [name for name in form.changed_data if name != "status"]
         if others:
             obj.save(update_fields=[*others, "updated_at"])
+        if "status" not in form.changed_data:
+            return
         try:
             self.change_status(request, obj, to_status=to_status)
         except ValidationError as error:
