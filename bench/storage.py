@@ -17,6 +17,7 @@ measured in the same run on the same data.
 4. Alternatives, each a scratch table filled from the same rows (`INSERT … SELECT` in arrival
    order, indexes created first), vacuumed and measured the same way:
    - `brin`: today's columns, but the two time indexes as BRIN instead of B-tree;
+   - `brin, no id`: `brin` without the surrogate `id` column and its primary key index;
    - `narrow`: integer columns in the unit of the stored precision (registers and consumption in
      mWh, 10^-6 kWh, as bigint and integer; power in mW as integer), no `id`, no `received_at`,
      only the unique index;
@@ -67,6 +68,17 @@ ALTERNATIVES: dict[str, list[str]] = {
         "CREATE INDEX alt_brin_received ON alt_brin USING brin (received_at)",
         "INSERT INTO alt_brin SELECT * FROM sensors_reading ORDER BY timestamp, sensor_id",
     ],
+    "brin, no id": [
+        "CREATE TABLE alt_brin_noid (LIKE sensors_reading INCLUDING DEFAULTS)",
+        "ALTER TABLE alt_brin_noid DROP COLUMN id",
+        "CREATE UNIQUE INDEX alt_brin_noid_uniq ON alt_brin_noid (sensor_id, timestamp)",
+        "CREATE INDEX alt_brin_noid_time ON alt_brin_noid USING brin (timestamp)",
+        "CREATE INDEX alt_brin_noid_received ON alt_brin_noid USING brin (received_at)",
+        "INSERT INTO alt_brin_noid (sensor_id, timestamp, value, consumption, value_out, "
+        "inserted, value_current, flags, received_at) SELECT sensor_id, timestamp, value, "
+        "consumption, value_out, inserted, value_current, flags, received_at "
+        "FROM sensors_reading ORDER BY timestamp, sensor_id",
+    ],
     "narrow": [
         "CREATE TABLE alt_narrow (sensor_id integer NOT NULL, timestamp timestamptz NOT NULL, "
         "value_mwh bigint NOT NULL, consumption_mwh integer NOT NULL, value_out_mwh bigint, "
@@ -101,6 +113,7 @@ ALTERNATIVES: dict[str, list[str]] = {
 TABLES = {
     "today": "sensors_reading",
     "brin": "alt_brin",
+    "brin, no id": "alt_brin_noid",
     "narrow": "alt_narrow",
     "narrow+brin": "alt_narrow_brin",
     "packed": "alt_packed",
