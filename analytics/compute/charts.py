@@ -58,7 +58,8 @@ def _text(value: str) -> str:
 def _svg_open(width: float, height: float, label: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{_text(label)}" {FONT}>'
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{_text(label)}" '
+        f'style="max-width: 100%; height: auto" {FONT}>'
     )
 
 
