@@ -501,3 +501,31 @@ def test_the_admin_lists_the_digest_mails(admin_client_logged_in) -> None:  # ty
     assert row.user.email in listing.content.decode()
     assert page.status_code == 200
     assert "Silent sensors: 1" in page.content.decode()
+
+
+def test_every_link_of_a_digest_opens_an_admin_page(admin_client_logged_in) -> None:  # type: ignore[no-untyped-def]
+    start = _now()
+    _silent_sensor(hours=8, now=start)
+    MeterEventFactory()
+    many = SensorFactory()
+    RejectedReadingFactory.create_batch(60, sensor=many)
+    notification = AnomalyNotificationFactory()
+    with mock.patch(FAILING_SEND, side_effect=smtplib.SMTPException("no")):
+        mail_deliver(kind=ANOMALY_MAIL, row_id=notification.pk, now=start)
+    audit_event_record(
+        title="exports/export-failed",
+        app_function="export_job_run",
+        log_type=AuditEvent.LogType.ERROR,
+        app_component=AuditEvent.Component.WORKER,
+        details={"job": 1, "error": "OSError: disk full"},
+    )
+    sections = list(_sections(_now()).values())
+    assert all(section.count == 1 for section in sections)
+
+    urls = [section.more_url for section in sections]
+    urls += [line.url for section in sections for line in section.lines]
+    for url in urls:
+        assert url.startswith(APP_URL)
+        response = admin_client_logged_in.get("/" + url.removeprefix(APP_URL))
+        assert (url, response.status_code) == (url, 200)
+        assert "e=1" not in response.get("Location", "")
