@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0006_delete_experimentstatustransition'),
+        ('reports', '0007_staff_digest'),
         ('users', '0006_participation_dismissal_reason'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
