@@ -523,7 +523,13 @@ def _import_reports(src: _Source, result: PartResult) -> None:
 
 
 def _import_readings(
-    src: _Source, result: PartResult, chunk_rows: int, progress: ReadingProgress | None
+    src: _Source,
+    result: PartResult,
+    *,
+    source_url: str,
+    chunk_rows: int,
+    jobs: int,
+    progress: ReadingProgress | None,
 ) -> None:
     sensors = id_map(kind=Kind.SENSOR)
     by_mac = src.old_ids_by_mac()
@@ -538,7 +544,8 @@ def _import_readings(
         if mac in sensors
     ]
     copied, problems = readings_copy(
-        conn=src.conn,
+        source_url=source_url,
+        jobs=jobs,
         work=work,
         stats=src.stats,
         since=src.since,
@@ -557,13 +564,15 @@ def legacy_import(
     dry_run: bool = False,
     readings_since: datetime | None = None,
     chunk_rows: int = 200_000,
+    jobs: int = 1,
     progress: ReadingProgress | None = None,
     on_part: Callable[[str], None] | None = None,
 ) -> ImportResult:
     """Import the old platform at `source_url` (PostgreSQL) into this database (PostgreSQL: the
     readings are copied with COPY). `only`: the parts to run (`PARTS`; all when None).
     `readings_since`: copy only readings from then on. `dry_run`: everything but the readings
-    is written and rolled back; readings are only counted. Returns what was created, what was
+    is written and rolled back; readings are only counted. `jobs`: sensors whose readings are
+    copied at the same time (each with its own connections). Returns what was created, what was
     there already and the problems."""
     if connection.vendor != "postgresql":
         raise NotSupportedError(
@@ -595,7 +604,14 @@ def legacy_import(
                                 work_sensors=id_map(kind=Kind.SENSOR_ID), stats=src.stats
                             )
                         else:
-                            _import_readings(src, part_result, chunk_rows, progress)
+                            _import_readings(
+                                src,
+                                part_result,
+                                source_url=source_url,
+                                chunk_rows=chunk_rows,
+                                jobs=jobs,
+                                progress=progress,
+                            )
                         continue
                     steps[part](src, part_result)
                 if dry_run:

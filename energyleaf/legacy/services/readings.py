@@ -11,12 +11,15 @@ old ids overlapping) stop that sensor's copy with a problem line: nothing is dro
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
 from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 
 from sensors.compute.planning import PlausibilityConfig
 from sensors.models import ReadingFlag
@@ -91,6 +94,44 @@ def readings_pending(*, work_sensors: dict[str, int], stats: dict[str, source.Id
 
 def readings_copy(
     *,
+    source_url: str,
+    work: Sequence[tuple[int, str, list[str]]],
+    stats: dict[str, source.IdStats],
+    since: datetime | None,
+    chunk_rows: int,
+    received_at: datetime,
+    progress: ReadingProgress | None,
+    jobs: int = 1,
+) -> tuple[int, list[str]]:
+    """Copy the readings of each (target sensor id, sensor type, old sensor ids) in `work`,
+    continuing after what earlier runs copied; `jobs` sensors at a time, each job with its own
+    connections to both databases (with one job, in this thread). Returns (readings copied,
+    problems)."""
+    if progress is not None:
+        total = sum(stats[old].count for _pk, _type, olds in work for old in olds if old in stats)
+        done = sum(reading_progress(sensor_id=pk)[1] for pk, _type, _olds in work)
+        progress.start(max(total - done, 0))
+    if jobs <= 1 or len(work) <= 1:
+        with source.source_connect(source_url) as conn:
+            return _copy_sensors(conn, work, stats, since, chunk_rows, received_at, progress)
+    lock = threading.Lock()
+    shares = [list(work[index::jobs]) for index in range(jobs)]
+
+    def run(share: list[tuple[int, str, list[str]]]) -> tuple[int, list[str]]:
+        try:
+            with source.source_connect(source_url) as conn:
+                return _copy_sensors(
+                    conn, share, stats, since, chunk_rows, received_at, progress, lock
+                )
+        finally:
+            db_connection.close()  # this thread's own Django connection
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(run, shares))
+    return sum(copied for copied, _ in results), [line for _, lines in results for line in lines]
+
+
+def _copy_sensors(
     conn: Any,
     work: Sequence[tuple[int, str, list[str]]],
     stats: dict[str, source.IdStats],
@@ -98,14 +139,9 @@ def readings_copy(
     chunk_rows: int,
     received_at: datetime,
     progress: ReadingProgress | None,
+    lock: threading.Lock | None = None,
 ) -> tuple[int, list[str]]:
-    """Copy the readings of each (target sensor id, sensor type, old sensor ids) in `work`,
-    continuing after what earlier runs copied. Returns (readings copied, problems)."""
     problems: list[str] = []
-    if progress is not None:
-        total = sum(stats[old].count for _pk, _type, olds in work for old in olds if old in stats)
-        done = sum(reading_progress(sensor_id=pk)[1] for pk, _type, _olds in work)
-        progress.start(max(total - done, 0))
     copied = 0
     for sensor_id, sensor_type, old_ids in work:
         with_readings = [old for old in old_ids if old in stats and stats[old].count]
@@ -148,7 +184,11 @@ def readings_copy(
             rows = passing.rows if passing is not None else 0
             copied += rows
             if progress is not None and rows:
-                progress.advance(rows)
+                if lock is None:
+                    progress.advance(rows)
+                else:
+                    with lock:
+                        progress.advance(rows)
             if rows < chunk_rows:
                 break
     return copied, problems

@@ -225,7 +225,7 @@ def test_only_and_readings_since(old_platform, scenario):
 
 
 def test_the_command_lists_differences_and_fails(old_platform, scenario, capsys):
-    call_command("import_energyleaf", source_database_url=old_platform, no_progress=True)
+    call_command("import_energyleaf", source_database_url=old_platform, no_progress=True, jobs=1)
     assert "verification: source and import match" in capsys.readouterr().out
     # A reading changed in the source after the import: the verification names it.
     with psycopg.connect(old_platform) as conn:
@@ -238,6 +238,15 @@ def test_the_command_lists_differences_and_fails(old_platform, scenario, capsys)
         call_command("import_energyleaf", source_database_url=old_platform, verify_only=True)
     out = capsys.readouterr().out
     assert "difference: old sensor id sBobGas" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_jobs_copy_the_same_readings(old_platform_committed):
+    scenario = oldsource.fill_scenario(old_platform_committed)
+    result = legacy_import(source_url=old_platform_committed, jobs=2, chunk_rows=100)
+    assert result.problems == []
+    assert Reading.objects.count() == scenario.readings
+    assert legacy_verify(source_url=old_platform_committed) == []
 
 
 def test_overlapping_old_ids_are_reported_not_dropped(old_platform):

@@ -52,6 +52,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--verify-only", action="store_true", help="Only compare.")
         parser.add_argument("--chunk-rows", type=int, default=200_000)
+        parser.add_argument(
+            "--jobs", type=int, default=2, help="Sensors copied at the same time (default 2)."
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -69,6 +72,7 @@ class Command(BaseCommand):
                     dry_run=options["dry_run"],
                     readings_since=since,
                     chunk_rows=options["chunk_rows"],
+                    jobs=options["jobs"],
                     progress=bar,
                     on_part=lambda part: self.stdout.write(f"importing {part} …"),
                 )
