@@ -254,8 +254,8 @@ class ReadingFlag:
     SERVER_TIME = 8  # the sensor sent no timestamp; the server's receive time is used
     BACKFILLED = 16  # arrived after a later reading of the same sensor had been stored
     # Readings imported from the old platform are kept as it stored them; these mark the ones
-    # today's rules would have refused or changed (docs/operations.md, "Import from the old
-    # platform"): nothing is corrected.
+    # today's rules would have refused or changed, nothing is corrected
+    # (docs/operations.md, "Import from the old platform").
     IMPORTED_IMPLAUSIBLE_VALUE = 32  # register not positive, went down or rose too fast
     IMPORTED_IMPLAUSIBLE_POWER = 64  # power outside -20 kW..40 kW
     IMPORTED_IMPLAUSIBLE_OUT = 128  # feed-in register negative, went back or jumped

@@ -1,8 +1,9 @@
 """The reads of the old platform's database: one read-only psycopg connection in UTC, and one
 function per question. Every query of the source is here; nothing is ever written to it.
 
-The tables are those of docs/operations.md, "Import from the old platform" (the old schema of
-its migrations 0000-0008). The readings table may be a TimescaleDB hypertable; it reads the same.
+The tables are the old schema of its migrations 0000-0008 (`tests/oldschema.sql` rebuilds them;
+what each becomes: docs/operations.md, "Import from the old platform"). The readings table may
+be a TimescaleDB hypertable; it reads the same.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
--- The old Energyleaf platform's tables as the import reads them (schema of its migrations
--- 0000-0008, written from the column lists in docs/operations.md, "Import from the old
--- platform"). No foreign keys, as on the old platform; `sensor_data` is a plain table here (a
--- TimescaleDB hypertable reads the same). Used by the import's tests and its benchmark.
+-- The old Energyleaf platform's tables as the import reads them: the schema of its migrations
+-- 0000-0008, written by hand from its column lists (what each table becomes here:
+-- docs/operations.md, "Import from the old platform"). No foreign keys, as on the old platform;
+-- `sensor_data` is a plain table here (a TimescaleDB hypertable reads the same). Used by the
+-- import's tests and its benchmark; history tables, tips and the views are left out.
 
 CREATE TABLE "user" (
     id text PRIMARY KEY,

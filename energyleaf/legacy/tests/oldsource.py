@@ -90,7 +90,7 @@ def fill_readings(
                CASE WHEN %(out)s AND i > 0 THEN 0.001 END,
                CASE WHEN %(power)s THEN 150 + ((i * 37) %% 900) END,
                %(t0)s + make_interval(secs => i * %(step)s)
-        FROM generate_series(0, %(n)s - 1) AS i
+        FROM generate_series(0::bigint, %(n)s - 1) AS i
         """,
         {
             "sid": sensor_id,
