@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('reports', '0007_staff_digest'),
-        ('users', '0006_participation_dismissal_reason'),
+        ('users', '0007_participation_dismissal_reason'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

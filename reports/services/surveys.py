@@ -32,6 +32,7 @@ from energyleaf.users.models import (
     ExperimentParticipation,
     ExperimentStatusTransition,
     Household,
+    User,
 )
 from energyleaf.users.services import participation_status_change
 from reports.selectors.surveys import (

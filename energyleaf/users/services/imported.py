@@ -41,7 +41,13 @@ def user_import(
     household_row.full_clean()
     household_row.save()
     if participation is not None:
-        row = ExperimentParticipation(user=user, **participation)
+        fields = dict(participation)
+        if fields.get("status") == ExperimentParticipation.Status.DISMISSED:
+            # The old platform kept no reason; a dismissed participation needs one.
+            fields.setdefault(
+                "dismissal_reason", ExperimentParticipation.DismissalReason.UNSPECIFIED
+            )
+        row = ExperimentParticipation(user=user, **fields)
         row.full_clean()
         row.save()
     return user

@@ -159,3 +159,23 @@ def test_dismissing_needs_a_reason() -> None:
     )
     participation.refresh_from_db()
     assert participation.status == Status.DISMISSED
+
+
+def test_an_imported_dismissal_gets_the_general_reason() -> None:
+    from energyleaf.users.services.imported import user_import
+
+    user = user_import(
+        email="old@example.org",
+        password_hash="!",
+        survey_token="oldtoken123",
+        user_fields={"username": "old"},
+        household={},
+        participation={"status": Status.DISMISSED},
+        date_joined=None,
+    )
+
+    participation = ExperimentParticipation.objects.get(user=user)
+    assert (participation.status, participation.dismissal_reason) == (
+        Status.DISMISSED,
+        ExperimentParticipation.DismissalReason.UNSPECIFIED,
+    )

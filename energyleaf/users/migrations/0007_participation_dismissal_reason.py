@@ -15,7 +15,7 @@ def dismissed_without_reason(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('users', '0005_experimentstatustransition'),
+        ('users', '0006_historicaluser_survey_token_user_survey_token'),
     ]
 
     operations = [
