@@ -95,12 +95,15 @@ def classifier_cache_clear() -> None:
 
 
 def classifier_train(
-    *, config: TrainingConfig | None = None, progress: Callable[[int], None] | None = None
+    *,
+    config: TrainingConfig | None = None,
+    compare: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> BuildResult:
     """Train, validate and save a model in the configured folder and make it current."""
     from analytics.compute.classifier.pipeline import classifier_build
 
-    result = classifier_build(model_folder(), config, progress=progress)
+    result = classifier_build(model_folder(), config, compare=compare, progress=progress)
     classifier_cache_clear()
     return result
 

@@ -182,7 +182,12 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
     a = (tmp_path / "a" / first.version / MODEL_FILE).read_bytes()
     b = (tmp_path / "b" / second.version / MODEL_FILE).read_bytes()
     assert a == b
-    assert first.report["held_out_programmes"] == second.report["held_out_programmes"]
+    assert first.report["unseen_devices"] == second.report["unseen_devices"]
+    rows = np.random.default_rng(0).uniform(0, 3000, (20, len(FEATURE_NAMES)))
+    one, two = artefact_load(tmp_path / "a"), artefact_load(tmp_path / "b")
+    np.testing.assert_array_equal(
+        one.classifier.predict_proba(rows), two.classifier.predict_proba(rows)
+    )
 
 
 def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
@@ -199,7 +204,17 @@ def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
         assert {"precision", "recall", "f1", "support", "held_out"} <= set(metrics)
     assert held["macro_f1_categories"]
     assert all(held["per_category"][c]["held_out"] for c in held["macro_f1_categories"])
-    assert (tiny_model_dir / version / "validation.txt").read_text().count("macro-F1") == 2
+    unseen = sidecar["metrics"]["unseen_devices"]
+    assert unseen["macro_f1_categories"]
+    for metrics in unseen["per_category"].values():
+        assert {"precision", "recall", "f1", "support", "classified", "in_macro"} <= set(metrics)
+    assert [band["low"] for band in unseen["reliability"]][:2] == [0.0, 0.1]
+    assert sum(band["count"] for band in unseen["reliability"]) == unseen["tested_peaks"] * len(
+        sidecar["classes"]
+    )
+    text = (tiny_model_dir / version / "validation.txt").read_text()
+    assert text.count("macro-F1") == 3
+    assert "Unseen devices" in text
 
 
 def test_held_out_programmes_never_train_on_what_they_test() -> None:
