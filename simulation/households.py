@@ -375,15 +375,15 @@ def _cycling(builder: _Builder, device: Device, rng: np.random.Generator) -> Non
 def _more_unlabelled(builder: _Builder, day: int, rng: np.random.Generator) -> None:
     """Loads of no classified category: a hair dryer (fan steps), an oven (thermostat cycling),
     a pump or fan motor, a space heater cycling on its thermostat."""
-    if rng.random() < 0.35:
+    if rng.random() < 0.2:
         length = round(float(rng.uniform(180, 720)))
         level = float(rng.uniform(1000, 2200))
         steps = np.repeat(rng.choice([0.5, 1.0], size=length // 60 + 1), 60)[:length]
         cycle = level * steps * (1 + 0.03 * rng.standard_normal(length))
         builder.add(None, "hairDryerLike", _start_offset(day, ((6, 9), (18, 23)), rng), cycle)
     for name, chance, hours, power, minutes in (
-        ("ovenLike", 0.3, ((11, 13), (17, 20)), (1800.0, 3200.0), (25.0, 70.0)),
-        ("spaceHeaterLike", 0.2, ((6, 23),), (800.0, 2200.0), (30.0, 120.0)),
+        ("ovenLike", 0.15, ((11, 13), (17, 20)), (1800.0, 3200.0), (25.0, 70.0)),
+        ("spaceHeaterLike", 0.1, ((6, 23),), (800.0, 2200.0), (30.0, 120.0)),
     ):
         if rng.random() < chance:
             length = round(float(rng.uniform(*minutes)) * 60)
@@ -395,7 +395,7 @@ def _more_unlabelled(builder: _Builder, day: int, rng: np.random.Generator) -> N
             on[: round(min(length, float(rng.uniform(300, 900))))] = True  # heating up
             cycle = level * on * (1 + 0.01 * rng.standard_normal(length))
             builder.add(None, name, _start_offset(day, hours, rng), cycle)
-    if rng.random() < 0.25:
+    if rng.random() < 0.15:
         length = round(float(rng.uniform(300, 2400)))
         level = float(rng.uniform(250, 900))
         ramp = np.minimum(1.0, np.arange(length) / max(1.0, float(rng.uniform(5, 60))))
