@@ -108,7 +108,7 @@ DEVICE_SPREAD: dict[str, DeviceSpread] = {
     "vacuumCleaner": DeviceSpread((0.5, 1.7), (0.4, 2.5)),
     "iron": DeviceSpread((0.7, 1.4), (0.6, 2.2)),
     "fridge": DeviceSpread((0.7, 4.5), (0.6, 1.6)),
-    "freezer": DeviceSpread((0.7, 4.5), (0.6, 1.6)),
+    "freezer": DeviceSpread((0.7, 6.5), (0.6, 1.6)),
     "tvsAndMonitors": DeviceSpread((0.5, 2.5), (0.7, 1.5)),
     "entertainmentAndComputers": DeviceSpread((0.5, 2.5), (0.7, 1.5)),
 }

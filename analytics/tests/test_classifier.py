@@ -36,6 +36,7 @@ from analytics.compute.classifier.training import (
     TrainingConfig,
     classified_categories,
     dataset_restrict,
+    household_dataset,
     peak_dataset_build,
     validate_held_out_programmes,
 )
@@ -43,10 +44,11 @@ from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import detect_peaks_own_reference
 from analytics.tests.helpers import TINY_TRAINING
 from simulation.appliances import CATEGORY_BY_ANTGEN_TYPE
-from simulation.households import HouseholdConfig, PlannedRun, simulate_household
+from simulation.households import DeviceRegion, HouseholdConfig, PlannedRun, simulate_household
 
 START = datetime(2024, 3, 4, tzinfo=UTC)
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+FRIDGE = ("fridge", "freezer")
 
 
 def _quiet_kettle_day(kettle_at_s: int = 8 * 3600, days: int = 1) -> tuple[object, ...]:
@@ -284,3 +286,31 @@ def test_unknown_model_logs_nothing_at_import(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.WARNING):
         assert current_version(Path("/nonexistent-folder")) is None
     assert not caplog.records
+
+
+def test_fridge_and_freezer_cycles_are_detected_and_labelled() -> None:
+    """Strong fridges and freezers (the upper part of their power range) make peaks of their
+    own in quiet households, and training labels those peaks with their category; fridge is
+    then a class of the model."""
+    categories = ("fridge", "freezer", "kettle")
+    for fridge, column in ((True, 0), (False, 1)):
+        config = HouseholdConfig(
+            activities=(),
+            unlabelled=False,
+            fridge=fridge,
+            freezer_probability=0.0 if fridge else 1.0,
+            device_spread=True,
+            device_region=DeviceRegion(power=(0.85, 1.0)),
+        )
+        found = np.zeros(len(categories), dtype=int)
+        for seed in range(6):
+            household = simulate_household(START, 1, seed=100 + seed, config=config)
+            labels = household_dataset(household, categories).labels(0.25)
+            found += labels.sum(axis=0)
+            # nothing else ran: every peak is the cooling appliance's
+            assert labels[:, column].all()
+        assert found[column] >= 10
+        assert found.sum() == found[column]
+    config = replace(TINY_TRAINING, households=3, single_days=12)
+    dataset = peak_dataset_build(config, categories=FRIDGE)
+    assert "fridge" in classified_categories(dataset, config)

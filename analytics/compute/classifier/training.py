@@ -201,6 +201,19 @@ def _contributions(
     return shares, frozenset(sources), devices
 
 
+def household_dataset(
+    household: SimulatedHousehold,
+    categories: Sequence[str],
+    *,
+    evaluate_from: datetime | None = None,
+) -> PeakDataset:
+    """The peaks the production detector finds in one simulated household, with their features
+    and true energy shares (training's labelling)."""
+    rows = _Rows()
+    rows.add_household(household, 0, categories, evaluate_from)
+    return rows.dataset(categories, {})
+
+
 def training_household_config(config: TrainingConfig) -> HouseholdConfig:
     return config.household_config()
 
