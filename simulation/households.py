@@ -118,11 +118,13 @@ DEVICE_SPREAD: dict[str, DeviceSpread] = {
 class DeviceRegion:
     """Which devices a simulation may draw: positions `power` and `duration` ([lo, hi) within
     0-1, see `Device`) and, when `programmes` is given, only those antgen model paths for the
-    categories that have any of them (the others keep all theirs)."""
+    categories that have any of them (the others keep all theirs); never the `excluded` paths
+    (unless a device would have none left)."""
 
     power: tuple[float, float] = (0.0, 1.0)
     duration: tuple[float, float] = (0.0, 1.0)
     programmes: frozenset[str] | None = None
+    excluded: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ def device_make(
 ) -> Device:
     """A household's device of `category` from the recorded `modes` (see `Device`)."""
     region = region or DeviceRegion()
+    modes = tuple(m for m in modes if m.path not in region.excluded) or tuple(modes)
     if region.programmes is not None:
         allowed = tuple(m for m in modes if m.path in region.programmes)
         modes = allowed or tuple(modes)

@@ -34,6 +34,8 @@ from analytics.compute.classifier.peaks import history_peaks
 from analytics.compute.classifier.pipeline import classifier_build, history_classify
 from analytics.compute.classifier.training import (
     TrainingConfig,
+    calibrate,
+    calibrators_fit,
     classified_categories,
     dataset_restrict,
     household_dataset,
@@ -314,3 +316,14 @@ def test_fridge_and_freezer_cycles_are_detected_and_labelled() -> None:
     config = replace(TINY_TRAINING, households=3, single_days=12)
     dataset = peak_dataset_build(config, categories=FRIDGE)
     assert "fridge" in classified_categories(dataset, config)
+
+
+def test_calibration_takes_the_most_cautious_fold() -> None:
+    raw = np.linspace(0, 1, 200)[:, None]
+    always = raw[:, 0] >= 0.3  # fold 1: a raw 0.3 is already the category
+    late = raw[:, 0] >= 0.8  # fold 2: only from 0.8 on
+    calibrators = calibrators_fit([(raw, always[:, None]), (raw, late[:, None])], ["kettle"])
+    probs = calibrate(np.array([[0.5], [0.9], [0.1]]), ["kettle"], calibrators)[:, 0]
+    assert probs.tolist() == [0.0, 1.0, 0.0]
+    never = calibrators_fit([(raw, np.zeros((200, 1), dtype=bool))], ["iron"])
+    assert calibrate(np.array([[0.99]]), ["iron"], never)[0, 0] == 0.0

@@ -162,7 +162,7 @@ def classifier_build(
         "detector": asdict(detection),
         "metrics": report,
     }
-    version = artefact_save(folder, classifier, sidecar, version_prefix="pc1-")
+    version = artefact_save(folder, classifier, sidecar, version_prefix="pc2-")
     (folder / version / VALIDATION_FILE).write_text(validation_table(report), encoding="utf-8")
     return BuildResult(version, folder / version, report, time.perf_counter() - began)
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -106,18 +106,21 @@ class TrainingConfig:
     seed: int = 20241
     households: int = 40
     days: int = 4
-    single_days: int = 700
-    evaluation_days: int = 100
+    single_days: int = 560
+    evaluation_days: int = 80
     evaluation_min_support: int = 10
     device_spread: bool = True
     more_unlabelled: bool = True
+    # Programmes (antgen paths) to leave out of training altogether, for tests that check the
+    # model on them; empty in production.
+    excluded_programmes: tuple[str, ...] = ()
     activity_scale: tuple[float, float] = (0.6, 1.6)
     overlap_probability: float = 0.15
     label_share: float = 0.25
     source_share: float = 0.0
     min_positives: int = 25
     folds: int = 3
-    max_iter: int = 120
+    max_iter: int = 100
     learning_rate: float = 0.08
     max_leaf_nodes: int = 15
     min_samples_leaf: int = 8
@@ -135,6 +138,8 @@ class TrainingConfig:
         return asdict(self)
 
     def household_config(self, region: DeviceRegion | None = None) -> HouseholdConfig:
+        if self.excluded_programmes:
+            region = replace(region or DeviceRegion(), excluded=frozenset(self.excluded_programmes))
         return HouseholdConfig(
             activities=TRAINING_ACTIVITIES,
             power_jitter=self.power_jitter,

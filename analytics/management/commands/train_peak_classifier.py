@@ -12,7 +12,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from analytics.compute.classifier.pipeline import validation_table
 from analytics.compute.classifier.training import TrainingConfig
-from analytics.services.suggestions import classifier_train, model_folder
+from analytics.services.suggestions import classifier_train, classifier_usable_version
 
 
 class Command(BaseCommand):
@@ -55,11 +55,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from analytics.compute.classifier.artefact import current_version
-
-        if options["if_missing"] and current_version(model_folder()) is not None:
-            self.stdout.write(f"A model exists: {current_version(model_folder())}")
-            return
+        if options["if_missing"]:
+            usable = classifier_usable_version()
+            if usable is not None:
+                self.stdout.write(f"A model exists: {usable}")
+                return
         if options["households"] < 3 or options["days"] < 1:
             raise CommandError("--households must be at least 3 and --days at least 1.")
         if options["single_days"] < 0 or options["evaluation_days"] < 1:
