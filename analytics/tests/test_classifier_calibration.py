@@ -41,11 +41,11 @@ def test_suggestions_at_half_are_right_half_the_time_on_held_out_programmes(
 ) -> None:
     config = replace(
         TrainingConfig(),
-        households=8,
+        households=4,
         days=2,
-        single_days=220,
-        evaluation_days=40,
-        max_iter=60,
+        single_days=150,
+        evaluation_days=30,
+        max_iter=50,
         min_positives=15,
         excluded_programmes=HELD_OUT,
     )
@@ -58,7 +58,7 @@ def test_suggestions_at_half_are_right_half_the_time_on_held_out_programmes(
     )
     shown = dict.fromkeys(model.categories, 0)
     right = dict(shown)
-    for j in range(120):
+    for j in range(80):
         household = simulate_household(FIRST_DAY, 1, 900_000 + j, household_config)
         dataset = household_dataset(household, candidates)
         if not len(dataset):
