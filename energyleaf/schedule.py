@@ -82,6 +82,15 @@ DEFAULT_SCHEDULE: tuple[ScheduleEntry, ...] = (
         "survey 2 or 3 and invite them.",
     ),
     ScheduleEntry(
+        "staff-digest",
+        "reports.send_staff_digest",
+        minute="30",
+        hour="6",
+        description="Daily at 06:30 UTC (set the hour here): mail support staff what needs "
+        "looking after (silent sensors, meter events, failed jobs and mails, unusual rejected "
+        "readings of the last 24 h); nothing when there is nothing to say.",
+    ),
+    ScheduleEntry(
         "cleanup-exports",
         "exports.cleanup_exports",
         minute="17",

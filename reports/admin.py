@@ -16,6 +16,7 @@ from .models import (
     Report,
     ReportDay,
     ReportSettings,
+    StaffDigestMail,
     SurveyInvitation,
 )
 from .services.report_mails import report_mail_render, report_mails_resend
@@ -199,5 +200,56 @@ class SurveyInvitationAdmin(MailDeliveryAdmin[SurveyInvitation]):
 
     def has_change_permission(
         self, request: HttpRequest, obj: SurveyInvitation | None = None
+    ) -> bool:
+        return False
+
+
+@admin.register(StaffDigestMail)
+class StaffDigestMailAdmin(MailDeliveryAdmin[StaffDigestMail]):
+    """Read-only: the staff daily digest's mails, written only by its service (the digest's
+    text is on the row's digest)."""
+
+    list_display = (
+        "id",
+        "digest_day",
+        "user",
+        "mail_status",
+        "mail_skip_reason",
+        "mail_attempts",
+        "created_at",
+        "mail_sent_at",
+    )
+    list_filter = ("mail_status", "mail_skip_reason")
+    list_select_related = ("user", "digest")
+    search_fields = ("user__email",)
+    raw_id_fields = ("user", "digest")
+    readonly_fields = ("digest_window", "digest_text")
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+
+    @admin.display(description="day", ordering="digest__day")
+    def digest_day(self, obj: StaffDigestMail) -> str:
+        return obj.digest.day.isoformat()
+
+    @admin.display(description="window (UTC)")
+    def digest_window(self, obj: StaffDigestMail) -> str:
+        return f"{obj.digest.window_start:%Y-%m-%d %H:%M} to {obj.digest.window_end:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="sections")
+    def digest_text(self, obj: StaffDigestMail) -> str:
+        return ", ".join(
+            f"{section.get('title')}: {section.get('count')}" for section in obj.digest.sections
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: StaffDigestMail | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: StaffDigestMail | None = None
     ) -> bool:
         return False

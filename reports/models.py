@@ -1,6 +1,7 @@
 """Reports data: the mail outbox's status machine (`MailDelivery`), anomaly mails, report
-settings, reports with their days and mail state, and the survey routine's invitations (its
-status transitions are `energyleaf.users`' `ExperimentStatusTransition`)."""
+settings, reports with their days and mail state, the survey routine's invitations (its
+status transitions are `energyleaf.users`' `ExperimentStatusTransition`) and the staff daily
+digest with its mails."""
 
 from __future__ import annotations
 
@@ -309,3 +310,50 @@ class SurveyInvitation(MailDelivery):
 
     def __str__(self) -> str:
         return f"survey {self.survey_number} invitation of user {self.user_id}: {self.mail_status}"
+
+
+class StaffDigest(models.Model):
+    """The staff daily digest of one UTC `day` (the day of its first run): what happened in
+    [`window_start`, `window_end`) as composed then (`sections`: a list of
+    `{"key", "title", "count", "lines": [{"text", "url"}], "more"}`), so that a retry of the same
+    day mails the same content and nothing twice. Stored only when a section has something to
+    say; its mails are `StaffDigestMail` rows (docs/operations.md, "Staff daily digest")."""
+
+    day = models.DateField(unique=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    sections = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(window_end__gt=models.F("window_start")),
+                name="staff_digest_window_not_empty",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"staff digest of {self.day}"
+
+
+class StaffDigestMail(MailDelivery):
+    """The mail of one staff digest to one support staff member: at most one row per digest and
+    user, so a retried or repeated run of the day never mails anyone twice. Failed rows are
+    tried again by the task's retries until `mail_attempts` reaches the limit; `skipped` with
+    `no_email` when the account was deactivated or lost its e-mail in between."""
+
+    digest = models.ForeignKey(StaffDigest, on_delete=models.CASCADE, related_name="mails")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_digest_mails"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(MailDelivery.Meta):
+        constraints: ClassVar = [
+            *MailDelivery.Meta.constraints,
+            models.UniqueConstraint(fields=["digest", "user"], name="staff_digest_mail_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"staff digest mail of {self.digest_id} to user {self.user_id}: {self.mail_status}"

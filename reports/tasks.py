@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
+
+from celery import Task, shared_task
 
 from energyleaf.common.tasks import database_task
 from reports.services.errors import ReportMailError
@@ -132,3 +134,31 @@ def cleanup_retention_task(now: str | None = None) -> dict[str, int]:
         ", ".join(f"{count} {name}" for name, count in deleted.items()),
     )
     return deleted
+
+
+@database_task(
+    "reports.send_staff_digest",
+    bind=True,
+    acks_late=True,  # idempotent per UTC day: one mail per digest and recipient
+    retry_backoff=60,
+    max_retries=2,  # with the first run, the staff digest mail's 3 attempts
+    soft_time_limit=300,
+    time_limit=360,
+)
+def send_staff_digest_task(self: Task[Any, Any], now: str | None = None) -> dict[str, int | None]:
+    """Daily (beat `staff-digest`, 06:30 UTC unless the admin moved it): mail support staff the
+    digest of the last 24 hours, or nothing when there is nothing to say. When a mail failed,
+    the task runs again later for the same moment (so the same day's digest), which sends only
+    the mails still due. `now` (ISO 8601 with offset) is for operators and tests."""
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    from .services.staff_digest import staff_digest_send
+
+    moment = (parse_datetime(now) if now else None) or timezone.now()
+    result = staff_digest_send(now=moment)
+    if result.failed and self.request.retries < (self.max_retries or 0):
+        raise self.retry(
+            kwargs={"now": moment.isoformat()}, countdown=300 * 2**self.request.retries
+        )
+    return result.as_dict()

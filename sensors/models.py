@@ -167,6 +167,14 @@ class SensorAssignment(models.Model):
                 | models.Q(valid_to__gt=models.F("valid_from")),
                 name="sensor_assignment_ends_after_start",
             ),
+            # A household is deleted with `analytics.services.households.households_delete`,
+            # which ends its open periods first. Any other deletion (a shell, a cascade) would
+            # leave the sensor's later readings labelled with the deleted household: the
+            # database refuses it instead.
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=False) | models.Q(user__isnull=False),
+                name="sensor_assignment_open_has_household",
+            ),
         ]
         indexes: ClassVar = [
             models.Index(fields=["sensor", "valid_from"], name="sensor_assignment_sensor_from"),

@@ -15,8 +15,10 @@ from django.utils import timezone
 
 from energyleaf.users.models import User
 from sensors.models import Sensor
+from sensors.selectors.assignments import periods_q
 from sensors.services import SensorResetResult, sensor_assign, sensor_reset
 
+from ..models import Sequence
 from .rollups import BUCKET, rollups_rebuild
 
 # Readings may be stamped up to an hour ahead of the server (ingestion refuses later ones).
@@ -51,8 +53,20 @@ def sensor_reset_with_rollups(
     at: datetime | None = None,
 ) -> SensorResetResult:
     """Reset the sensor with `sensors.services.sensor_reset` as of `at` (default now), then
-    rebuild its rollups from `at` on."""
+    rebuild its rollups from `at` on. With its readings deleted, what came from them goes too:
+    the rollups over the deleted span are summed again from the readings kept, and the peaks and
+    anomalies detected in the deleted readings (with their suggestions and confirmations) are
+    deleted."""
     at = at or timezone.now()
     result = sensor_reset(sensor=sensor, delete_readings=delete_readings, actor_id=actor_id, at=at)
     rollups_follow_assignment(sensor_id=sensor.pk, at=at)
+    if result.deleted_from is not None and result.deleted_to is not None:
+        rollups_rebuild(
+            sensor_id=sensor.pk,
+            start=result.deleted_from,
+            end=result.deleted_to + timedelta(microseconds=1),
+        )
+        Sequence.objects.filter(
+            sensor_id=sensor.pk, start__gte=result.deleted_from, start__lte=result.deleted_to
+        ).exclude(periods_q(result.kept_periods, field="start")).delete()
     return result

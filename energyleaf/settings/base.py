@@ -160,6 +160,12 @@ ENERGYLEAF_SURVEY_SECOND_ID = env.str("ENERGYLEAF_SURVEY_SECOND_ID", default="")
 ENERGYLEAF_SURVEY_THIRD_ID = env.str("ENERGYLEAF_SURVEY_THIRD_ID", default="")
 ENERGYLEAF_SURVEY_CATCH_UP_DAYS = env.int("ENERGYLEAF_SURVEY_CATCH_UP_DAYS", default=7)
 ENERGYLEAF_SURVEY_CONTACT_EMAIL = env.str("ENERGYLEAF_SURVEY_CONTACT_EMAIL", default="")
+# Staff daily digest (docs/operations.md, "Staff daily digest"): a sensor of an active household
+# is silent after this many hours without a reading; a sensor's refusals of the last 24 h are
+# unusual from this many on when they are also at least this percentage of what it sent.
+ENERGYLEAF_DIGEST_SILENT_AFTER_HOURS = env.int("ENERGYLEAF_DIGEST_SILENT_AFTER_HOURS", default=6)
+ENERGYLEAF_DIGEST_REFUSALS_MIN = env.int("ENERGYLEAF_DIGEST_REFUSALS_MIN", default=50)
+ENERGYLEAF_DIGEST_REFUSALS_PERCENT = env.float("ENERGYLEAF_DIGEST_REFUSALS_PERCENT", default=5.0)
 
 # --- Static files ---------------------------------------------------------------------------------
 STATIC_URL = "static/"

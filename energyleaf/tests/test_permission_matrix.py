@@ -51,7 +51,13 @@ from energyleaf.tests.test_security_walk import OPERATIONS, OWNER_STATUS, PUBLIC
 from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition, User
 from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from exports.models import ExperimentExportMark, ExportJob
-from reports.models import AnomalyNotification, Report, SurveyInvitation
+from reports.models import (
+    AnomalyNotification,
+    Report,
+    StaffDigest,
+    StaffDigestMail,
+    SurveyInvitation,
+)
 from sensors.models import MeterEvent, RejectedReading
 from sensors.services import sensor_register
 
@@ -134,6 +140,7 @@ ADMIN_ACTIONS: dict[str, frozenset[str]] = {
     "reports.reportsettings:delete_selected": ADMINS,
     "reports.anomalynotification:delete_selected": NOBODY,
     "reports.surveyinvitation:delete_selected": ADMINS,
+    "reports.staffdigestmail:delete_selected": NOBODY,  # read-only, written by the digest
 }
 
 # --- Custom admin views: URL name [variant] -> who may -------------------------------------------
@@ -263,6 +270,12 @@ def matrix(settings: Any, tmp_path: Path) -> Matrix:
         survey_id="s2",
         link="https://survey.example.org/s2",
         created_at=now,
+    )
+    StaffDigestMail.objects.create(
+        digest=StaffDigest.objects.create(
+            day=now.date(), window_start=now - timedelta(hours=24), window_end=now
+        ),
+        user=users[SUP],
     )
     MeterEvent.objects.create(sensor=sensor, occurred_at=now, new_value=Decimal("12.5"))
     RejectedReading.objects.create(

@@ -369,6 +369,35 @@ def test_resetting_with_deletion_deletes_only_the_current_households_readings(
     assert not Reading.objects.filter(timestamp__gte=BOUNDARY).exists()
 
 
+def test_resetting_with_deletion_takes_the_rollups_and_peaks_of_the_deleted_readings_along(
+    world: dict[str, Any],
+) -> None:
+    sensor = world["sensor"]
+    anna, bert = world["a"].pk, world["b"].pk
+    rollups_refresh()
+    for start in (FIRST + timedelta(minutes=30), BOUNDARY + timedelta(minutes=30)):
+        Sequence.objects.create(
+            sensor=sensor,
+            kind=Sequence.Kind.PEAK,
+            start=start,
+            end=start + timedelta(minutes=5),
+            average_power_w=900.0,
+            average_peak_power_w=700.0,
+            energy_kwh=0.075,
+        )
+    assert set(ConsumptionRollup.objects.values_list("household_key", flat=True)) == {anna, bert}
+
+    result = sensor_reset_with_rollups(sensor=sensor, delete_readings=True)
+
+    assert result.deleted_from == BOUNDARY
+    assert result.deleted_to == BOUNDARY + (world["count_b"] - 1) * STEP
+    # A's time is summed and detected as before; nothing derived from B's deleted readings stays.
+    rollups = list(ConsumptionRollup.objects.values_list("household_key", "readings"))
+    assert {key for key, _ in rollups} == {anna}
+    assert sum(readings for _, readings in rollups) == world["count_a"]
+    assert list(Sequence.objects.values_list("household_key", flat=True)) == [anna]
+
+
 def test_admins_see_a_households_time_or_the_sensors_current_household(
     world: dict[str, Any],
 ) -> None:

@@ -45,3 +45,15 @@ def household_time_zone(*, user: User | None = None, user_id: int | None = None)
     elif user_id is not None:
         name = Household.objects.filter(user_id=user_id).values_list("time_zone", flat=True).first()
     return ZoneInfo(name if name is not None else default_household_time_zone())
+
+
+def staff_with_role(*, role: str) -> QuerySet[User]:
+    """The staff accounts that can be mailed as members of the role group `role`
+    (`energyleaf/users/services/roles.py`): active, `is_staff`, in the group and with an
+    e-mail address, by id. Superusers outside the group are not among them."""
+    return (
+        User.objects.filter(is_active=True, is_staff=True, groups__name=role)
+        .exclude(email="")
+        .distinct()
+        .order_by("pk")
+    )

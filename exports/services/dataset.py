@@ -181,6 +181,7 @@ def _export_job_claim(job_id: int) -> ExportJob | None:
         job.error = f"Gave up after {job.attempts} attempts (the worker died or was stopped)."
         job.finished_at = now
         job.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        _export_job_failure_record(job)
         return None
     job.status = Status.RUNNING
     job.attempts += 1
@@ -225,6 +226,21 @@ def _export_job_finish(job: ExportJob, *, status: str, error: str) -> None:
             "file_path",
             "updated_at",
         ]
+    )
+    if status == Status.FAILED:
+        _export_job_failure_record(job)
+
+
+def _export_job_failure_record(job: ExportJob) -> None:
+    """The failed job as an error of a background job in the audit log (the staff daily digest
+    lists these as failed jobs)."""
+    audit_event_record(
+        title="exports/export-failed",
+        app_function="export_job_run",
+        log_type=AuditEvent.LogType.ERROR,
+        app_component=AuditEvent.Component.WORKER,
+        user_id=job.requested_by_id,
+        details={"job": job.pk, "attempts": job.attempts, "error": job.error[:300]},
     )
 
 

@@ -22,6 +22,7 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from analytics.models import Device, Sequence
+from analytics.services.households import households_delete
 from analytics.tests.factories import DeviceFactory, DevicePeakFactory
 from energyleaf.schedule import default_entry
 from energyleaf.tests.helpers import utc
@@ -480,8 +481,7 @@ def test_a_selection_whose_households_were_deleted_exports_nothing(
     with django_capture_on_commit_callbacks(execute=False):
         job = export_job_create(requested_by=None, households=[world["bert"].household])
     assert job.all_households is False
-    Reading.objects.filter(sensor=world["b"]).delete()
-    world["bert"].delete()
+    households_delete(users=[world["bert"]], keep_readings=False)
 
     export_job_run(job_id=job.pk)
 

@@ -13,8 +13,9 @@ rest, the same way for every kind, in one transaction on the locked row:
 - call `compose`: a `MailSkipReason` is recorded as `skipped`; a message is sent through
   Django's mail API after counting the attempt;
 - record `sent` (with the time, the last error cleared) or, on a transport error
-  (`MAIL_ERRORS`), `failed` with the error's text, and hand the error back for the caller's
-  retry policy.
+  (`MAIL_ERRORS`), `failed` with the error's text, plus an error event in the audit log
+  (`mail/send-failed`, read by the staff daily digest), and hand the error back for the
+  caller's retry policy.
 
 `mail_resend` sets rows back to `pending` for an admin, each recorded in the audit log.
 """
@@ -32,6 +33,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import QuerySet
 
+from energyleaf.audit.models import AuditEvent
 from energyleaf.audit.services import audit_event_record
 
 from ..models import MailDelivery, MailSkipReason, MailStatus
@@ -41,6 +43,9 @@ logger = logging.getLogger(__name__)
 # Errors of the mail transport: recorded on the row and tried again later.
 MAIL_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError)
 MAX_ERROR_LENGTH = 2000
+# Title of the audit event of every failed send (the staff digest's "failed mails").
+MAIL_FAILED_TITLE = "mail/send-failed"
+AUDIT_ERROR_LENGTH = 300
 
 MailRow = TypeVar("MailRow", bound=MailDelivery)
 
@@ -124,6 +129,20 @@ def mail_deliver(*, kind: MailKind[MailRow], row_id: int, now: datetime) -> Mail
             extra={f"{kind.label}_id": row.pk, "attempts": row.mail_attempts},
         )
         out_of_attempts = kind.max_attempts is not None and row.mail_attempts >= kind.max_attempts
+        audit_event_record(
+            title=MAIL_FAILED_TITLE,
+            app_function=f"{kind.name}-send",
+            log_type=AuditEvent.LogType.ERROR,
+            app_component=AuditEvent.Component.WORKER,
+            details={
+                "kind": kind.name,
+                "model": row._meta.label_lower,
+                "row_id": row.pk,
+                "attempts": row.mail_attempts,
+                "gave_up": out_of_attempts,
+                "error": row.mail_last_error[:AUDIT_ERROR_LENGTH],
+            },
+        )
         return MailOutcome("gave_up" if out_of_attempts else "failed", error)
     row.mail_status = MailStatus.SENT
     row.mail_sent_at = now

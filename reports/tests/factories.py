@@ -1,5 +1,5 @@
 """Test data for reports: anomaly mails, report settings, reports with their days, survey
-invitations."""
+invitations, staff digests and their mails."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from analytics.tests.factories import SequenceFactory
-from energyleaf.users.tests.factories import UserFactory
+from energyleaf.users.tests.factories import StaffFactory, UserFactory
 from reports.models import (
     AnomalyNotification,
     MailStatus,
     Report,
     ReportDay,
     ReportSettings,
+    StaffDigest,
+    StaffDigestMail,
     SurveyInvitation,
 )
 
@@ -84,3 +86,39 @@ class SurveyInvitationFactory(DjangoModelFactory[SurveyInvitation]):
     link = factory.LazyAttribute(lambda o: f"https://survey.example.org/{o.survey_id}")
     mail_status = MailStatus.PENDING
     created_at = factory.LazyFunction(timezone.now)
+
+
+class StaffDigestFactory(DjangoModelFactory[StaffDigest]):
+    """The digest of a day (the n-th day after 2026-01-01) with one silent sensor."""
+
+    class Meta:
+        model = StaffDigest
+
+    day = factory.Sequence(lambda n: date(2026, 1, 1) + timedelta(days=n))
+    window_end = factory.LazyAttribute(
+        lambda o: datetime(o.day.year, o.day.month, o.day.day, 6, 30, tzinfo=UTC)
+    )
+    window_start = factory.LazyAttribute(lambda o: o.window_end - timedelta(hours=24))
+    sections = factory.LazyFunction(
+        lambda: [
+            {
+                "key": "silent",
+                "title": "Silent sensors",
+                "count": 1,
+                "lines": [{"text": "AA:BB:CC:00:00:01 (sensor 1, electricity)", "url": ""}],
+                "more_url": "",
+                "note": "no reading for more than 6 h",
+            }
+        ]
+    )
+
+
+class StaffDigestMailFactory(DjangoModelFactory[StaffDigestMail]):
+    """The pending mail of a digest to a support staff member."""
+
+    class Meta:
+        model = StaffDigestMail
+
+    digest = factory.SubFactory(StaffDigestFactory)
+    user = factory.SubFactory(StaffFactory, roles=["support"])
+    mail_status = MailStatus.PENDING

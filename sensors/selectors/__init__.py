@@ -2,7 +2,8 @@
 
 `sensors`: the sensors themselves (re-exported here); `assignments`: whose data a reading is (a
 sensor's households, period by period); `readings`: every read of the readings table from the
-other apps, each applying those periods. Nothing outside the sensors app reads `Reading` directly.
+other apps, each applying those periods; `health`: what staff look after (silent sensors,
+refusals per sensor, new meter events). Nothing outside the sensors app reads `Reading` directly.
 """
 
 from .sensors import (

@@ -7,13 +7,14 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max, Min
 
 from energyleaf.audit.services import audit_event_record
 from energyleaf.users.models import User
 from sensors.compute.mac import InvalidMacError, canonical_mac
 
 from ..models import Reading, Sensor, SensorAssignment
-from ..selectors.assignments import periods_q, sensor_periods
+from ..selectors.assignments import Period, periods_q, sensor_periods
 from .assignments import assignment_sync
 
 
@@ -110,8 +111,15 @@ def sensor_assign(
 
 @dataclass(frozen=True, slots=True)
 class SensorResetResult:
+    """What a reset did. With readings deleted, `deleted_from` and `deleted_to` are the first and
+    last timestamp among them and `kept_periods` the periods whose readings stayed, so that what
+    was summed or detected from the deleted readings can follow."""
+
     tokens_revoked: int
     readings_deleted: int
+    deleted_from: datetime | None = None
+    deleted_to: datetime | None = None
+    kept_periods: tuple[Period, ...] = ()
 
 
 @transaction.atomic
@@ -143,13 +151,15 @@ def sensor_reset(
     sensor.save(update_fields=["user", "needs_script", "updated_at"])
     tokens_revoked, _ = sensor.tokens.all().delete()
     readings_deleted = 0
+    span: dict[str, datetime | None] = {"first": None, "last": None}
+    keep: list[Period] = []
     if delete_readings:
         keep = [period for period in sensor_periods(sensor_id=sensor.pk) if period.start != closing]
-        readings_deleted, _ = (
-            Reading.objects.filter(sensor=sensor).exclude(periods_q(keep)).delete()
-            if keep
-            else Reading.objects.filter(sensor=sensor).delete()
-        )
+        doomed = Reading.objects.filter(sensor=sensor)
+        if keep:
+            doomed = doomed.exclude(periods_q(keep))
+        span = doomed.aggregate(first=Min("timestamp"), last=Max("timestamp"))
+        readings_deleted, _ = doomed.delete()
     audit_event_record(
         title="sensor/reset",
         app_function="sensor-reset",
@@ -158,7 +168,13 @@ def sensor_reset(
         sensor_id=sensor.pk,
         details={"tokens_revoked": tokens_revoked, "readings_deleted": readings_deleted},
     )
-    return SensorResetResult(tokens_revoked=tokens_revoked, readings_deleted=readings_deleted)
+    return SensorResetResult(
+        tokens_revoked=tokens_revoked,
+        readings_deleted=readings_deleted,
+        deleted_from=span["first"],
+        deleted_to=span["last"],
+        kept_periods=tuple(keep),
+    )
 
 
 def sensor_tokens_revoke(*, sensor_ids: list[int], actor_id: int | None = None) -> int:

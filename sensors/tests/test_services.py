@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from energyleaf.audit.models import AuditEvent
 from energyleaf.users.tests.factories import UserFactory
-from sensors.models import Reading, Sensor, SensorToken
+from sensors.models import Reading, Sensor, SensorAssignment, SensorToken
 from sensors.services import sensor_assign, sensor_register, sensor_reset, sensor_tokens_revoke
 from sensors.tests.factories import SensorFactory, make_readings
 
@@ -112,3 +113,15 @@ def test_sensor_history_records_changes():
     sensor_reset(sensor=sensor)
     assert [h.history_type for h in sensor.history.order_by("history_date")] == ["+", "~"]
     assert sensor.history.first().user_id is None
+
+
+def test_the_database_refuses_deleting_a_household_that_still_holds_a_sensor() -> None:
+    """Deleting a user outside `households_delete` would leave the sensor's open period without a
+    household, and the sensor's later readings labelled with the deleted one."""
+    user = UserFactory()
+    sensor = sensor_register(client_id="aa:bb:cc:00:00:99", user=user)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        user.delete()
+
+    assert SensorAssignment.objects.get(sensor=sensor, valid_to__isnull=True).user_id == user.pk

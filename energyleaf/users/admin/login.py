@@ -14,6 +14,7 @@ from energyleaf.audit.models import AuditEvent
 from energyleaf.common.throttling import client_address
 from energyleaf.users.services.login_throttle import (
     login_failure_audit,
+    login_success_remember,
     login_throttle_wait,
     retry_after,
 )
@@ -41,7 +42,7 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
                     params={"seconds": seconds},
                 )
         try:
-            return super().clean()
+            cleaned = super().clean()
         except ValidationError:
             if self.user_cache is None and self.cleaned_data.get("password"):
                 # The password check ran and failed (not a missing field, not a refused role).
@@ -51,6 +52,11 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
                     component=AuditEvent.Component.ADMIN,
                 )
             raise
+        if self.request is not None:
+            login_success_remember(
+                address=client_address(self.request), account=self.cleaned_data.get("username")
+            )
+        return cleaned
 
 
 def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -10,13 +10,14 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
+from energyleaf.common.throttling import client_address
 from energyleaf.users.api.jwt import (
     TokenObtainPairSerializer,
     TokenRefreshSerializer,
     TokenVerifySerializer,
 )
 from energyleaf.users.models import User
-from energyleaf.users.services.login_throttle import login_throttle_wait
+from energyleaf.users.services.login_throttle import login_success_remember, login_throttle_wait
 
 from .. import selectors
 from ..services import household_update
@@ -79,6 +80,13 @@ class LoginView(TokenObtainPairView):
 
     def throttled(self, request: Request, wait: float | None) -> NoReturn:
         raise Throttled(wait=wait, detail="Too many login attempts.")
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == 200:
+            data: Any = request.data
+            login_success_remember(address=client_address(request), account=data.get("email"))
+        return response
 
 
 class RefreshView(TokenRefreshView):

@@ -4,6 +4,12 @@ Checked before the password is hashed, so a flood of logins costs a cache round 
 instead of a password hash and cannot starve the sensor endpoints of CPU. Counts live in the
 default cache (Redis in production: shared by every web process). Every attempt counts, right
 or wrong; a refused attempt is audited once per address or account and minute.
+
+The per-account limit stops guessing one account's password from many addresses, but it would
+also let anyone lock a household out by failing logins with its e-mail. An address the account
+logged in from successfully is therefore remembered for `KNOWN_ADDRESS_DAYS` days and, from
+there, only the per-address limit applies: the household keeps logging in from home while its
+account is under attack elsewhere.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from energyleaf.common.throttling import client_address, rate_limit_hit
 from energyleaf.users.models import User
 
 MAX_ACCOUNT_CHARS = 254
+KNOWN_ADDRESS_DAYS = 30
 
 
 def login_account_key(account: object) -> str:
@@ -38,7 +45,7 @@ def login_throttle_wait(*, address: str, account: object, component: str) -> flo
         ident=f"login:address:{address}", rate=settings.ENERGYLEAF_LOGIN_RATE_PER_ADDRESS
     )
     limited_by = "address"
-    if wait is None and account_key:
+    if wait is None and account_key and not _known(address=address, account=account_key):
         wait = rate_limit_hit(
             ident=f"login:account:{account_key}", rate=settings.ENERGYLEAF_LOGIN_RATE_PER_ACCOUNT
         )
@@ -48,6 +55,23 @@ def login_throttle_wait(*, address: str, account: object, component: str) -> flo
             limited_by=limited_by, address=address, account=account_key, component=component
         )
     return wait
+
+
+def login_success_remember(*, address: str, account: object) -> None:
+    """Remember that `account` logged in from `address`: from there the per-account limit no
+    longer applies (for `KNOWN_ADDRESS_DAYS` days from the latest success)."""
+    account_key = login_account_key(account)
+    if account_key:
+        cache.set(_known_key(address=address, account=account_key), 1, KNOWN_ADDRESS_DAYS * 86400)
+
+
+def _known_key(*, address: str, account: str) -> str:
+    pair = f"{account}\n{address}".encode("utf-8", "surrogatepass")
+    return f"login-known:{hashlib.sha256(pair).hexdigest()[:32]}"
+
+
+def _known(*, address: str, account: str) -> bool:
+    return cache.get(_known_key(address=address, account=account)) is not None
 
 
 def login_failure_audit(

@@ -80,6 +80,42 @@ def test_jwt_login_is_limited_per_account_across_addresses(household_user) -> No
 
 
 @override_settings(
+    ENERGYLEAF_LOGIN_RATE_PER_ADDRESS="100/min", ENERGYLEAF_LOGIN_RATE_PER_ACCOUNT="3/min"
+)
+def test_an_attack_on_an_account_does_not_lock_it_out_where_it_logged_in_before(
+    household_user,
+) -> None:
+    home = "203.0.113.7"
+    assert _jwt_login(household_user.email, TEST_PASSWORD, home).status_code == 200
+
+    attack = [
+        _jwt_login(household_user.email, WRONG, f"198.51.100.{i}").status_code for i in range(6)
+    ]
+
+    assert attack == [401, 401, 429, 429, 429, 429]  # the home login counted too
+    assert _jwt_login(household_user.email, TEST_PASSWORD, home).status_code == 200
+    assert _jwt_login(household_user.email, WRONG, home).status_code == 401
+    # A new address is under the account's limit, as before.
+    assert _jwt_login(household_user.email, TEST_PASSWORD, "203.0.113.8").status_code == 429
+
+
+@override_settings(
+    ENERGYLEAF_LOGIN_RATE_PER_ADDRESS="100/min", ENERGYLEAF_LOGIN_RATE_PER_ACCOUNT="2/min"
+)
+def test_a_staff_member_keeps_the_admin_login_where_it_logged_in_before() -> None:
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    url = reverse("admin:login")
+    form = {"username": staff.email, "password": TEST_PASSWORD, "next": "/admin/"}
+    home = Client(REMOTE_ADDR="203.0.113.7")
+    assert home.post(url, form).status_code == 302
+    for i in range(4):
+        Client(REMOTE_ADDR=f"198.51.100.{i}").post(url, {**form, "password": WRONG})
+
+    assert Client(REMOTE_ADDR="203.0.113.8").post(url, form).status_code == 429
+    assert Client(REMOTE_ADDR="203.0.113.7").post(url, form).status_code == 302
+
+
+@override_settings(
     ENERGYLEAF_LOGIN_RATE_PER_ADDRESS="3/min", ENERGYLEAF_LOGIN_RATE_PER_ACCOUNT="100/min"
 )
 def test_refused_attempts_check_no_password_and_are_audited_once(household_user) -> None:

@@ -21,6 +21,7 @@ from sensors.models import Reading, ReadingFlag, RejectedReading, Sensor, Sensor
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.protobuf import mapping
 from sensors.services import sensor_register, sensor_reset
+from sensors.services.assignments import household_sensors_release
 from sensors.services.tokens import token_hash
 
 from .clients import (
@@ -393,7 +394,10 @@ def test_token_of_a_reset_sensor_is_refused_with_401(gunicorn_server):
 
 def test_token_of_a_sensor_whose_household_was_deleted_is_token_invalid(gunicorn_server):
     """A token that is still stored but whose sensor lost its household (the user was deleted,
-    which unassigns the sensor without revoking tokens) is HTTP 401 `Token invalid`."""
+    which unassigns the sensor without revoking tokens) is HTTP 401 `Token invalid`. The
+    deletion is done as `analytics.services.households.households_delete` does it: the
+    household's sensors are released first (the database refuses an open period without a
+    household)."""
     mac = "5C:CF:7F:AB:CD:00"
     user = UserFactory()
     sensor = sensor_register(client_id=mac, user=user)
@@ -401,6 +405,7 @@ def test_token_of_a_sensor_whose_household_was_deleted_is_token_invalid(gunicorn
         token = token_of(
             driver.post("/api/v1/token", token_request(mac, need_script=None)).first_chunk
         )
+        household_sensors_release(user_id=user.pk, at=timezone.now())
         user.delete()
         assert SensorToken.objects.filter(sensor=sensor).exists()
         answer = driver.post("/api/v1/sensor_input", reading_request(token, 100.0))
