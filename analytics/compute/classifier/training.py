@@ -656,6 +656,8 @@ def validate_unseen_devices(
         )
         touches = np.array([bool(present & held[fold]) for present in dataset.sources], dtype=bool)
         train = ~near & ~touches
+        if not train.any():
+            raise ValueError("the unseen-device validation needs devices spread over their ranges")
         model = _fit(dataset.features[train], labels[train], classes, config)
         third = (fold / config.folds, (fold + 1) / config.folds)
         region = DeviceRegion(power=third, duration=third, programmes=held[fold] or None)
