@@ -43,8 +43,8 @@ def test_suggestions_at_half_are_right_half_the_time_on_held_out_programmes(
         TrainingConfig(),
         households=4,
         days=2,
-        single_days=150,
-        evaluation_days=30,
+        single_days=100,
+        evaluation_days=20,
         max_iter=50,
         min_positives=15,
         excluded_programmes=HELD_OUT,
@@ -58,7 +58,7 @@ def test_suggestions_at_half_are_right_half_the_time_on_held_out_programmes(
     )
     shown = dict.fromkeys(model.categories, 0)
     right = dict(shown)
-    for j in range(80):
+    for j in range(60):
         household = simulate_household(FIRST_DAY, 1, 900_000 + j, household_config)
         dataset = household_dataset(household, candidates)
         if not len(dataset):
