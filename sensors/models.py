@@ -261,6 +261,12 @@ class ReadingFlag:
     METER_REPLACED = 4  # first reading of a new meter: consumption since the old one unknown (0)
     SERVER_TIME = 8  # the sensor sent no timestamp; the server's receive time is used
     BACKFILLED = 16  # arrived after a later reading of the same sensor had been stored
+    # Readings imported from the old platform are kept as it stored them; these mark the ones
+    # today's rules would have refused or changed, nothing is corrected
+    # (docs/operations.md, "Import from the old platform").
+    IMPORTED_IMPLAUSIBLE_VALUE = 32  # register not positive, went down or rose too fast
+    IMPORTED_IMPLAUSIBLE_POWER = 64  # power outside -20 kW..40 kW
+    IMPORTED_IMPLAUSIBLE_OUT = 128  # feed-in register negative, went back or jumped
 
     LABELS: ClassVar[dict[int, str]] = {
         VALUE_CURRENT_REPLACED: "value_current_replaced",
@@ -268,6 +274,9 @@ class ReadingFlag:
         METER_REPLACED: "meter_replaced",
         SERVER_TIME: "server_time",
         BACKFILLED: "backfilled",
+        IMPORTED_IMPLAUSIBLE_VALUE: "imported_implausible_value",
+        IMPORTED_IMPLAUSIBLE_POWER: "imported_implausible_power",
+        IMPORTED_IMPLAUSIBLE_OUT: "imported_implausible_out",
     }
 
     @classmethod

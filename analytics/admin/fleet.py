@@ -14,15 +14,19 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
+from analytics.compute.charts import CoverageRow, coverage_heatmap_svg, day_label
 from analytics.models import ConsumptionRollup
+from analytics.selectors.charts import fleet_daily_coverage
 from analytics.selectors.fleet import fleet_health
 from energyleaf.common.admin import admin_view_urls
 
 
 @admin.register(ConsumptionRollup)
 class FleetHealthAdmin(admin.ModelAdmin[ConsumptionRollup]):
-    """Fleet health (per sensor: last seen, share of expected readings, gaps, rejections)."""
+    """Fleet health (per sensor: last seen, share of expected readings, gaps, rejections), with
+    a heatmap of the share per sensor and UTC day."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -52,11 +56,18 @@ class FleetHealthAdmin(admin.ModelAdmin[ConsumptionRollup]):
 
             raise PermissionDenied
         now = timezone.now()
+        sensors = fleet_health(now=now)
+        coverage = fleet_daily_coverage(now=now)
+        heatmap = coverage_heatmap_svg(
+            rows=[CoverageRow(s.client_id, coverage.of(s.sensor_id)) for s in sensors],
+            days=[day_label(day) for day in coverage.days],
+        )
         context = {
             **self.admin_site.each_context(request),
             "title": "Fleet health",
             "opts": self.model._meta,
             "now": now,
-            "sensors": fleet_health(now=now),
+            "sensors": sensors,
+            "coverage_heatmap": mark_safe(heatmap),  # noqa: S308 - numbers and escaped texts
         }
         return TemplateResponse(request, "admin/analytics/fleet_health.html", context)

@@ -1,14 +1,14 @@
 """Admin pages of sequences, devices, suggestions (with their evaluation against confirmed
 devices) and power estimations.
 
-A sequence's change page shows the sensor's power around it as an inline SVG built here from
-numbers only (no user text in the SVG, nothing from the request).
+A sequence's change page shows the sensor's power around it on the household's local time and,
+for a peak, the classifier's suggestions with their probabilities: inline SVGs drawn by
+analytics.compute.charts (numbers and escaped category names only, nothing from the request).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence as SequenceOf
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -18,60 +18,22 @@ from django.urls import URLPattern
 from django.utils.safestring import SafeString, mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
+from analytics.compute.charts import (
+    ReliabilityBand,
+    SuggestionBar,
+    power_chart_svg,
+    reliability_svg,
+    suggestions_svg,
+)
 from analytics.models import Device, DevicePowerEstimation, DeviceSuggestion, Sequence
-from analytics.selectors.devices import SUGGESTION_MIN_PROBABILITY, PowerPoint, sensor_power_around
+from analytics.selectors.charts import peak_suggestions
+from analytics.selectors.devices import SUGGESTION_MIN_PROBABILITY, sensor_power_around
 from analytics.selectors.suggestions import suggestion_evaluation, suggestion_model_versions
 from energyleaf.common.admin import admin_view_urls, number_display
 from energyleaf.common.numbers import HOURS, KWH, PROBABILITY, WATTS
+from energyleaf.users.selectors import household_time_zone
 
 CHART_MARGIN = timedelta(minutes=30)
-CHART_WIDTH = 720
-CHART_HEIGHT = 220
-CHART_PADDING = 40
-
-
-def power_chart_svg(
-    *,
-    points: SequenceOf[PowerPoint],
-    window_start: datetime,
-    window_end: datetime,
-    highlight_start: datetime,
-    highlight_end: datetime,
-) -> str:
-    """An SVG line chart of power (W) over [window_start, window_end] with the highlighted span
-    shaded. Everything written into the SVG is a formatted number."""
-    span = (window_end - window_start).total_seconds() or 1.0
-    top = max((point.power_w for point in points), default=0.0)
-    bottom = min((point.power_w for point in points), default=0.0)
-    top = max(top, 0.0)
-    bottom = min(bottom, 0.0)
-    height = (top - bottom) or 1.0
-    inner_w = CHART_WIDTH - 2 * CHART_PADDING
-    inner_h = CHART_HEIGHT - 2 * CHART_PADDING
-
-    def x_of(moment: datetime) -> float:
-        fraction = (moment - window_start).total_seconds() / span
-        return CHART_PADDING + min(max(fraction, 0.0), 1.0) * inner_w
-
-    def y_of(power: float) -> float:
-        return CHART_PADDING + (top - power) / height * inner_h
-
-    x1, x2 = x_of(highlight_start), x_of(highlight_end)
-    polyline = " ".join(f"{x_of(p.timestamp):.1f},{y_of(p.power_w):.1f}" for p in points)
-    baseline = y_of(0.0)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{CHART_WIDTH}" '
-        f'height="{CHART_HEIGHT}" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" role="img">',
-        f'<rect x="{x1:.1f}" y="{CHART_PADDING}" width="{max(x2 - x1, 1.0):.1f}" '
-        f'height="{inner_h}" fill="#fde68a"/>',
-        f'<line x1="{CHART_PADDING}" y1="{baseline:.1f}" x2="{CHART_WIDTH - CHART_PADDING}" '
-        f'y2="{baseline:.1f}" stroke="#9ca3af"/>',
-        f'<polyline points="{polyline}" fill="none" stroke="#2563eb" stroke-width="1.5"/>',
-        f'<text x="4" y="{CHART_PADDING:d}" font-size="11">{top:.0f} W</text>',
-        f'<text x="4" y="{baseline:.1f}" font-size="11">0 W</text>',
-        "</svg>",
-    ]
-    return "".join(parts)
 
 
 @admin.register(Sequence)
@@ -96,6 +58,7 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
         "detected_at",
         "updated_at",
         "power_chart",
+        "suggestions_chart",
     )
     readonly_fields = fields
     average_power = number_display(
@@ -107,7 +70,7 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
     energy = number_display("energy_kwh", decimals=KWH, description="energy (kWh)")
     base_load = number_display("base_load_w", decimals=WATTS, description="base load (W)")
 
-    @admin.display(description="power around the sequence (W)")
+    @admin.display(description="power around the sequence (W, household's local time)")
     def power_chart(self, obj: Sequence) -> SafeString:
         points = sensor_power_around(
             sensor_id=obj.sensor_id,
@@ -122,8 +85,23 @@ class SequenceAdmin(admin.ModelAdmin[Sequence]):
             window_end=obj.end + CHART_MARGIN,
             highlight_start=obj.start,
             highlight_end=obj.end,
+            zone=household_time_zone(user_id=obj.household_key or None),
         )
-        return mark_safe(svg)  # noqa: S308 - built from formatted numbers only
+        return mark_safe(svg)  # noqa: S308 - numbers and escaped texts only
+
+    @admin.display(description="device suggestions")
+    def suggestions_chart(self, obj: Sequence) -> SafeString | str:
+        if obj.kind != Sequence.Kind.PEAK:
+            return "—"
+        shown = peak_suggestions(sequence_id=obj.pk)
+        svg = suggestions_svg(
+            suggestions=[
+                SuggestionBar(s.label, s.probability, s.confirmed) for s in shown.suggestions
+            ],
+            threshold=SUGGESTION_MIN_PROBABILITY,
+            model_version=shown.model_version,
+        )
+        return mark_safe(svg)  # noqa: S308 - numbers and escaped texts only
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -190,13 +168,23 @@ class DeviceSuggestionAdmin(admin.ModelAdmin[DeviceSuggestion]):
         versions = suggestion_model_versions()
         wanted = request.GET.get("model_version")
         version = wanted if wanted in versions else (versions[0] if versions else None)
+        evaluation = suggestion_evaluation(model_version=version)
         context = {
             **self.admin_site.each_context(request),
             "title": "Suggestions vs confirmed devices",
             "opts": self.model._meta,
             "versions": versions,
-            "evaluation": suggestion_evaluation(model_version=version),
+            "evaluation": evaluation,
             "threshold": SUGGESTION_MIN_PROBABILITY,
+            "reliability_chart": mark_safe(  # noqa: S308 - numbers and escaped texts only
+                reliability_svg(
+                    bands=[
+                        ReliabilityBand(band.low, band.high, band.suggestions, band.confirmed)
+                        for band in evaluation.bands
+                    ],
+                    threshold=SUGGESTION_MIN_PROBABILITY,
+                )
+            ),
         }
         return TemplateResponse(request, "admin/analytics/suggestion_evaluation.html", context)
 

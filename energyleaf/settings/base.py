@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "reports",
     # The demo data and simulated sensors of the run command; uses every app above, none uses it.
     "energyleaf.demo",
+    # The import from the old platform (manage.py import_energyleaf); beside the demo on top.
+    "energyleaf.legacy",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +127,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "users.User"
+# New passwords get the first (Django's default); the others check the hashes of accounts imported
+# from the old platform (Argon2id, and plain bcrypt from before it), re-hashed at the first login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

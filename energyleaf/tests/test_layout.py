@@ -13,6 +13,7 @@ APPS = (
     "energyleaf/users",
     "energyleaf/audit",
     "energyleaf/demo",
+    "energyleaf/legacy",
     "sensors",
     "analytics",
     "exports",

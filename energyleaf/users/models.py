@@ -62,6 +62,14 @@ class User(AbstractUser):
     )
     onboarding_completed = models.BooleanField(default=False)
     activation_date = models.DateTimeField(null=True, blank=True)
+    survey_token = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=(
+            "The participant's token in the survey tool when it is not the user id: accounts "
+            "imported from the old platform keep their old id, which the survey tool holds."
+        ),
+    )
     auth_generation = models.PositiveIntegerField(
         default=0,
         editable=False,
@@ -89,6 +97,13 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def survey_tool_token(self) -> str:
+        """The token the survey tool knows the participant by: the imported old id, else the
+        user id, without `-` and `_` (as the old platform wrote it)."""
+        token = self.survey_token or str(self.pk)
+        return token.replace("-", "").replace("_", "")
 
     def clean(self) -> None:
         super().clean()

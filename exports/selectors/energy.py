@@ -226,7 +226,8 @@ def experiment_csv_blocks(
     *, status: str | None, participation_ids: list[int] | None = None
 ) -> Iterator[bytes]:
     """The participant CSV: header, then per participant firstname and lastname (commas made
-    spaces), e-mail, token (the user id without `-`/`_`), status, number, prolific, paid."""
+    spaces), e-mail, token (`User.survey_tool_token`: the user id, or the old platform's id of
+    an imported account, without `-`/`_`), status, number, prolific, paid."""
     yield csv_line(EXPERIMENT_HEADER).encode()
     participants = experiment_participants(status=status, participation_ids=participation_ids)
     yield from csv_blocks(
@@ -235,7 +236,7 @@ def experiment_csv_blocks(
                 participation.user.first_name.replace(",", " "),
                 participation.user.last_name.replace(",", " "),
                 participation.user.email,
-                str(participation.user.pk).replace("-", "").replace("_", ""),
+                participation.user.survey_tool_token,
                 participation.status,
                 str(participation.experiment_number),
                 str(participation.uses_prolific).lower(),

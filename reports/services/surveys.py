@@ -69,9 +69,11 @@ class SurveyRoutineResult:
 
 
 def survey_token(*, user_id: int) -> str:
-    """The participant's token in the survey tool: the user id as text (the participant CSV
-    export writes the same)."""
-    return str(user_id)
+    """The participant's token in the survey tool: the user id as text, or the old platform's
+    id of an imported account (`User.survey_tool_token`; the participant CSV export writes the
+    same)."""
+    user = User.objects.only("pk", "survey_token").filter(pk=user_id).first()
+    return user.survey_tool_token if user is not None else str(user_id)
 
 
 def survey_link(*, user_id: int, survey_id: str, language: str) -> str:

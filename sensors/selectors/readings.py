@@ -217,6 +217,33 @@ def sensor_reading_span(*, sensor_id: int) -> tuple[datetime, datetime] | None:
     return span["first"], span["last"]
 
 
+def readings_span_stats(
+    *, sensor_id: int, spans: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[int, datetime | None, datetime | None, Decimal]]:
+    """Per closed span [first, last] of the sensor: how many readings, the first and the last
+    timestamp and the sum of consumption (0 when none), whoever's they are. One query; the
+    import's verification compares them with the source."""
+    if not spans:
+        return []
+    values = ", ".join(["(%s, %s, %s)"] * len(spans))
+    params: list[Any] = []
+    for number, (first, last) in enumerate(spans):
+        params += [number, first, last]
+    table = READING_TABLE
+    sql = (
+        f"SELECT s.n, count(r.id), min(r.timestamp), max(r.timestamp), "  # noqa: S608 - fixed identifiers
+        f"coalesce(sum(r.consumption), 0) FROM (VALUES {values}) AS s (n, first, last) "
+        f"LEFT JOIN {table} r ON r.sensor_id = %s AND r.timestamp >= s.first::timestamptz "
+        "AND r.timestamp <= s.last::timestamptz GROUP BY s.n ORDER BY s.n"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, sensor_id])
+        rows = cursor.fetchall()
+    return [
+        (int(count), first, last, Decimal(total)) for _number, count, first, last, total in rows
+    ]
+
+
 def reading_slice_cuts(
     *, period: Period, start: datetime | None, end: datetime | None, slice_rows: int
 ) -> list[tuple[datetime | None, datetime | None]]:

@@ -1,6 +1,7 @@
 """Writes of the users app: `accounts` (accounts, household data, activation, deletion) and
 `participation` (the experiment participation status and its transitions), both re-exported
-here; `roles` (the staff role groups) and `login_throttle` (the login rate limits)."""
+here; `imported` (accounts brought in from the old platform); `roles` (the staff role groups)
+and `login_throttle` (the login rate limits)."""
 
 from .accounts import (
     HOUSEHOLD_EDITABLE_FIELDS,

@@ -1,0 +1,1 @@
+"""Reads of the import's own tables: `mapping` (which old row became which new one)."""
