@@ -116,8 +116,8 @@ def command_run(args: argparse.Namespace) -> int:
     log("collecting static files")
     manage(env, "collectstatic", "--noinput", "-v", "0")
     # Adds only what is missing: the first time it trains the peak classifier and seeds two days
-    # of history (measured 44 s on 2 busy cores, a progress line every few seconds); later it
-    # only checks.
+    # of history (measured 49 s on 2 busy cores, 42 s of it training; a progress line every few
+    # seconds); later it only checks.
     log("preparing the demo")
     manage(env, "seed_demo")
     processes = {

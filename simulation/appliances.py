@@ -26,6 +26,7 @@ import functools
 import importlib.util
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -306,6 +307,9 @@ def render_cycle(
     power_jitter: float = 0.05,
     noise: float = 0.01,
     duration_s: int | None = None,
+    power_scale: float = 1.0,
+    fraction_weights: Sequence[float] | None = None,
+    segment_power: Sequence[float] | None = None,
 ) -> npt.NDArray[np.float64]:
     """One cycle of `model` at 1 Hz: power in W per second, never negative.
 
@@ -314,6 +318,11 @@ def render_cycle(
     normal factor (mean 1, sigma `power_jitter`, at least 0.5) and each sample by independent
     normal noise (relative sigma `noise`). `duration_s` overrides the duration (s, before
     jitter). Segment boundaries are the cumulative fractions times the duration, rounded.
+
+    A simulated *device* other than the recorded one (docs/classifier.md, "Training data") is
+    described by `power_scale` (every power times this), `fraction_weights` (each segment's
+    share of the cycle times its weight, then renormalised: longer heating, shorter spinning)
+    and `segment_power` (each segment's power times its own factor); one per segment.
     """
     nominal = float(model.duration_s if duration_s is None else duration_s)
     scale = 1.0
@@ -322,17 +331,23 @@ def render_cycle(
         scale = max(0.5, 1.0 + power_jitter * float(rng.standard_normal()))
     length = max(1, round(nominal))
     power = np.zeros(length, dtype=np.float64)
-    bounds = np.rint(np.cumsum([s.fraction for s in model.segments]) * length).astype(np.int64)
+    fractions = np.array([s.fraction for s in model.segments], dtype=np.float64)
+    if fraction_weights is not None and fractions.size:
+        total = float(fractions.sum())
+        warped = fractions * np.asarray(fraction_weights, dtype=np.float64)
+        fractions = warped * (total / max(float(warped.sum()), 1e-12))
+    levels = np.ones(len(model.segments)) if segment_power is None else np.asarray(segment_power)
+    bounds = np.rint(np.cumsum(fractions) * length).astype(np.int64)
     begin = 0
-    for segment, bound in zip(model.segments, bounds, strict=True):
+    for segment, bound, level in zip(model.segments, bounds, levels, strict=True):
         end = min(int(bound), length)
         if end > begin:
-            power[begin:end] = _render_segment(segment, end - begin)
+            power[begin:end] = _render_segment(segment, end - begin) * float(level)
             begin = end
     if begin < length and model.segments:
         # Fractions summing to slightly under 1: hold the last segment's final power.
         power[begin:] = power[begin - 1] if begin else 0.0
-    power *= scale
+    power *= scale * power_scale
     if rng is not None and noise > 0:
         power *= 1.0 + noise * rng.standard_normal(length)
     return np.maximum(power, 0.0)

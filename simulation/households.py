@@ -8,7 +8,15 @@ A household's power (W, 1 Hz) is the sum of
 * appliance runs of the other allowlisted categories at plausible hours of the day, one device
   per category and household, some deliberately overlapping another run;
 * loads the classifier has no category for (unlabelled): a TV-like constant ~100 W for about an
-  hour and, on some days, a heater-like 1.2-2 kW for 10-30 minutes.
+  hour and, on some days, a heater-like 1.2-2 kW for 10-30 minutes (with `more_unlabelled`
+  also hair-dryer-, oven-, pump- and space-heater-like loads).
+
+With `device_spread` every household's device of a category is another *device*: its powers are
+scaled by a factor drawn from the category's range in `DEVICE_SPREAD` (a 1.8 or a 3 kW kettle),
+its cycle lengths by another, and every segment of its programmes is stretched and re-levelled
+by its own factor (heater duty cycles, motor phases). A device's position in the two ranges
+(`Device.power_u`, `Device.duration_u`, 0-1) is recorded on its runs, so validation can train on
+devices scaled away from the one it tests (`DeviceRegion`).
 
 The meter reports the cumulative register in kWh floored to 0.0001 kWh (0.1 Wh) about every 15 s
 (± jitter), and some pushes are lost. Outputs: reading instants (int64 ns since the epoch, UTC),
@@ -25,6 +33,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +86,130 @@ _OVERLAPPERS = ("kettle", "microwave", "toaster", "coffeeMachine")
 
 
 @dataclass(frozen=True)
+class DeviceSpread:
+    """Ranges (factors, drawn log-uniformly) of a category's devices: `power` times the recorded
+    model's powers, `duration` times its cycle length; `warp` the log-sigma of the per-segment
+    length and power factors."""
+
+    power: tuple[float, float]
+    duration: tuple[float, float]
+    warp: float = 0.25
+
+
+DEVICE_SPREAD: dict[str, DeviceSpread] = {
+    "kettle": DeviceSpread((0.97, 1.65), (0.5, 2.2)),
+    "coffeeMachine": DeviceSpread((0.7, 1.7), (0.6, 1.7)),
+    "toaster": DeviceSpread((0.9, 2.1), (0.5, 1.6)),
+    "microwave": DeviceSpread((0.6, 1.35), (0.6, 3.5)),
+    "stovetop": DeviceSpread((0.8, 2.6), (0.6, 1.8)),
+    "washingMachine": DeviceSpread((0.8, 1.2), (0.6, 1.7)),
+    "dryer": DeviceSpread((0.9, 3.0), (0.5, 1.3)),
+    "dishwasher": DeviceSpread((0.8, 1.25), (0.6, 1.5)),
+    "vacuumCleaner": DeviceSpread((0.5, 1.7), (0.4, 2.5)),
+    "iron": DeviceSpread((0.7, 1.4), (0.6, 2.2)),
+    "fridge": DeviceSpread((0.7, 4.5), (0.6, 1.6)),
+    "freezer": DeviceSpread((0.7, 6.5), (0.6, 1.6)),
+    "tvsAndMonitors": DeviceSpread((0.5, 2.5), (0.7, 1.5)),
+    "entertainmentAndComputers": DeviceSpread((0.5, 2.5), (0.7, 1.5)),
+}
+
+
+@dataclass(frozen=True)
+class DeviceRegion:
+    """Which devices a simulation may draw: positions `power` and `duration` ([lo, hi) within
+    0-1, see `Device`) and, when `programmes` is given, only those antgen model paths for the
+    categories that have any of them (the others keep all theirs); never the `excluded` paths
+    (unless a device would have none left)."""
+
+    power: tuple[float, float] = (0.0, 1.0)
+    duration: tuple[float, float] = (0.0, 1.0)
+    programmes: frozenset[str] | None = None
+    excluded: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Device:
+    """One household's appliance of a category: the recorded `modes` (antgen models of one
+    device) made into another device by `power_scale`, `duration_scale` and, per mode path,
+    segment length weights and power factors. `power_u`/`duration_u` (0-1) are the scales'
+    positions in the category's `DEVICE_SPREAD` ranges (0.5 without spread)."""
+
+    category: str
+    modes: tuple[ApplianceModel, ...]
+    power_u: float = 0.5
+    duration_u: float = 0.5
+    power_scale: float = 1.0
+    duration_scale: float = 1.0
+    fraction_weights: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    segment_power: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def render(
+        self,
+        model: ApplianceModel,
+        rng: np.random.Generator,
+        *,
+        duration_s: int | None = None,
+        power_jitter: float,
+        duration_jitter: float,
+    ) -> npt.NDArray[np.float64]:
+        nominal = model.duration_s if duration_s is None else duration_s
+        return render_cycle(
+            model,
+            rng,
+            duration_s=max(1, round(nominal * self.duration_scale)),
+            power_jitter=power_jitter,
+            duration_jitter=duration_jitter,
+            power_scale=self.power_scale,
+            fraction_weights=self.fraction_weights.get(model.path),
+            segment_power=self.segment_power.get(model.path),
+        )
+
+
+def _log_between(bounds: tuple[float, float], u: float) -> float:
+    lo, hi = bounds
+    return float(lo * (hi / lo) ** u)
+
+
+def device_make(
+    category: str,
+    modes: Sequence[ApplianceModel],
+    rng: np.random.Generator,
+    *,
+    spread: bool,
+    region: DeviceRegion | None = None,
+) -> Device:
+    """A household's device of `category` from the recorded `modes` (see `Device`)."""
+    region = region or DeviceRegion()
+    modes = tuple(m for m in modes if m.path not in region.excluded) or tuple(modes)
+    if region.programmes is not None:
+        allowed = tuple(m for m in modes if m.path in region.programmes)
+        modes = allowed or tuple(modes)
+    limits = DEVICE_SPREAD.get(category)
+    if not spread or limits is None:
+        return Device(category, tuple(modes))
+    power_u = region.power[0] + (region.power[1] - region.power[0]) * float(rng.random())
+    duration_u = region.duration[0] + (region.duration[1] - region.duration[0]) * float(
+        rng.random()
+    )
+    weights: dict[str, tuple[float, ...]] = {}
+    levels: dict[str, tuple[float, ...]] = {}
+    for model in modes:
+        count = len(model.segments)
+        weights[model.path] = tuple(np.exp(limits.warp * rng.standard_normal(count)).tolist())
+        levels[model.path] = tuple(np.exp(0.4 * limits.warp * rng.standard_normal(count)).tolist())
+    return Device(
+        category=category,
+        modes=tuple(modes),
+        power_u=power_u,
+        duration_u=duration_u,
+        power_scale=_log_between(limits.power, power_u),
+        duration_scale=_log_between(limits.duration, duration_u),
+        fraction_weights=weights,
+        segment_power=levels,
+    )
+
+
+@dataclass(frozen=True)
 class PlannedRun:
     """An appliance run placed by hand: allowlisted model `path`, start `offset_s` (s) into the
     simulation, optional cycle `duration_s` (s) and no jitter when `exact`."""
@@ -97,8 +230,10 @@ class HouseholdConfig:
     `base_load_w`: range of the household's mean base load; `drift_w`: amplitude of its slow
     drift; `noise_w`: per-second noise; `push_interval_s` ± `push_jitter_s`: meter pushes;
     `lost_push_probability`: chance that a push never arrives; `power_jitter`,
-    `duration_jitter`: variation of appliance runs (see `render_cycle`), larger values stand in
-    for other brands of the same appliance.
+    `duration_jitter`: variation of appliance runs (see `render_cycle`); `device_spread`: every
+    household gets other devices (module doc), drawn from `device_region`; `activity_scale`:
+    range (log-uniform) of a household's factor on every activity's runs per day (quiet and busy
+    households); `more_unlabelled`: more kinds of loads without a category.
     """
 
     activities: tuple[Activity, ...] = DEFAULT_ACTIVITIES
@@ -115,6 +250,10 @@ class HouseholdConfig:
     lost_push_probability: float = 0.02
     power_jitter: float = 0.05
     duration_jitter: float = 0.1
+    device_spread: bool = False
+    device_region: DeviceRegion | None = None
+    activity_scale: tuple[float, float] = (1.0, 1.0)
+    more_unlabelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +272,8 @@ class Run:
     end: datetime
     energy_kwh: float
     mean_power_w: float
+    # The device's position in its category's power and duration ranges (see `Device`).
+    device_position: tuple[float, float] | None = None
     # The run's own power (W) per second from `start`; not part of equality.
     power_w: npt.NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
 
@@ -175,7 +316,12 @@ class _Builder:
         self.runs: list[Run] = []
 
     def add(
-        self, category: str | None, source: str, offset: int, cycle: npt.NDArray[np.float64]
+        self,
+        category: str | None,
+        source: str,
+        offset: int,
+        cycle: npt.NDArray[np.float64],
+        device: Device | None = None,
     ) -> Run | None:
         if offset < 0 or offset >= self.seconds:
             return None
@@ -188,6 +334,7 @@ class _Builder:
             end=self.start + timedelta(seconds=offset + int(cycle.size)),
             energy_kwh=float(cycle.sum()) / J_PER_KWH,
             mean_power_w=float(cycle.mean()),
+            device_position=None if device is None else (device.power_u, device.duration_u),
             power_w=cycle,
         )
         self.runs.append(run)
@@ -213,19 +360,50 @@ def _pick(modes: Sequence[ApplianceModel], rng: np.random.Generator) -> Applianc
     return modes[int(rng.integers(len(modes)))]
 
 
-def _cycling(builder: _Builder, modes: Sequence[ApplianceModel], rng: np.random.Generator) -> None:
+def _cycling(builder: _Builder, device: Device, rng: np.random.Generator) -> None:
     """Back-to-back cycles of a fridge or freezer, off in between (duty about 40 %)."""
     offset = int(rng.integers(0, 1800))
     while offset < builder.seconds:
-        model = _pick(modes, rng)
-        cycle = render_cycle(model, rng)
-        builder.add(model.category, model.path, offset, cycle)
+        model = _pick(device.modes, rng)
+        cycle = device.render(model, rng, power_jitter=0.05, duration_jitter=0.1)
+        builder.add(model.category, model.path, offset, cycle, device)
         if model.cycles_per_day:
             period_s = 86_400 / model.cycles_per_day
             off_s = max(period_s - cycle.size, 0.5 * cycle.size)
         else:
             off_s = 1.5 * cycle.size
         offset += cycle.size + max(60, round(off_s * float(rng.uniform(0.8, 1.2))))
+
+
+def _more_unlabelled(builder: _Builder, day: int, rng: np.random.Generator) -> None:
+    """Loads of no classified category: a hair dryer (fan steps), an oven (thermostat cycling),
+    a pump or fan motor, a space heater cycling on its thermostat."""
+    if rng.random() < 0.2:
+        length = round(float(rng.uniform(180, 720)))
+        level = float(rng.uniform(1000, 2200))
+        steps = np.repeat(rng.choice([0.5, 1.0], size=length // 60 + 1), 60)[:length]
+        cycle = level * steps * (1 + 0.03 * rng.standard_normal(length))
+        builder.add(None, "hairDryerLike", _start_offset(day, ((6, 9), (18, 23)), rng), cycle)
+    for name, chance, hours, power, minutes in (
+        ("ovenLike", 0.15, ((11, 13), (17, 20)), (1800.0, 3200.0), (25.0, 70.0)),
+        ("spaceHeaterLike", 0.1, ((6, 23),), (800.0, 2200.0), (30.0, 120.0)),
+    ):
+        if rng.random() < chance:
+            length = round(float(rng.uniform(*minutes)) * 60)
+            level = float(rng.uniform(*power))
+            period = float(rng.uniform(90, 600))
+            duty = float(rng.uniform(0.3, 0.8))
+            t = np.arange(length, dtype=np.float64)
+            on = ((t / period) % 1.0) < duty
+            on[: round(min(length, float(rng.uniform(300, 900))))] = True  # heating up
+            cycle = level * on * (1 + 0.01 * rng.standard_normal(length))
+            builder.add(None, name, _start_offset(day, hours, rng), cycle)
+    if rng.random() < 0.15:
+        length = round(float(rng.uniform(300, 2400)))
+        level = float(rng.uniform(250, 900))
+        ramp = np.minimum(1.0, np.arange(length) / max(1.0, float(rng.uniform(5, 60))))
+        cycle = level * ramp * (1 + 0.02 * rng.standard_normal(length))
+        builder.add(None, "motorLike", _start_offset(day, ((7, 22),), rng), cycle)
 
 
 def _base_load(
@@ -297,37 +475,54 @@ def simulate_household(
     seconds = days * 86_400
     builder = _Builder(start, seconds, rng)
     grouped = models_by_category()
-    household = {category: _pick_device(models, rng) for category, models in grouped.items()}
+    household = {
+        category: device_make(
+            category,
+            _pick_device(models, rng),
+            rng,
+            spread=config.device_spread,
+            region=config.device_region,
+        )
+        for category, models in grouped.items()
+    }
+    activity = 1.0
+    if config.activity_scale != (1.0, 1.0):
+        activity = _log_between(config.activity_scale, float(rng.random()))
 
     if config.fridge:
         _cycling(builder, household["fridge"], rng)
     if rng.random() < config.freezer_probability:
         _cycling(builder, household["freezer"], rng)
 
+    def render(device: Device, model: ApplianceModel, duration_s: int | None = None) -> Any:
+        return device.render(
+            model,
+            rng,
+            duration_s=duration_s,
+            power_jitter=config.power_jitter,
+            duration_jitter=config.duration_jitter,
+        )
+
     for day in range(days):
-        for activity in config.activities:
-            for _ in range(int(rng.poisson(activity.mean_runs_per_day))):
-                model = _pick(household[activity.category], rng)
-                offset = _start_offset(day, activity.hours, rng)
-                scale = float(rng.uniform(*activity.duration_scale))
-                cycle = render_cycle(
-                    model,
-                    rng,
-                    duration_s=round(model.duration_s * scale),
-                    power_jitter=config.power_jitter,
-                    duration_jitter=config.duration_jitter,
-                )
-                run = builder.add(model.category, model.path, offset, cycle)
+        for activity_kind in config.activities:
+            device = household[activity_kind.category]
+            for _ in range(int(rng.poisson(activity_kind.mean_runs_per_day * activity))):
+                model = _pick(device.modes, rng)
+                offset = _start_offset(day, activity_kind.hours, rng)
+                scale = float(rng.uniform(*activity_kind.duration_scale))
+                cycle = render(device, model, round(model.duration_s * scale))
+                run = builder.add(model.category, model.path, offset, cycle, device)
                 if run is not None and rng.random() < config.overlap_probability:
-                    other = _pick(household[_OVERLAPPERS[int(rng.integers(4))]], rng)
+                    other_device = household[_OVERLAPPERS[int(rng.integers(4))]]
+                    other = _pick(other_device.modes, rng)
                     inside = offset + int(rng.integers(0, max(1, cycle.size)))
-                    other_cycle = render_cycle(
-                        other,
-                        rng,
-                        power_jitter=config.power_jitter,
-                        duration_jitter=config.duration_jitter,
+                    builder.add(
+                        other.category,
+                        other.path,
+                        inside,
+                        render(other_device, other),
+                        other_device,
                     )
-                    builder.add(other.category, other.path, inside, other_cycle)
         if config.unlabelled:
             if rng.random() < 0.7:
                 length = round(float(rng.uniform(2700, 4500)))
@@ -339,6 +534,8 @@ def simulate_household(
                 level = float(rng.uniform(1200, 2000))
                 cycle = level * (1 + 0.01 * rng.standard_normal(length))
                 builder.add(None, "heaterLike", _start_offset(day, ((6, 23),), rng), cycle)
+        if config.more_unlabelled:
+            _more_unlabelled(builder, day, rng)
 
     by_path = {model.path: model for model in load_allowlisted_models()}
     for planned in config.planned:

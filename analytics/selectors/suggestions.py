@@ -4,8 +4,11 @@ Only peaks with at least one confirmed device count (a peak nobody labelled says
 the classifier). A suggestion is "shown" when its probability is at least
 `SUGGESTION_MIN_PROBABILITY` (what households see). Per category: correct = shown and confirmed,
 wrong = shown but not confirmed, missing = confirmed but not shown; precision = correct /
-(correct + wrong), recall = correct / (correct + missing). Per probability band: how many
-suggestions fell in the band and how many of those were confirmed (the precision of the band).
+(correct + wrong), recall = correct / (correct + missing). Calibration per probability band,
+over all categories (`bands`) and per category (`category_bands`): how many suggestions fell in
+the band, their mean probability (what the model promised) and how many of those were confirmed
+(what households found; the precision of the band). A calibrated model's bands confirm about as
+often as their mean probability says (docs/classifier.md, "Calibration").
 """
 
 from __future__ import annotations
@@ -54,10 +57,28 @@ class BandEvaluation:
     high: float
     suggestions: int = 0
     confirmed: int = 0
+    probability_sum: float = 0.0
 
     @property
     def precision(self) -> float | None:
         return self.confirmed / self.suggestions if self.suggestions else None
+
+    @property
+    def mean_probability(self) -> float | None:
+        return self.probability_sum / self.suggestions if self.suggestions else None
+
+    def add(self, probability: float, confirmed: bool) -> None:
+        self.suggestions += 1
+        self.confirmed += confirmed
+        self.probability_sum += probability
+
+
+@dataclass
+class CategoryBands:
+    """One category's calibration: its suggestions per probability band."""
+
+    category: str
+    bands: list[BandEvaluation] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +87,7 @@ class SuggestionEvaluation:
     peaks: int = 0
     categories: list[CategoryEvaluation] = field(default_factory=list)
     bands: list[BandEvaluation] = field(default_factory=list)
+    category_bands: list[CategoryBands] = field(default_factory=list)
 
 
 def suggestion_model_versions() -> list[str]:
@@ -91,6 +113,7 @@ def suggestion_evaluation(*, model_version: str | None) -> SuggestionEvaluation:
     ).iterator(chunk_size=5000):
         confirmed[sequence_id].add(category)
     by_category: dict[str, CategoryEvaluation] = {}
+    bands_by_category: dict[str, CategoryBands] = {}
     shown_by_peak: dict[int, set[str]] = defaultdict(set)
     rows = DeviceSuggestion.objects.filter(
         model_version=model_version, sequence_id__in=list(confirmed)
@@ -104,10 +127,13 @@ def suggestion_evaluation(*, model_version: str | None) -> SuggestionEvaluation:
                 evaluation.correct += 1
             else:
                 evaluation.wrong += 1
-        for band in result.bands:
+        own = bands_by_category.setdefault(
+            category, CategoryBands(category, [BandEvaluation(low, high) for low, high in BANDS])
+        )
+        for index, band in enumerate(result.bands):
             if band.low <= probability < band.high:
-                band.suggestions += 1
-                band.confirmed += is_confirmed
+                band.add(probability, is_confirmed)
+                own.bands[index].add(probability, is_confirmed)
                 break
     suggested_peaks = set(
         DeviceSuggestion.objects.filter(
@@ -119,6 +145,7 @@ def suggestion_evaluation(*, model_version: str | None) -> SuggestionEvaluation:
             by_category.setdefault(category, CategoryEvaluation(category)).missing += 1
     result.peaks = len(suggested_peaks)
     result.categories = sorted(by_category.values(), key=lambda e: e.category)
+    result.category_bands = sorted(bands_by_category.values(), key=lambda e: e.category)
     return result
 
 

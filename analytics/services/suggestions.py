@@ -94,13 +94,37 @@ def classifier_cache_clear() -> None:
         _cache.clear()
 
 
+def classifier_usable_version() -> str | None:
+    """The current model's version when its files fit the running code, else None (no model,
+    or one of an older format: `train_peak_classifier --if-missing` and the demo then train a
+    new one)."""
+    from analytics.compute.classifier.artefact import (
+        ModelUnavailableError,
+        current_version,
+        sidecar_problems,
+        sidecar_read,
+    )
+
+    folder = model_folder()
+    version = current_version(folder)
+    if version is None:
+        return None
+    try:
+        return None if sidecar_problems(sidecar_read(folder, version)) else version
+    except ModelUnavailableError:
+        return None
+
+
 def classifier_train(
-    *, config: TrainingConfig | None = None, progress: Callable[[int], None] | None = None
+    *,
+    config: TrainingConfig | None = None,
+    compare: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> BuildResult:
     """Train, validate and save a model in the configured folder and make it current."""
     from analytics.compute.classifier.pipeline import classifier_build
 
-    result = classifier_build(model_folder(), config, progress=progress)
+    result = classifier_build(model_folder(), config, compare=compare, progress=progress)
     classifier_cache_clear()
     return result
 

@@ -16,7 +16,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from analytics.compute.classifier.pipeline import classifier_build
 
     folder = tmp_path_factory.mktemp("models")
-    classifier_build(folder, TINY_TRAINING)
+    classifier_build(folder, TINY_TRAINING, compare=True)
     return folder
 
 

@@ -19,6 +19,8 @@ TINY_TRAINING = replace(
     TrainingConfig(),
     households=6,
     days=2,
+    single_days=24,
+    evaluation_days=8,
     min_positives=3,
     max_iter=15,
     folds=2,

@@ -34,8 +34,11 @@ from analytics.compute.classifier.peaks import history_peaks
 from analytics.compute.classifier.pipeline import classifier_build, history_classify
 from analytics.compute.classifier.training import (
     TrainingConfig,
+    calibrate,
+    calibrators_fit,
     classified_categories,
     dataset_restrict,
+    household_dataset,
     peak_dataset_build,
     validate_held_out_programmes,
 )
@@ -43,10 +46,11 @@ from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import detect_peaks_own_reference
 from analytics.tests.helpers import TINY_TRAINING
 from simulation.appliances import CATEGORY_BY_ANTGEN_TYPE
-from simulation.households import HouseholdConfig, PlannedRun, simulate_household
+from simulation.households import DeviceRegion, HouseholdConfig, PlannedRun, simulate_household
 
 START = datetime(2024, 3, 4, tzinfo=UTC)
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+FRIDGE = ("fridge", "freezer")
 
 
 def _quiet_kettle_day(kettle_at_s: int = 8 * 3600, days: int = 1) -> tuple[object, ...]:
@@ -182,7 +186,12 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
     a = (tmp_path / "a" / first.version / MODEL_FILE).read_bytes()
     b = (tmp_path / "b" / second.version / MODEL_FILE).read_bytes()
     assert a == b
-    assert first.report["held_out_programmes"] == second.report["held_out_programmes"]
+    assert first.report["unseen_devices"] == second.report["unseen_devices"]
+    rows = np.random.default_rng(0).uniform(0, 3000, (20, len(FEATURE_NAMES)))
+    one, two = artefact_load(tmp_path / "a"), artefact_load(tmp_path / "b")
+    np.testing.assert_array_equal(
+        one.classifier.predict_proba(rows), two.classifier.predict_proba(rows)
+    )
 
 
 def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
@@ -199,7 +208,17 @@ def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
         assert {"precision", "recall", "f1", "support", "held_out"} <= set(metrics)
     assert held["macro_f1_categories"]
     assert all(held["per_category"][c]["held_out"] for c in held["macro_f1_categories"])
-    assert (tiny_model_dir / version / "validation.txt").read_text().count("macro-F1") == 2
+    unseen = sidecar["metrics"]["unseen_devices"]
+    assert unseen["macro_f1_categories"]
+    for metrics in unseen["per_category"].values():
+        assert {"precision", "recall", "f1", "support", "classified", "in_macro"} <= set(metrics)
+    assert [band["low"] for band in unseen["reliability"]][:2] == [0.0, 0.1]
+    assert sum(band["count"] for band in unseen["reliability"]) == unseen["tested_peaks"] * len(
+        sidecar["classes"]
+    )
+    text = (tiny_model_dir / version / "validation.txt").read_text()
+    assert text.count("macro-F1") == 3
+    assert "Unseen devices" in text
 
 
 def test_held_out_programmes_never_train_on_what_they_test() -> None:
@@ -269,3 +288,42 @@ def test_unknown_model_logs_nothing_at_import(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.WARNING):
         assert current_version(Path("/nonexistent-folder")) is None
     assert not caplog.records
+
+
+def test_fridge_and_freezer_cycles_are_detected_and_labelled() -> None:
+    """Strong fridges and freezers (the upper part of their power range) make peaks of their
+    own in quiet households, and training labels those peaks with their category; fridge is
+    then a class of the model."""
+    categories = ("fridge", "freezer", "kettle")
+    for fridge, column in ((True, 0), (False, 1)):
+        config = HouseholdConfig(
+            activities=(),
+            unlabelled=False,
+            fridge=fridge,
+            freezer_probability=0.0 if fridge else 1.0,
+            device_spread=True,
+            device_region=DeviceRegion(power=(0.85, 1.0)),
+        )
+        found = np.zeros(len(categories), dtype=int)
+        for seed in range(6):
+            household = simulate_household(START, 1, seed=100 + seed, config=config)
+            labels = household_dataset(household, categories).labels(0.25)
+            found += labels.sum(axis=0)
+            # nothing else ran: every peak is the cooling appliance's
+            assert labels[:, column].all()
+        assert found[column] >= 10
+        assert found.sum() == found[column]
+    config = replace(TINY_TRAINING, households=3, single_days=12)
+    dataset = peak_dataset_build(config, categories=FRIDGE)
+    assert "fridge" in classified_categories(dataset, config)
+
+
+def test_calibration_takes_the_most_cautious_fold() -> None:
+    raw = np.linspace(0, 1, 200)[:, None]
+    always = raw[:, 0] >= 0.3  # fold 1: a raw 0.3 is already the category
+    late = raw[:, 0] >= 0.8  # fold 2: only from 0.8 on
+    calibrators = calibrators_fit([(raw, always[:, None]), (raw, late[:, None])], ["kettle"])
+    probs = calibrate(np.array([[0.5], [0.9], [0.1]]), ["kettle"], calibrators)[:, 0]
+    assert probs.tolist() == [0.0, 1.0, 0.0]
+    never = calibrators_fit([(raw, np.zeros((200, 1), dtype=bool))], ["iron"])
+    assert calibrate(np.array([[0.99]]), ["iron"], never)[0, 0] == 0.0

@@ -192,11 +192,23 @@ def test_evaluation_counts_correct_wrong_missing_and_bands(admin_client: Any) ->
     assert (bands[(0.9, 1.0001)].suggestions, bands[(0.9, 1.0001)].confirmed) == (1, 1)
     assert (bands[(0.6, 0.7)].suggestions, bands[(0.6, 0.7)].confirmed) == (1, 0)
     assert bands[(0.25, 0.5)].confirmed == 1
+    assert bands[(0.6, 0.7)].mean_probability == pytest.approx(0.65)
+    assert bands[(0.0, 0.25)].mean_probability == pytest.approx((0.1 + 0.2 + 0.05) / 3)
+    per_category = {row.category: row.bands for row in evaluation.category_bands}
+    kettle_bands = {(band.low, band.high): band for band in per_category["kettle"]}
+    assert (kettle_bands[(0.9, 1.0001)].suggestions, kettle_bands[(0.9, 1.0001)].confirmed) == (
+        1,
+        1,
+    )
+    assert kettle_bands[(0.25, 0.5)].confirmed == 1
+    assert sum(band.suggestions for band in per_category["washingMachine"]) == 3
 
     response = admin_client.get(reverse("admin:analytics_suggestion_evaluation"))
     assert response.status_code == 200
     page = response.content.decode()
     assert 'id="evaluated-peaks">3<' in page
+    assert 'id="suggestion-category-bands"' in page
+    assert "1 / 1" in page
     assert "washingMachine" in page
     listing = admin_client.get(reverse("admin:analytics_devicesuggestion_changelist"))
     assert reverse("admin:analytics_suggestion_evaluation") in listing.content.decode()

@@ -27,11 +27,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test.utils import override_settings
 
-from analytics.compute.classifier.artefact import current_version
 from analytics.models import DeviceSuggestion, Sequence
 from analytics.services.detection import WINDOW, detection_windows_between, sequences_detect_window
 from analytics.services.rollups import rollups_refresh
-from analytics.services.suggestions import classifier_train, model_folder
+from analytics.services.suggestions import classifier_train, classifier_usable_version
 from energyleaf.celery import app as celery_app
 from energyleaf.users import selectors as user_selectors
 from energyleaf.users import services as user_services
@@ -145,24 +144,27 @@ def demo_accounts_ensure(*, result: DemoSeedResult) -> tuple[User, User, Sensor]
 
 
 def demo_classifier_ensure(*, result: DemoSeedResult, progress: Progress) -> None:
-    """Train the peak classifier when there is no model yet (about 20 s)."""
-    if current_version(model_folder()) is not None:
+    """Train the peak classifier when there is no model yet (about a minute on a quiet 2-core
+    machine; docs/classifier.md, "Commands and artefact")."""
+    if classifier_usable_version() is not None:
         return
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     from analytics.compute.classifier.training import TrainingConfig
 
-    total = TrainingConfig().households
+    config = TrainingConfig()
+    simulated = config.households + config.single_days
+    total = simulated + config.folds * config.evaluation_days
     done = 0
-    progress(f"training the peak classifier on {total} simulated households (once)")
+    progress(f"training the peak classifier on {simulated} simulated households (once)")
 
     def step(count: int) -> None:
         nonlocal done
         done += count
-        if done % 10 == 0 or done == total:
-            progress(f"classifier: {done}/{total} households simulated")
-        if done == total:
-            progress("classifier: validating on held-out programmes and fitting (about 20 s)")
+        if done % 100 == 0 or done in (simulated, total):
+            progress(f"classifier: {done}/{total} simulated households and evaluation days")
+        if done == simulated:
+            progress("classifier: validating on unseen devices, calibrating and fitting")
 
     # One thread: on a busy machine the fit's OpenMP threads slow each other down many times
     # over (measured on 2 shared cores: 14 min instead of 1.5 min).

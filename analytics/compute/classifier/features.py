@@ -25,6 +25,8 @@ from analytics.compute.sequences import KWH_PER_NS_TO_W
 _NS_PER_S = 1_000_000_000
 # Power bands (W) for the fractions of time spent in each.
 _BANDS_W = (0.0, 300.0, 800.0, 1500.0, 2500.0, np.inf)
+# Points of the normalised profile (the excess power at evenly spaced moments of the peak).
+_PROFILE_POINTS = 8
 
 FEATURE_NAMES: tuple[str, ...] = (
     "log_duration_s",
@@ -57,6 +59,27 @@ FEATURE_NAMES: tuple[str, ...] = (
     "band_1500_2500",
     "band_2500_up",
     "lag1_autocorrelation",
+    # Scale-free shape: the same for a 2 kW and a 3 kW device of one kind. "Excess" is the power
+    # above the peak's own minimum (the base load and any steady load) over its range.
+    *(f"profile_{i}" for i in range(_PROFILE_POINTS)),
+    "excess_mean",
+    "excess_duty_50",
+    "pulses_per_hour",
+    "pulse_count",
+    "pulse_length_cv",
+    "pulse_gap_cv",
+    "mean_pulse_fraction",
+    "rise_fraction",
+    "fall_fraction",
+    "energy_first_2min",
+    "energy_last_2min",
+    "energy_first_tenth",
+    "energy_last_tenth",
+    "largest_step_up",
+    "largest_step_down",
+    "excess_std",
+    "log_max_excess_w",
+    "log_excess_energy_wh",
 )
 
 
@@ -153,6 +176,74 @@ def _longest_run(mask: npt.NDArray[np.bool_], weights: npt.NDArray[np.float64]) 
     return best
 
 
+def _cv(values: npt.NDArray[np.float64]) -> float:
+    if values.size < 2:
+        return 0.0
+    mean = float(values.mean())
+    return float(values.std() / mean) if mean > 0 else 0.0
+
+
+def _shape_features(
+    power: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], duration: float
+) -> list[float]:
+    """The scale-free part of `FEATURE_NAMES` (from "profile_0" on)."""
+    minimum, maximum = float(power.min()), float(power.max())
+    span = maximum - minimum
+    excess = power - minimum
+    scaled = excess / span if span > 0 else np.zeros_like(power)
+    ends = np.cumsum(weights)
+    starts = ends - weights
+    # Normalised profile: the interval covering each of the evenly spaced moments.
+    moments = (np.arange(_PROFILE_POINTS) + 0.5) / _PROFILE_POINTS * duration
+    index = np.minimum(np.searchsorted(ends, moments, side="right"), power.size - 1)
+    profile = scaled[index].tolist()
+    excess_energy = float(np.dot(excess, weights))
+    on = scaled >= 0.5
+    # Pulses: maximal stretches of intervals at or above half the range.
+    changes = np.flatnonzero(np.diff(on.astype(np.int8)))
+    bounds = np.concatenate(([0], changes + 1, [power.size]))
+    pulse_lengths: list[float] = []
+    gap_lengths: list[float] = []
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        length = float(weights[lo:hi].sum())
+        (pulse_lengths if on[lo] else gap_lengths).append(length)
+    if gap_lengths and not on[0]:
+        gap_lengths = gap_lengths[1:]
+    if gap_lengths and not on[-1]:
+        gap_lengths = gap_lengths[:-1]
+    pulses = np.asarray(pulse_lengths, dtype=np.float64)
+    gaps = np.asarray(gap_lengths, dtype=np.float64)
+    high = np.flatnonzero(scaled >= 0.8)
+    rise = float(starts[high[0]]) / duration if high.size else 0.0
+    fall = (duration - float(ends[high[-1]])) / duration if high.size else 0.0
+
+    def share(mask: npt.NDArray[np.bool_]) -> float:
+        return float(np.dot(excess[mask], weights[mask])) / excess_energy if excess_energy else 0.0
+
+    diffs = np.diff(power) / span if span > 0 and power.size > 1 else np.zeros(1)
+    return [
+        *profile,
+        float(np.dot(scaled, weights)) / duration,
+        float(weights[on].sum()) / duration,
+        pulses.size / (duration / 3600),
+        float(pulses.size),
+        _cv(pulses),
+        _cv(gaps),
+        float(pulses.mean()) / duration if pulses.size else 0.0,
+        rise,
+        fall,
+        share(starts < 120.0),
+        share(ends > duration - 120.0),
+        share(starts < 0.1 * duration),
+        share(ends > 0.9 * duration),
+        max(float(diffs.max()), 0.0),
+        max(float(-diffs.min()), 0.0),
+        float(np.sqrt(np.average((scaled - scaled.mean()) ** 2, weights=weights))),
+        float(np.log1p(span)),
+        float(np.log1p(excess_energy / 3600)),
+    ]
+
+
 def peak_features(series: PowerSeries) -> npt.NDArray[np.float64]:
     """The feature vector (order of `FEATURE_NAMES`) of one peak. Raises ValueError when the
     series is empty."""
@@ -211,6 +302,7 @@ def peak_features(series: PowerSeries) -> npt.NDArray[np.float64]:
         _longest_run(high, weights) / duration,
         *bands,
         lag1,
+        *_shape_features(power, weights, duration),
     ]
     features = np.asarray(values, dtype=np.float64)
     if features.shape != (len(FEATURE_NAMES),):  # pragma: no cover - a programming error
