@@ -11,6 +11,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -284,3 +285,80 @@ def test_the_user_page_shows_the_status_without_changing_it(
     assert 'name="experiment-0-gets_paid"' in content  # the inline's other fields stay editable
     assert 'name="experiment-0-status"' not in content
     assert 'name="experiment-0-dismissal_reason"' not in content
+
+
+def test_a_status_changed_meanwhile_by_another_admin_changes_nothing_and_is_no_error(
+    client: Client,
+    admin_user: User,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The form checks the transition against the status it loaded; another admin may move the
+    status before the row is locked, and the service then refuses. The page answers normally and
+    neither the status nor the other fields change."""
+    client.force_login(admin_user)
+    part = participation(Status.APPROVED, experiment_number=1)
+
+    def moved_meanwhile(*args: Any, **kwargs: Any) -> None:
+        ExperimentParticipation.objects.filter(pk=part.pk).update(status=Status.INACTIVE)
+        raise ValidationError("inactive may not become dismissed")
+
+    model_admin = admin.site.get_model_admin(ExperimentParticipation)
+    monkeypatch.setattr(model_admin, "change_status", moved_meanwhile)
+    response = post_change(
+        client,
+        part,
+        django_capture_on_commit_callbacks,
+        status=Status.DISMISSED,
+        dismissal_reason=Reason.UNSPECIFIED,
+        experiment_number=7,
+    )
+
+    assert response.status_code == 302
+    part.refresh_from_db()
+    assert (part.status, part.experiment_number, part.dismissal_reason) == (
+        Status.APPROVED,
+        1,
+        "",
+    )
+    assert not ExperimentStatusTransition.objects.exists()
+    assert mail.outbox == []
+    shown = [str(m) for m in client.get(response.url).context["messages"]]
+    assert any(text.startswith("Nothing was changed") for text in shown)
+
+
+def test_an_earlier_version_can_be_looked_at_but_not_reverted_to(
+    client: Client, admin_user: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    client.force_login(admin_user)
+    part = participation(Status.APPROVED)
+    post_change(
+        client,
+        part,
+        django_capture_on_commit_callbacks,
+        status=Status.DISMISSED,
+        dismissal_reason=Reason.UNSPECIFIED,
+    )
+    first = part.history.order_by("history_date").first()
+    assert first is not None
+    url = reverse(
+        "admin:users_experimentparticipation_simple_history",
+        args=[part.pk, first.history_id],
+    )
+
+    assert client.get(url).status_code == 200
+    assert client.post(url, form_data(part)).status_code == 403
+    part.refresh_from_db()
+    assert part.status == Status.DISMISSED
+
+
+def test_taking_a_dismissed_participant_back_clears_the_reason(
+    client: Client, admin_user: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    client.force_login(admin_user)
+    part = participation(Status.DISMISSED, dismissal_reason=Reason.ATTENTION_CHECK)
+
+    post_change(client, part, django_capture_on_commit_callbacks, status=Status.APPROVED)
+
+    part.refresh_from_db()
+    assert (part.status, part.dismissal_reason) == (Status.APPROVED, "")

@@ -63,6 +63,11 @@ def staff_digest_of_day(*, day: date) -> StaffDigest | None:
     return StaffDigest.objects.filter(day=day).first()
 
 
+def staff_digest_latest_window_end() -> datetime | None:
+    """Where the newest stored digest's window ended (None before the first digest)."""
+    return StaffDigest.objects.order_by("-window_end").values_list("window_end", flat=True).first()
+
+
 def staff_digest_mail_ids_due(*, digest_id: int, max_attempts: int) -> list[int]:
     """IDs of the digest's mails still to be sent (pending, or failed below `max_attempts`)."""
     return list(

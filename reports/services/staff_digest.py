@@ -1,7 +1,8 @@
 """The staff daily digest: one short English mail to support staff about what needs looking
 after (docs/operations.md, "Staff daily digest").
 
-Sections, over the 24 h up to the run (the window), in this order:
+Sections, over the 24 h up to the run (the window; it reaches back further, to where the
+previous digest's window ended, when this run is later in its day, up to 48 h), in this order:
 
 - silent sensors: sensors of active households without a reading for more than
   `ENERGYLEAF_DIGEST_SILENT_AFTER_HOURS` (default 6), as of the run;
@@ -59,6 +60,7 @@ from ..models import MailSkipReason, StaffDigest, StaffDigestMail
 from ..selectors.digest import (
     DigestFacts,
     digest_facts,
+    staff_digest_latest_window_end,
     staff_digest_mail_ids_due,
     staff_digest_of_day,
 )
@@ -68,6 +70,7 @@ from .outbox import MAIL_FAILED_TITLE, MailKind, mail_deliver, mail_recipient_mi
 logger = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=24)
+MAX_WINDOW = timedelta(hours=48)
 MAX_ATTEMPTS = 3
 DEFAULT_SILENT_AFTER_HOURS = 6
 DEFAULT_REFUSALS_MIN = 50
@@ -121,14 +124,15 @@ def staff_digest_send(*, now: datetime | None = None) -> StaffDigestResult:
     day = now.astimezone(UTC).date()
     digest = staff_digest_of_day(day=day)
     if digest is None:
-        sections = staff_digest_sections(since=now - WINDOW, until=now)
+        since = digest_window_start(now=now, previous_end=staff_digest_latest_window_end())
+        sections = staff_digest_sections(since=since, until=now)
         if not digest_has_news(sections):
             logger.info("staff_digest.nothing day=%s", day, extra={"day": day.isoformat()})
             return StaffDigestResult(digest_id=None)
         digest, _ = StaffDigest.objects.get_or_create(
             day=day,
             defaults={
-                "window_start": now - WINDOW,
+                "window_start": since,
                 "window_end": now,
                 "sections": [section.as_json() for section in sections],
             },
@@ -144,13 +148,26 @@ def staff_digest_send(*, now: datetime | None = None) -> StaffDigestResult:
     created = len(rows)
     counts: dict[str, int] = {}
     for mail_id in staff_digest_mail_ids_due(digest_id=digest.pk, max_attempts=MAX_ATTEMPTS):
-        outcome = mail_deliver(kind=STAFF_DIGEST_MAIL, row_id=mail_id, now=now)
+        # `now` picks the day and its window; the mail is stamped with when it is really sent
+        # (a retry runs minutes later with the same `now`).
+        outcome = mail_deliver(kind=STAFF_DIGEST_MAIL, row_id=mail_id, now=timezone.now())
         if outcome.handled:
             counts[outcome.name] = counts.get(outcome.name, 0) + 1
     result = StaffDigestResult(digest_id=digest.pk, created=created, **counts)
     counts_logged = result.as_dict()
     logger.info("staff_digest.run %s", counts_logged, extra={"counts": counts_logged})
     return result
+
+
+def digest_window_start(*, now: datetime, previous_end: datetime | None) -> datetime:
+    """Where the window of a digest composed at `now` begins: 24 h back, or further back to
+    where the previous stored digest's window ended when that run was earlier in its day (a
+    late run, a moved schedule), so nothing falls between two digests; never more than
+    `MAX_WINDOW` back."""
+    start = now - WINDOW
+    if previous_end is not None and previous_end < start:
+        start = max(previous_end, now - MAX_WINDOW)
+    return start
 
 
 def staff_digest_sections(*, since: datetime, until: datetime) -> list[DigestSection]:

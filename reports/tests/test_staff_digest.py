@@ -198,6 +198,43 @@ def test_meter_events_recorded_in_the_window_are_listed(support: User) -> None:
     assert line.url == f"{APP_URL}admin/sensors/meterevent/{new.pk}/change/"
 
 
+def test_a_run_later_in_its_day_reaches_back_to_where_the_previous_digest_ended(
+    support: User,
+) -> None:
+    """Yesterday's digest ran at 06:30; today's runs at 09:00 (a delayed task). A meter event
+    of yesterday 07:00 is in neither 24-hour window, so today's window starts at 06:30."""
+    now = _now()
+    previous_end = now - timedelta(hours=26, minutes=30)
+    StaffDigest.objects.create(
+        day=previous_end.date(),
+        window_start=previous_end - timedelta(hours=24),
+        window_end=previous_end,
+        sections=[],
+    )
+    between = MeterEventFactory()
+    MeterEvent.objects.filter(pk=between.pk).update(created_at=now - timedelta(hours=26))
+
+    result = staff_digest_send(now=now)
+
+    digest = StaffDigest.objects.get(pk=result.digest_id)
+    assert digest.window_start == previous_end
+    meter = next(section for section in digest.sections if section["key"] == "meter_events")
+    assert meter["count"] == 1
+
+
+def test_the_window_never_reaches_back_more_than_48_hours(support: User) -> None:
+    now = _now()
+    old_end = now - timedelta(days=5)
+    StaffDigest.objects.create(
+        day=old_end.date(), window_start=old_end - timedelta(days=1), window_end=old_end
+    )
+    _silent_sensor(hours=8, now=now)
+
+    digest = StaffDigest.objects.get(pk=staff_digest_send(now=now).digest_id)
+
+    assert digest.window_start == now - timedelta(hours=48)
+
+
 # --- failed jobs ---------------------------------------------------------------------------------
 
 
@@ -448,6 +485,20 @@ def test_the_task_retries_a_failed_mail_for_the_same_day(
     row = StaffDigestMail.objects.get()
     assert (row.mail_status, row.mail_attempts) == (MailStatus.SENT, 2)
     assert StaffDigest.objects.get().day == now.astimezone(UTC).date()
+
+
+def test_a_mail_is_stamped_with_when_it_was_sent_not_with_the_digests_moment(
+    support: User,
+) -> None:
+    now = _now()
+    _silent_sensor(hours=8, now=now)
+    earlier = now - timedelta(minutes=15)  # a retry runs later with the first run's moment
+
+    staff_digest_send(now=earlier)
+
+    row = StaffDigestMail.objects.get()
+    assert row.mail_sent_at is not None
+    assert row.mail_sent_at >= now
 
 
 def test_the_task_gives_up_after_the_attempt_limit(support: User, eager_retries: None) -> None:

@@ -332,23 +332,43 @@ class ExperimentParticipationAdmin(SimpleHistoryAdmin[ExperimentParticipation]):
             return
         to_status = obj.status
         # Only the fields the form changed, never the status (another admin's change of it
-        # meanwhile stays); then a changed status through `change_status`. The admin's change
-        # view holds both in one transaction.
+        # meanwhile stays); then a changed status through `change_status`, both in a savepoint:
+        # a change refused under the row lock (another admin moved the status meanwhile; the
+        # form checked the transition) undoes both and leaves the change view's transaction
+        # usable for the rest of the request.
         obj.status = form.initial["status"]
         others = [name for name in form.changed_data if name != "status"]
-        if others:
-            obj.save(update_fields=[*others, "updated_at"])
-        if "status" not in form.changed_data:
-            return
         try:
-            self.change_status(request, obj, to_status=to_status)
+            with transaction.atomic():
+                if others:
+                    obj.save(update_fields=[*others, "updated_at"])
+                if "status" in form.changed_data:
+                    self.change_status(request, obj, to_status=to_status)
         except ValidationError as error:
-            # Only a change made meanwhile gets here (the form checked the transition).
-            transaction.set_rollback(True)
             self.message_user(
                 request, f"Nothing was changed: {'; '.join(error.messages)}", messages.ERROR
             )
         obj.refresh_from_db()
+
+    def revert_disabled(
+        self, request: HttpRequest, obj: ExperimentParticipation | None = None
+    ) -> bool:
+        """No "Revert" from the history: a status changes only on the change page, through
+        `change_status`."""
+        return True
+
+    def history_form_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        version_id: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """An earlier version, to look at; saving it is refused (it would bypass the status
+        rules and the study mails)."""
+        if request.method == "POST":
+            raise PermissionDenied("A participation is changed on its page, not reverted.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
     def change_status(
         self, request: HttpRequest, participation: ExperimentParticipation, *, to_status: str

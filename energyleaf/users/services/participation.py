@@ -108,8 +108,14 @@ def participation_status_change(
         )
     participation.status = to_status
     participation.status_changed_at = at
+    if to_status != _Status.DISMISSED:
+        # A reason belongs to a dismissal: taken back, the participant has none, and dismissing
+        # again asks for one afresh.
+        participation.dismissal_reason = ""
     participation.full_clean()
-    participation.save(update_fields=["status", "status_changed_at", "updated_at"])
+    participation.save(
+        update_fields=["status", "status_changed_at", "dismissal_reason", "updated_at"]
+    )
     transition = ExperimentStatusTransition(
         participation=participation,
         from_status=from_status,
