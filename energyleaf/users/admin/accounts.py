@@ -368,7 +368,10 @@ class ExperimentParticipationAdmin(SimpleHistoryAdmin[ExperimentParticipation]):
         rules and the study mails)."""
         if request.method == "POST":
             raise PermissionDenied("A participation is changed on its page, not reverted.")
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        response: HttpResponse = super().history_form_view(
+            request, object_id, version_id, extra_context
+        )
+        return response
 
     def change_status(
         self, request: HttpRequest, participation: ExperimentParticipation, *, to_status: str
