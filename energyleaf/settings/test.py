@@ -14,7 +14,7 @@ from .base import DATABASES, LOGGING, MIDDLEWARE, VAR_DIR
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    "energyleaf.users.services.hashers.TruncatingBCryptPasswordHasher",
 ]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
