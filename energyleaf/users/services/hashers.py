@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import bcrypt
 from django.contrib.auth.hashers import BCryptPasswordHasher
 
 
@@ -15,6 +16,5 @@ class TruncatingBCryptPasswordHasher(BCryptPasswordHasher):
     re-hashes the password with the default hasher, which reads all of it."""
 
     def encode(self, password: str, salt: Any) -> str:
-        bcrypt = self._load_library()
         data = bcrypt.hashpw(password.encode()[:72], salt)
         return f"{self.algorithm}${data.decode('ascii')}"
