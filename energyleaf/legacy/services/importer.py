@@ -197,8 +197,13 @@ def _import_users(src: _Source, result: PartResult) -> None:
         experiment = experiments.get(row["id"])
         participation = None
         if experiment is not None:
+            try:
+                status = experiment_status(experiment["experiment_status"])
+            except ValueError as exc:
+                result.problems.append(f"user {row['id']}: {exc}; not imported")
+                continue
             participation = {
-                "status": experiment_status(experiment["experiment_status"]),
+                "status": status,
                 "installation_date": experiment["installation_date"],
                 "deinstallation_date": experiment["deinstallation_date"],
                 "experiment_number": experiment["experiment_number"],

@@ -25,9 +25,12 @@ Row = dict[str, Any]
 @contextmanager
 def source_connect(url: str) -> Iterator[psycopg.Connection[Any]]:
     """A read-only connection to the old database whose session time zone is UTC (timestamps
-    in COPY text then carry `+00`)."""
+    in COPY text then carry `+00`), in one repeatable-read transaction: every statement of the
+    connection sees the same snapshot (the copy jobs' own connections each have theirs, which is
+    why the old platform is frozen first)."""
     with psycopg.connect(url, autocommit=False) as conn:
         conn.read_only = True
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.execute("SET TIME ZONE 'UTC'")
         yield conn
         conn.rollback()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import NotSupportedError, connection
+
 from analytics.selectors.devices import household_devices
 from reports.selectors.reports import report_list
 from sensors.selectors.assignments import household_key_at
@@ -28,7 +30,12 @@ def _stamp(moment: datetime | None) -> str:
 
 
 def legacy_verify(*, source_url: str, readings_since: datetime | None = None) -> list[str]:
-    """Compare the source with what was imported; the differences (empty: none)."""
+    """Compare the source with what was imported; the differences (empty: none). Raises
+    NotSupportedError on a database other than PostgreSQL, as the import does."""
+    if connection.vendor != "postgresql":
+        raise NotSupportedError(
+            "The verification needs PostgreSQL as this project's database, as the import does."
+        )
     differences: list[str] = []
     users = id_map(kind=Kind.USER)
     sensor_ids = id_map(kind=Kind.SENSOR_ID)

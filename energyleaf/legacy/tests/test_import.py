@@ -270,3 +270,5 @@ def test_sqlite_target_is_refused(db):
         pytest.skip("checks the refusal on SQLite; the PostgreSQL import is tested above")
     with pytest.raises(NotSupportedError, match="PostgreSQL"):
         legacy_import(source_url="postgres://127.0.0.1:1/none")
+    with pytest.raises(NotSupportedError, match="PostgreSQL"):
+        legacy_verify(source_url="postgres://127.0.0.1:1/none")

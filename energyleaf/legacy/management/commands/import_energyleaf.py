@@ -89,7 +89,10 @@ class Command(BaseCommand):
             if options["dry_run"]:
                 self.stdout.write("dry run: nothing was written")
                 return
-        differences = legacy_verify(source_url=url, readings_since=since)
+        try:
+            differences = legacy_verify(source_url=url, readings_since=since)
+        except NotSupportedError as exc:
+            raise CommandError(str(exc)) from exc
         for line in differences:
             self.stdout.write(f"difference: {line}")
         if differences:
