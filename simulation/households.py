@@ -349,10 +349,18 @@ def _devices(models: Sequence[ApplianceModel]) -> dict[str, tuple[ApplianceModel
 
 
 def _pick_device(
-    models: Sequence[ApplianceModel], rng: np.random.Generator
+    models: Sequence[ApplianceModel],
+    rng: np.random.Generator,
+    programmes: frozenset[str] | None = None,
 ) -> tuple[ApplianceModel, ...]:
+    """One recorded device of a category, at random; with `programmes` (a validation's held-out
+    programmes), one of the devices that has any of them, when the category has such a device,
+    so that it runs only held-out programmes (`device_make` keeps just those)."""
     devices = _devices(models)
     names = sorted(devices)
+    if programmes is not None:
+        holding = [name for name in names if any(m.path in programmes for m in devices[name])]
+        names = holding or names
     return devices[names[int(rng.integers(len(names)))]]
 
 
@@ -478,7 +486,9 @@ def simulate_household(
     household = {
         category: device_make(
             category,
-            _pick_device(models, rng),
+            _pick_device(
+                models, rng, config.device_region.programmes if config.device_region else None
+            ),
             rng,
             spread=config.device_spread,
             region=config.device_region,
