@@ -24,8 +24,10 @@ Validation, three ways (docs/classifier.md, "Validation"):
 
 Calibration: the raw probabilities of the unseen-device folds give, per category, an isotonic
 map from raw score to the share of peaks that really were that category; the final model applies
-it, so a suggestion at 0.6 is right about 60 % of the time on devices like the held-out ones.
-The validation's own calibrated figures use maps fitted on the other folds only.
+it (the smallest of the fold maps), aiming at a suggestion shown at >= 0.5 being right at least
+half the time on devices like the held-out ones. The maps are fitted on the fold models' scores,
+not the final model's (docs/classifier.md, "Calibration"). The validation's own calibrated
+figures use maps fitted on the other folds only.
 
 The model is one gradient-boosted tree ensemble per category (scikit-learn
 HistGradientBoostingClassifier, binary), seeded, without early stopping: the same data and seed
