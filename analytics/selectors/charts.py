@@ -122,9 +122,7 @@ def household_consumption_chart(
         days=days,
         window_start=window_start,
         window_end=window_end,
-        quarter_hours={
-            bucket.astimezone(UTC): Decimal(total) for bucket, total in quarter_hours.items()
-        },
+        quarter_hours=quarter_hours,
         peaks=peaks,
     )
 
