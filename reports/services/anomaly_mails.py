@@ -14,9 +14,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from energyleaf.common.time import to_local
@@ -29,7 +27,7 @@ from reports.selectors.anomalies import (
 from sensors.models import Sensor
 
 from ..models import AnomalyNotification, MailSkipReason
-from .mails import app_url, mail_language
+from .mails import app_url, mail_language, templated_mail
 from .mails import unsubscribe_url as _unsubscribe_url
 from .outbox import MailKind, mail_deliver, mail_recipient_missing
 
@@ -152,17 +150,12 @@ def _anomaly_message(
         "app_url": app_url(),
         "unsubscribe_url": unsubscribe_url(user_id=notification.user_id),
     }
-    prefix = f"reports/mail/anomaly_detected.{language}"
-    subject = " ".join(render_to_string(f"{prefix}.subject.txt", context).split())
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"{prefix}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.user.email],
+    return templated_mail(
+        template=f"reports/mail/anomaly_detected.{language}",
+        context=context,
+        to=notification.user.email,
         headers={"List-Unsubscribe": f"<{context['unsubscribe_url']}>"},
     )
-    message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
-    return message
 
 
 # Retried by later runs up to MAX_ATTEMPTS; a row another worker holds is left to it.

@@ -5,9 +5,12 @@ links and the mail language of a household (numbers, dates and money in that lan
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
 
 from energyleaf.users.models import Household, User
 
@@ -42,3 +45,24 @@ def mail_recipient_name(user: User) -> str:
     if user.first_name and user.last_name:
         return f"{user.first_name} {user.last_name}"
     return user.username or user.email
+
+
+def templated_mail(
+    *,
+    template: str,
+    context: dict[str, Any],
+    to: str,
+    headers: dict[str, str] | None = None,
+) -> EmailMultiAlternatives:
+    """A text mail with an HTML alternative from the templates `template`.subject.txt (white
+    space collapsed to one line), `template`.txt and `template`.html, e.g.
+    `reports/mail/study_dismissed.de`."""
+    message = EmailMultiAlternatives(
+        subject=" ".join(render_to_string(f"{template}.subject.txt", context).split()),
+        body=render_to_string(f"{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers=headers,
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    return message

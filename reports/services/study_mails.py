@@ -36,7 +36,6 @@ from functools import partial
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 
 from energyleaf.users.models import ExperimentParticipation, ExperimentStatusTransition, Household
 from energyleaf.users.services import participation_status_set_by_admin
@@ -44,7 +43,7 @@ from reports.selectors.surveys import SURVEY_STEPS
 
 from ..models import MailSkipReason, StudyMail, SurveyInvitation
 from ..tasks import send_study_mail_task, send_survey_invitation_task
-from .mails import mail_language, mail_recipient_name
+from .mails import mail_language, mail_recipient_name, templated_mail
 from .outbox import MailKind, mail_deliver
 from .surveys import survey_id_configured, survey_invitation_queue, survey_invitation_wanted
 
@@ -183,15 +182,9 @@ def _study_mail_message(mail: StudyMail, now: datetime) -> EmailMultiAlternative
         "reason": mail.dismissal_reason,
         "contact_email": str(getattr(settings, "ENERGYLEAF_SURVEY_CONTACT_EMAIL", "") or ""),
     }
-    prefix = f"reports/mail/study_{mail.kind}.{language}"
-    message = EmailMultiAlternatives(
-        subject=" ".join(render_to_string(f"{prefix}.subject.txt", context).split()),
-        body=render_to_string(f"{prefix}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[user.email],
+    return templated_mail(
+        template=f"reports/mail/study_{mail.kind}.{language}", context=context, to=user.email
     )
-    message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
-    return message
 
 
 # Sent by its task right after the change; failures are tried again by the daily survey routine

@@ -26,7 +26,6 @@ from datetime import datetime
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 
 from energyleaf.users.models import (
     ExperimentParticipation,
@@ -43,7 +42,7 @@ from reports.selectors.surveys import (
 )
 
 from ..models import MailSkipReason, SurveyInvitation
-from .mails import mail_language, mail_recipient_name
+from .mails import mail_language, mail_recipient_name, templated_mail
 from .outbox import MailKind, mail_deliver, mail_recipient_missing
 
 logger = logging.getLogger(__name__)
@@ -223,15 +222,9 @@ def _invitation_message(
         "link": invitation.link,
         "contact_email": str(getattr(settings, "ENERGYLEAF_SURVEY_CONTACT_EMAIL", "") or ""),
     }
-    prefix = f"reports/mail/survey_invitation.{language}"
-    message = EmailMultiAlternatives(
-        subject=" ".join(render_to_string(f"{prefix}.subject.txt", context).split()),
-        body=render_to_string(f"{prefix}.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[user.email],
+    return templated_mail(
+        template=f"reports/mail/survey_invitation.{language}", context=context, to=user.email
     )
-    message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
-    return message
 
 
 # Retried by later runs up to MAX_ATTEMPTS; a row another run holds is left to it.
