@@ -26,8 +26,21 @@ MailRow = TypeVar("MailRow", bound=MailDelivery)
 
 
 class MailDeliveryAdmin(admin.ModelAdmin[MailRow]):
-    """What the admin of every mail kind shares: on the change page the outbox's fields
-    (`MailDelivery`) follow the row's own fields, before any computed ones."""
+    """What the admin of every mail kind shares: its rows are written only by their services
+    (read-only here: nothing to add or change; deleting only where `rows_deletable`), and on the
+    change page the outbox's fields (`MailDelivery`) follow the row's own fields, before any
+    computed ones."""
+
+    rows_deletable = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.rows_deletable and super().has_delete_permission(request, obj)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))
@@ -60,19 +73,6 @@ class AnomalyNotificationAdmin(MailDeliveryAdmin[AnomalyNotification]):
     show_full_result_count = False
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: AnomalyNotification | None = None
-    ) -> bool:
-        return False
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: AnomalyNotification | None = None
-    ) -> bool:
-        return False
-
 
 class ReportDayInline(admin.TabularInline[ReportDay, Report]):
     model = ReportDay
@@ -90,6 +90,8 @@ class ReportAdmin(MailDeliveryAdmin[Report]):
     """Read-only: reports are built only by the report service. The change page links to a
     preview of the report's mail; the "resend" action mails selected reports again (recorded in
     the audit log with the admin)."""
+
+    rows_deletable = True
 
     list_display = (
         "id",
@@ -111,12 +113,6 @@ class ReportAdmin(MailDeliveryAdmin[Report]):
     date_hierarchy = "period_start"
     inlines = (ReportDayInline,)
     actions = ("resend_mails",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Report | None = None) -> bool:
-        return False
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("reports.change_report")
@@ -181,6 +177,8 @@ class ReportSettingsAdmin(admin.ModelAdmin[ReportSettings]):
 class SurveyInvitationAdmin(MailDeliveryAdmin[SurveyInvitation]):
     """Read-only: invitations are created and mailed by the survey routine."""
 
+    rows_deletable = True
+
     list_display = (
         "id",
         "user",
@@ -195,14 +193,6 @@ class SurveyInvitationAdmin(MailDeliveryAdmin[SurveyInvitation]):
     search_fields = ("user__email",)
     raw_id_fields = ("user",)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: SurveyInvitation | None = None
-    ) -> bool:
-        return False
 
 
 @admin.register(StaffDigestMail)
@@ -242,19 +232,6 @@ class StaffDigestMailAdmin(MailDeliveryAdmin[StaffDigestMail]):
             f"{section.get('title')}: {section.get('count')}" for section in obj.digest.sections
         )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(
-        self, request: HttpRequest, obj: StaffDigestMail | None = None
-    ) -> bool:
-        return False
-
-    def has_delete_permission(
-        self, request: HttpRequest, obj: StaffDigestMail | None = None
-    ) -> bool:
-        return False
-
 
 @admin.register(StudyMail)
 class StudyMailAdmin(MailDeliveryAdmin[StudyMail]):
@@ -276,12 +253,3 @@ class StudyMailAdmin(MailDeliveryAdmin[StudyMail]):
     search_fields = ("user__email",)
     raw_id_fields = ("user", "transition")
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: StudyMail | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: StudyMail | None = None) -> bool:
-        return False
