@@ -100,7 +100,7 @@ class Client:
 
 
 def http_phase(
-    server: common.Gunicorn, name: str, streams: list[list[bytes]], size: int, count_ids: list[int]
+    server: common.WebServer, name: str, streams: list[list[bytes]], size: int, count_ids: list[int]
 ) -> dict[str, Any]:
     """Each stream is posted by its own client thread; the phase's wall time covers them all."""
     before = common.readings_count(count_ids)
@@ -228,8 +228,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10_000, help="readings per request")
     parser.add_argument("--requests", type=int, default=5, help="requests per client")
-    parser.add_argument("--workers", type=int, default=0, help="default: gunicorn.conf.py's")
-    parser.add_argument("--threads", type=int, default=0, help="default: gunicorn.conf.py's")
+    parser.add_argument("--workers", type=int, default=0, help="default: as configured")
+    parser.add_argument("--threads", type=int, default=0, help="default: as configured")
     parser.add_argument("--database-url", default=common.DEFAULT_DATABASE_URL)
     args = parser.parse_args()
     if not 1 <= args.size <= 20_000 or not 1 <= args.requests <= 100:
@@ -246,7 +246,7 @@ def main() -> int:
     seq_id, conc_ids, copy_id, many_id, warm_id = ids[0], ids[1:3], ids[3], ids[4], ids[5]
     common.close_django_connections()
 
-    server = common.Gunicorn(args.database_url, workers=args.workers, threads=args.threads)
+    server = common.WebServer(args.database_url, workers=args.workers, threads=args.threads)
     results: dict[str, Any] = {
         "benchmark": "batch_upload",
         "started_at": now.isoformat(),
@@ -316,7 +316,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                 f"{r['readings_per_s'] / ceiling:.3f}",
                 f"{1000 * sum(per_request) / len(per_request):.0f}" if per_request else "-",
                 r["stored_readings"],
-                f"{cpu['gunicorn_cpu_s']:.2f}" if cpu else "-",
+                f"{cpu['server_cpu_s']:.2f}" if cpu else "-",
                 f"{cpu['postgres_cpu_s']:.2f}" if cpu else "-",
                 f"{cpu['other_cpu_s']:.2f}" if cpu else "-",
             ]
