@@ -408,6 +408,7 @@ class BatchInputView(ProtobufView):
             duplicates=result.duplicates,
             rejected=result.rejected,
             exceptions=result.exceptions,
+            default=result.default,
         )
         response = protobuf_response(200, body)
         response["X-Energyleaf-Batch-Max"] = str(settings.ENERGYLEAF_BATCH_MAX_READINGS)

@@ -616,6 +616,17 @@ def _decimals(raw: np.ndarray) -> tuple[np.ndarray, list[Decimal]] | None:
     return micros, numbers
 
 
+def micros_of(raw: np.ndarray) -> np.ndarray | None:
+    """Floats as `to_decimal` rounds them, in integer micro-units; None when one is not finite
+    or not below 10**12."""
+    return _micros(raw)
+
+
+def micro_of(number: Decimal) -> int | None:
+    """A Decimal in integer micro-units; None when it has finer digits or is too large."""
+    return _micro(number)
+
+
 def from_micro(micro: int) -> Decimal:
     """Integer micro-units as the Decimal `to_decimal` gives (6 decimal places)."""
     return Decimal(micro).scaleb(-6)

@@ -727,10 +727,11 @@ def encode_batch_response_compact(
     duplicates: int,
     rejected: int,
     exceptions: Mapping[int, tuple[int, str | None]],
+    default: tuple[int, str | None] = (200, None),
 ) -> bytes:
-    """`encode_batch_response` with a result for every index 0..count-1: status 200 without a
-    message, except `exceptions` (index -> (status, message)). The same bytes, built with numpy
-    instead of one message object per reading."""
+    """`encode_batch_response` with a result for every index 0..count-1: `default` (status,
+    message), except `exceptions` (index -> (status, message)). The same bytes, built with
+    numpy instead of one message object per reading."""
     head = batch_pb.SensorDataBatchResponse(
         status=_uint32("status", status),
         accepted=_uint32("accepted", accepted),
@@ -739,47 +740,51 @@ def encode_batch_response_compact(
     )
     parts = [serialize(head)]
     _uint32("count", count)
-    special = sorted(exceptions)
-    bounds = [-1, *special, count]
-    for start, end in pairwise(bounds):
-        first, stop = start + 1, end  # the plain results between two exceptions
-        if stop > first:
-            parts.append(_plain_results(first, stop))
+    suffix = _result_suffix(*default)
+    for start, end in pairwise([-1, *sorted(exceptions), count]):
+        if end > start + 1:  # the default results between two exceptions
+            parts.append(_default_results(start + 1, end, suffix))
         if end < count:
             item_status, item_message = exceptions[end]
-            parts.append(
-                serialize(
-                    batch_pb.SensorDataBatchResponse(
-                        results=[
-                            batch_pb.BatchItemResult(
-                                index=_uint32("index", end),
-                                status=_uint32("status", item_status),
-                                status_message=_optional_message(item_message),
-                            )
-                        ]
-                    )
-                )
+            result = batch_pb.BatchItemResult(
+                index=_uint32("index", end),
+                status=_uint32("status", item_status),
+                status_message=_optional_message(item_message),
             )
+            parts.append(serialize(batch_pb.SensorDataBatchResponse(results=[result])))
     return b"".join(parts)
 
 
-def _plain_results(first: int, stop: int) -> bytes:
-    """Field 6 entries `{index, status: 200}` for indexes first..stop-1."""
+def _result_suffix(status: int, message: str | None) -> bytes:
+    """A BatchItemResult's bytes after its index: status and message."""
+    return serialize(
+        batch_pb.BatchItemResult(
+            status=_uint32("status", status), status_message=_optional_message(message)
+        )
+    )
+
+
+def _default_results(first: int, stop: int, suffix: bytes) -> bytes:
+    """Field 6 entries for indexes first..stop-1, each its index followed by `suffix`."""
     indexes = np.arange(first, stop, dtype=np.uint64)
-    varints, lengths = _varints(indexes)
+    count = len(indexes)
+    index_bytes, index_lengths = _varints(indexes)
     present = indexes > 0  # proto3 leaves out an index of 0
-    body_lengths = np.where(present, 1 + lengths, 0) + 3  # + status 200: 10 c8 01
-    rows = np.zeros((len(indexes), 12), dtype=np.uint8)
-    keep = np.zeros((len(indexes), 12), dtype=bool)
+    body_lengths = np.where(present, 1 + index_lengths, 0) + len(suffix)
+    length_bytes, length_lengths = _varints(body_lengths)
+    width = 1 + 2 + 1 + 5 + len(suffix)
+    rows = np.zeros((count, width), dtype=np.uint8)
+    keep = np.zeros((count, width), dtype=bool)
     rows[:, 0] = 0x32
-    rows[:, 1] = body_lengths
-    rows[:, 2] = 0x08
-    rows[:, 3:8] = varints
-    keep[:, 0:2] = True
-    keep[:, 2] = present
-    keep[:, 3:8] = present[:, None] & (np.arange(5)[None, :] < lengths[:, None])
-    rows[:, 8:11] = np.frombuffer(b"\x10\xc8\x01", dtype=np.uint8)
-    keep[:, 8:11] = True
+    keep[:, 0] = True
+    rows[:, 1:3] = length_bytes[:, :2]  # a body is shorter than 2**14 bytes
+    keep[:, 1:3] = np.arange(2)[None, :] < length_lengths[:, None]
+    rows[:, 3] = 0x08
+    keep[:, 3] = present
+    rows[:, 4:9] = index_bytes
+    keep[:, 4:9] = present[:, None] & (np.arange(5)[None, :] < index_lengths[:, None])
+    rows[:, 9:] = np.frombuffer(suffix, dtype=np.uint8)
+    keep[:, 9:] = True
     return rows[keep].tobytes()
 
 

@@ -6,9 +6,11 @@ timestamp in range and the batch is a plain continuation of the sensor's stored 
 registers rising plausibly, power and feed-in within their limits, a register sensor of an
 active household), it is planned vectorised and written with one binary COPY
 (`sensors.compute.copy_binary`) in one transaction under the sensor's lock, exactly as the
-general path would store it. Anything else goes, unchanged, through `sensor_readings_ingest`
-(the general path: duplicates, late or refused readings, meter replacements, analog sensors,
-deactivated households), which answers and stores the same as for a batch of objects.
+general path would store it. A batch re-sent as it was stored (every reading at the time of a
+stored one, with the same value) is answered 200 `Duplicate` for each reading after one query.
+Anything else goes, unchanged, through `sensor_readings_ingest` (the general path: late,
+refused or partly re-sent readings, meter replacements, analog sensors, deactivated
+households), which answers and stores the same as for a batch of objects.
 """
 
 from __future__ import annotations
@@ -83,8 +85,8 @@ class ReadingBatch:
 
 @dataclass(frozen=True, slots=True)
 class BatchIngestResult:
-    """The answer to a batch: every reading's result is (200, None) except `exceptions`
-    (index -> (status, message)). `vectorised` tells which path planned it."""
+    """The answer to a batch: every reading's result is `default` (status, message) except
+    `exceptions` (index -> (status, message)). `vectorised` tells which path planned it."""
 
     sensor_id: int
     count: int
@@ -93,9 +95,10 @@ class BatchIngestResult:
     rejected: int
     exceptions: dict[int, tuple[int, str | None]]
     vectorised: bool
+    default: tuple[int, str | None] = (200, None)
 
     def outcome(self, index: int) -> tuple[int, str | None]:
-        return self.exceptions.get(index, (200, None))
+        return self.exceptions.get(index, self.default)
 
     @classmethod
     def of(cls, result: IngestResult) -> BatchIngestResult:
@@ -132,7 +135,7 @@ def sensor_batch_ingest(
             has_out=batch.has_out,
             server_time=np.zeros(len(times), dtype=bool),
         )
-        result = _ingest_appended(token, columns, now)
+        result = _ingest_vectorised(token, columns, now)
         if result is not None:
             return result
     return BatchIngestResult.of(
@@ -148,11 +151,11 @@ def _batch_times(raw: np.ndarray, now: datetime) -> np.ndarray | None:
     return micros if bool(valid.all()) else None
 
 
-def _ingest_appended(
+def _ingest_vectorised(
     token: str, columns: planning.ReadingColumns, now: datetime
 ) -> BatchIngestResult | None:
-    """Plan and store a batch that continues the stored readings; None (nothing stored) when
-    `plan_columns` does not take it or the sensor needs the general path."""
+    """Plan and store a batch that continues the stored readings, or answer a batch that was
+    stored before exactly as sent; None (nothing stored) for anything else."""
     with transaction.atomic():
         # Token errors propagate as from the general path (the token is checked first there too).
         sensor = sensor_token_authenticate(
@@ -160,9 +163,22 @@ def _ingest_appended(
         )
         if not sensor.household_active or sensor.analog_rotations_per_kwh is not None:
             return None
-        plan = planning.plan_columns(_newest_stored(sensor.pk), columns, _config(sensor))
+        newest = _newest_stored(sensor.pk)
+        plan = planning.plan_columns(newest, columns, _config(sensor))
         if plan is None:
-            return None
+            if newest is None or not _stored_before(sensor.pk, columns):
+                return None
+            count = len(columns.times_us)
+            return BatchIngestResult(
+                sensor_id=sensor.pk,
+                count=count,
+                accepted=0,
+                duplicates=count,
+                rejected=0,
+                exceptions={},
+                vectorised=True,
+                default=(200, planning.DUPLICATE_MESSAGE),
+            )
         _insert_plan(sensor.pk, plan, now)
     count = len(plan)
     return BatchIngestResult(
@@ -174,6 +190,40 @@ def _ingest_appended(
         exceptions={},
         vectorised=True,
     )
+
+
+def _stored_before(sensor_id: int, columns: planning.ReadingColumns) -> bool:
+    """Whether every reading is already stored at its time with its value (rounded to storage
+    precision), the times increasing: a re-sent batch. The general path then answers each one
+    200 `Duplicate` and changes nothing."""
+    times = columns.times_us
+    if len(times) > 1 and not bool((np.diff(times) > 0).all()):
+        return False
+    micros = planning.micros_of(columns.value)
+    if micros is None:
+        return False
+    table = Reading._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    first = EPOCH + timedelta(microseconds=int(times[0]))
+    last = EPOCH + timedelta(microseconds=int(times[-1]))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT timestamp, value FROM {table} WHERE sensor_id = %s "  # noqa: S608 - fixed identifiers
+            "AND timestamp >= %s AND timestamp <= %s ORDER BY timestamp",
+            [sensor_id, adapt(first), adapt(last)],
+        )
+        rows = cursor.fetchall()
+    if len(rows) != len(times):
+        return False
+    stored_times = np.fromiter(
+        ((_datetime(moment) - EPOCH) // _ONE_US for moment, _ in rows), dtype=np.int64
+    )
+    if not np.array_equal(stored_times, times):
+        return False
+    stored_values = [planning.micro_of(_decimal(value) or Decimal(0)) for _, value in rows]
+    if any(value is None for value in stored_values):
+        return False
+    return np.array_equal(np.array(stored_values, dtype=np.int64), micros)
 
 
 _COLUMNS = "id, timestamp, value, consumption, value_out, inserted, value_current, flags"
