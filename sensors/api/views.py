@@ -364,17 +364,23 @@ class BatchInputView(ProtobufView):
             for item in serializer.validated_data["readings"]
         ]
         self.check_size(len(readings))
-        result = services.sensor_readings_ingest(token=token, readings=readings)
+        batch = services.ReadingBatch.of_inputs(readings, "batch_json")
+        if batch is None:  # text timestamps: the general path
+            general = services.sensor_readings_ingest(token=token, readings=readings)
+            result = services.BatchIngestResult.of(general)
+        else:
+            result = services.sensor_batch_ingest(token=token, batch=batch)
+        results = []
+        for index in range(result.count):
+            status, message = result.outcome(index)
+            results.append({"index": index, "status": status, "status_message": message})
         response = JsonResponse(
             {
                 "status": 200,
                 "accepted": result.accepted,
                 "duplicates": result.duplicates,
                 "rejected": result.rejected,
-                "results": [
-                    {"index": o.index, "status": o.status, "status_message": o.message}
-                    for o in result.outcomes
-                ],
+                "results": results,
             }
         )
         response["X-Energyleaf-Batch-Max"] = str(settings.ENERGYLEAF_BATCH_MAX_READINGS)

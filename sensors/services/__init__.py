@@ -1,4 +1,5 @@
-"""Writes of the sensors app: sensor administration, tokens and reading ingestion."""
+"""Writes of the sensors app: sensor administration, tokens and reading ingestion (`ingestion`:
+readings as objects, the general rules; `batch`: a batch as columns, vectorised where it can be)."""
 
 from .batch import BatchIngestResult, ReadingBatch, sensor_batch_ingest
 from .ingestion import IngestResult, ItemOutcome, ReadingInput, sensor_readings_ingest

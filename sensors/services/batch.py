@@ -15,6 +15,7 @@ households), which answers and stores the same as for a batch of objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -60,6 +61,32 @@ class ReadingBatch:
 
     def __len__(self) -> int:
         return len(self.value)
+
+    @classmethod
+    def of_inputs(cls, readings: Sequence[ReadingInput], wire_format: str) -> ReadingBatch | None:
+        """Readings as columns; None when a timestamp is a text (the general path reads it)."""
+        if any(isinstance(r.timestamp, str) for r in readings):
+            return None
+        count = len(readings)
+        return cls(
+            value=np.fromiter((r.value for r in readings), dtype=np.float64, count=count),
+            value_current=np.fromiter(
+                (r.value_current or 0.0 for r in readings), dtype=np.float64, count=count
+            ),
+            has_current=np.fromiter(
+                (r.value_current is not None for r in readings), dtype=bool, count=count
+            ),
+            value_out=np.fromiter(
+                (r.value_out or 0.0 for r in readings), dtype=np.float64, count=count
+            ),
+            has_out=np.fromiter(
+                (r.value_out is not None for r in readings), dtype=bool, count=count
+            ),
+            timestamp=np.fromiter(
+                (r.timestamp or 0 for r in readings), dtype=np.uint64, count=count
+            ),
+            wire_format=wire_format,
+        )
 
     def inputs(self) -> list[ReadingInput]:
         """The readings as objects, for the general path."""

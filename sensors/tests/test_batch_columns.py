@@ -385,3 +385,63 @@ def test_batch_inputs_are_the_readings():
         ReadingInput(1.6, -3.0, None, None, "batch_protobuf"),
     ]
     assert _batch(readings).inputs() == readings
+
+
+def test_readings_with_a_text_timestamp_are_not_columns():
+    readings = [
+        ReadingInput(1.5, timestamp=T0_MS),
+        ReadingInput(1.6, timestamp="2024-07-26T08:00:15Z"),
+    ]
+    assert ReadingBatch.of_inputs(readings, "batch_json") is None
+    batch = ReadingBatch.of_inputs(readings[:1], "batch_json")
+    assert batch is not None
+    assert batch.inputs() == [ReadingInput(1.5, None, None, T0_MS, "batch_json")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("resend", [False, True])
+def test_json_and_protobuf_batches_answer_alike(client, resend):
+    """The JSON form takes the columns too (integer timestamps) and answers what protobuf does."""
+    readings = _plain(COPY_THRESHOLD + 3)
+    readings[7] = ReadingInput(readings[6].value, timestamp=readings[6].timestamp)  # a duplicate
+    answers = []
+    for form in ("json", "protobuf"):
+        token = _token()
+        if resend:
+            sensor_readings_ingest(token=token, readings=readings)
+        if form == "json":
+            payload = {
+                "access_token": token,
+                "readings": [
+                    {
+                        "value": r.value,
+                        "value_current": r.value_current,
+                        "value_out": r.value_out,
+                        "timestamp": r.timestamp,
+                    }
+                    for r in readings
+                ],
+            }
+            response = client.post(
+                "/api/v1/sensor_input/batch", payload, content_type="application/json"
+            )
+            body = response.json()
+            answers.append(
+                [(r["index"], r["status"], r["status_message"]) for r in body["results"]]
+            )
+        else:
+            data = [
+                mapping.BatchReadingData(r.value, r.value_current, r.value_out, r.timestamp)
+                for r in readings
+            ]
+            response = client.generic(
+                "POST",
+                "/api/v1/sensor_input/batch",
+                mapping.encode_batch(mapping.BatchData(token, 1, tuple(data))),
+                content_type="application/x-protobuf",
+            )
+            answer = mapping.decode_batch_response(b"".join(response.streaming_content))
+            answers.append([(r.index, r.status, r.status_message) for r in answer.results])
+    assert answers[0] == answers[1]
+    expected_duplicates = len(readings) if resend else 1
+    assert sum(1 for _, _, message in answers[0] if message == "Duplicate") == expected_duplicates
