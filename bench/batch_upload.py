@@ -230,7 +230,7 @@ def ceiling_phase(
 
 
 def paired_phase(
-    server: common.Gunicorn,
+    server: common.WebServer,
     database_url: str,
     token: str,
     ids: tuple[int, int],
@@ -419,7 +419,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"request body {results['request_bytes']:,} bytes for {args.size} readings")
     print(f"checks: {checks}")
     print(f"target: {verdict} >= {TARGET_READINGS_PER_S:,} readings/s (best {best:,.0f}/s)")
-    print(f"gunicorn log lines with errors: {results['server'].get('log_problem_lines')}")
+    print(f"server log lines with errors: {results['server'].get('log_problem_lines')}")
     results["checks"] = checks
 
 
