@@ -118,7 +118,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DJANGO_CONN_HEALTH_CHECKS", default=False)
 # A connection pool per process (psycopg_pool) on PostgreSQL: connections go back to the pool at
 # the end of each request instead of staying with the thread or greenlet that used them.
-DATABASE_POOL_MAX_SIZE = env.int("DJANGO_DB_POOL_MAX_SIZE", default=0)
+DATABASE_POOL_MAX_SIZE = int(env.str("DJANGO_DB_POOL_MAX_SIZE", default="").strip() or 0)
 if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's own rule with a pool
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
