@@ -236,8 +236,8 @@ class SensorInputView(ProtobufView):
 
     def post(self, request: Request) -> HttpResponseBase:
         token, reading = self.reading(self.payload(request))
-        result = services.sensor_readings_ingest(
-            token=token, readings=[reading], sensor_type=self.sensor_type
+        result = services.sensor_reading_ingest(
+            token=token, reading=reading, sensor_type=self.sensor_type
         )
         outcome = result.outcomes[0]
         body = mapping.encode_sensor_data_response(outcome.status, outcome.message)

@@ -1,6 +1,7 @@
 """Writes of the sensors app: sensor administration, tokens and reading ingestion."""
 
 from .ingestion import IngestResult, ItemOutcome, ReadingInput, sensor_readings_ingest
+from .live import sensor_reading_ingest
 from .retention import readings_delete_before, rejected_readings_delete_before
 from .sensors import (
     SETTINGS_FIELDS,
@@ -31,6 +32,7 @@ __all__ = [
     "readings_delete_before",
     "rejected_readings_delete_before",
     "sensor_assign",
+    "sensor_reading_ingest",
     "sensor_readings_ingest",
     "sensor_register",
     "sensor_reset",
