@@ -146,6 +146,7 @@ def measure(application: Any, endpoint: Endpoint, requests: int) -> dict[str, An
 COMPONENTS = (
     ("django/core/handlers/wsgi.py", "__call__", "whole request (WSGI handler)"),
     ("rest_framework/views.py", "dispatch", "DRF APIView.dispatch"),
+    ("sensors/api/views.py", "dispatch", "sensor view dispatch (plain Django view)"),
     ("rest_framework/request.py", "_parse", "DRF body parsing (decode included)"),
     ("sensors/protobuf/mapping.py", "decode_sensor_input", "protobuf decode"),
     ("sensors/services/live.py", "sensor_reading_ingest", "service sensor_reading_ingest (live)"),

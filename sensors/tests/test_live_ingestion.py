@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from energyleaf.tests.helpers import body_bytes
 from energyleaf.users.tests.factories import UserFactory
 from sensors.compute.planning import to_decimal
 from sensors.models import Reading, RejectedReading, Sensor
+from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.services import (
     ReadingInput,
     live,
@@ -296,3 +298,47 @@ def test_two_threads_posting_one_sensor_at_once_lose_nothing():
     assert [r.value for r in rows] == [to_decimal(1000 + step * 0.01) for step in range(len(rows))]
     _assert_consumption_chain(sensor)
     assert not RejectedReading.objects.filter(sensor=sensor).exists()
+
+
+SINGLE_READING_PATHS = ("/api/v1/sensor_input", "/api/v2/energy", "/api/v2/gas", "/api/v2/water")
+
+
+def _status(status: int, message: str | None = None) -> bytes:
+    return pb.SensorDataResponse(status=status, status_message=message).SerializeToString()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", SINGLE_READING_PATHS)
+def test_single_reading_endpoints_answer_every_request_in_one_protobuf_chunk(
+    client, settings, path
+):  # type: ignore[no-untyped-def]
+    """The plain Django views of the single-reading paths answer as the DRF sensor views do:
+    chunked protobuf with `Allow: POST`, whatever went wrong."""
+    settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES = 64
+    sensor, token = _used_token()
+    message = {
+        "/api/v1/sensor_input": pb.SensorDataRequestV2(access_token=token, type=1, value=1000.5),
+        "/api/v2/energy": pb.EnergyDataRequest(access_token=token, value=1000.5),
+        "/api/v2/gas": pb.GasDataRequest(access_token=token, value=1000.5),
+        "/api/v2/water": pb.WaterDataRequest(access_token=token, value=1000.5),
+    }[path]
+    body = message.SerializeToString()
+    cases = [
+        (client.generic("POST", path, body, content_type="text/plain"), None),
+        (client.generic("POST", path, b"\x0a" + b"x" * 80), _status(413, "Request too large")),
+        (client.generic("POST", path, b""), _status(400, "No body")),
+        (client.generic("POST", path, body, CONTENT_LENGTH=""), _status(400, "No body")),
+        (client.generic("POST", path, b"\xff\xff"), _status(400, "Invalid data")),
+        (client.put(path, body), _status(405, "Method not allowed")),
+    ]
+    # An electricity sensor's token: stored on the electricity paths, refused on gas and water.
+    mismatch = path in ("/api/v2/gas", "/api/v2/water")
+    first_expected = _status(400, "Sensor type mismatch") if mismatch else _status(200)
+    for response, expected in cases:
+        assert response.streaming
+        assert response["Content-Type"] == "application/x-protobuf"
+        assert response["Allow"] == "POST"
+        answer = body_bytes(response)  # a streaming body can be read once
+        assert pb.SensorDataResponse.FromString(answer).status == response.status_code
+        assert answer == (expected or first_expected)
+    assert Reading.objects.filter(sensor=sensor).count() == (1 if mismatch else 2)
