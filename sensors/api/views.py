@@ -252,7 +252,7 @@ class SensorInputView(View):
 
     The endpoint every sensor calls every 15 s: a plain Django view (no DRF request, parser,
     negotiation or throttle machinery), answering byte for byte as the DRF sensor views do
-    (`ProtobufView.classify` for every failure, `Allow: POST` on every answer), and storing
+    (`classify_exception` for every failure, `Allow: POST` on every answer), and storing
     through `services.sensor_reading_ingest` (sensors/services/live.py)."""
 
     function_name = "sensor-input"
