@@ -1,22 +1,39 @@
 """gunicorn configuration, used in production and by the run command (`python3 dev.py run`).
 
-gthread workers keep HTTP/1.1 connections alive between requests (the Tasmota driver reuses its
-connection and insists on it staying open) and send responses without Content-Length as
+gevent workers (bench/README.md, "Choosing the web server", has the measurements against gthread,
+granian and waitress): every connection is a greenlet, so idle kept-alive connections (10 000
+sensors posting every 15 s) and clients that trickle their headers or stall their bodies cost a
+few kilobytes each and never hold up anyone else; psycopg 3 and redis-py wait cooperatively under
+gevent. Database connections come from a pool per worker (`DJANGO_DB_POOL_MAX_SIZE`, set here
+unless the environment sets it) and go back to it after each request: without it each kept-alive
+connection's greenlet would keep a PostgreSQL connection of its own.
+
+HTTP/1.1 connections stay alive between requests (the Tasmota driver reuses its connection and
+insists on it staying open); a response without Content-Length goes out as
 `Transfer-Encoding: chunked`, one chunk per body part: the sensor views yield their protobuf
-answer as a single part. Every value can be overridden with the GUNICORN_* variables below.
+answer as a single part. Header names keep the spelling the application gives them (the analog
+camera client looks for `Content-Type: application/x-protobuf` case-sensitively). Every value can
+be overridden with the GUNICORN_* variables below; `GUNICORN_WORKER_CLASS=gthread` gives the
+thread-per-request workers used before.
 """
 
 import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", str(multiprocessing.cpu_count() * 2 + 1)))
-worker_class = "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+_gevent = worker_class == "gevent"
+# gevent: one process per core does all the work; gthread: threads wait on I/O, so more processes.
+_cores = multiprocessing.cpu_count()
+workers = int(os.environ.get("GUNICORN_WORKERS", str(_cores if _gevent else 2 * _cores + 1)))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# Idle kept-alive connections wait in the worker's poller, not in a thread. Sensors post every
-# 15-21 s, so a keep-alive longer than that lets them reuse one connection.
+# Open connections per worker, idle ones included (gevent: a greenlet each; gthread: an entry in
+# the poller).
+worker_connections = int(
+    os.environ.get("GUNICORN_WORKER_CONNECTIONS", "20000" if _gevent else "1000")
+)
+# Sensors post every 15-21 s, so a keep-alive longer than that lets them reuse one connection.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "65"))
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
@@ -32,3 +49,9 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # Behind a TLS terminator on the same host.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 proc_name = "energyleaf-web"
+# No control socket in ~/.gunicorn (gunicorn 25+): several servers on one machine would share it.
+control_socket_disable = True
+
+if _gevent:
+    # Read by the settings in each worker (PostgreSQL only; SQLite has no pool).
+    os.environ.setdefault("DJANGO_DB_POOL_MAX_SIZE", os.environ.get("GUNICORN_DB_POOL", "16"))
