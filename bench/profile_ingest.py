@@ -147,8 +147,13 @@ def measure(application: Any, endpoint: Endpoint, requests: int) -> dict[str, An
 COMPONENTS = (
     ("django/core/handlers/wsgi.py", "__call__", "whole request (WSGI handler)"),
     ("rest_framework/views.py", "dispatch", "DRF APIView.dispatch"),
+    ("sensors/api/views.py", "dispatch", "sensor view dispatch (plain Django view)"),
     ("rest_framework/request.py", "_parse", "DRF body parsing (decode included)"),
     ("sensors/protobuf/mapping.py", "decode_sensor_input", "protobuf decode"),
+    ("sensors/services/live.py", "sensor_reading_ingest", "service sensor_reading_ingest (live)"),
+    ("sensors/services/live.py", "_context", "  context function SELECT (token, neighbours)"),
+    ("sensors/services/live.py", "_plan", "  planning of the one reading"),
+    ("sensors/services/live.py", "_insert", "  insert function (lock, re-check, INSERT)"),
     ("sensors/services/ingestion.py", "sensor_readings_ingest", "service sensor_readings_ingest"),
     ("sensors/services/tokens.py", "sensor_token_authenticate", "  token + sensor lock SELECT"),
     ("sensors/services/ingestion.py", "_stored_around", "  stored-around raw SELECT"),

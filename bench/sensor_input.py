@@ -19,7 +19,10 @@ Load generator: wrk (`apt-get install -y wrk`) with bench/sensor_input.lua when 
 else bench/loadgen.py (asyncio, standard library) in `--client-processes` processes. wrk costs far
 less CPU, which matters on a 2-core machine where client and server share the cores.
 Targets (docs/design.md, "Performance targets"): >= 1000 requests/s and p99 < 200 ms at 64
-connections, >= 0.85 of bare.
+connections, >= 0.9 of bare. The bare view is the floor of a stored reading (one SELECT, one
+INSERT); a plain live reading costs two statements as well (sensors/services/live.py: one read of
+token, sensor and neighbours, one database function that locks, re-checks and inserts), so the
+remaining gap is Python: DRF, planning and the wider rows.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ VALUE0 = 1000.0  # kWh
 VALUE_STEP = 0.002  # kWh per reading (480 W): far below the plausibility limit
 TARGET_RPS = 1000
 TARGET_P99_MS = 200
-TARGET_RATIO = 0.85
+TARGET_RATIO = 0.9
 
 
 class Group:

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from io import BytesIO
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
@@ -28,6 +32,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from energyleaf.common.parsers import read_at_most
 from energyleaf.common.permissions import HasModelPermission
 from energyleaf.common.throttling import rate_limit_hit
 from sensors.compute.mac import canonical_mac_or_none
@@ -35,8 +40,9 @@ from sensors.compute.mac import canonical_mac_or_none
 from .. import services
 from ..models import Sensor
 from ..protobuf import mapping
+from ..protobuf.wire import InvalidPayload
 from ..services.tokens import SensorProtocolError
-from .parsers import LimitedJSONParser, ProtobufParser
+from .parsers import LimitedJSONParser, PayloadTooLarge, ProtobufParser
 from .renderers import ProtobufRenderer
 from .serializers import (
     BatchInputSerializer,
@@ -52,6 +58,35 @@ PROTOBUF = "application/x-protobuf"
 def protobuf_response(status: int, body: bytes) -> StreamingHttpResponse:
     """A chunked answer carrying `body` as a single chunk (no Content-Length is set)."""
     return StreamingHttpResponse(iter((body,)), status=status, content_type=PROTOBUF)
+
+
+def classify_exception(function_name: str, exc: Exception) -> tuple[int, str]:
+    """HTTP status and status text of a sensor endpoint for any exception, logged without
+    secrets."""
+    if isinstance(exc, SensorProtocolError):
+        status, message = exc.status, exc.message
+    elif isinstance(exc, exceptions.Throttled):
+        status, message = 429, "Too many requests"
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        status, message = 405, "Method not allowed"
+    elif isinstance(exc, exceptions.ParseError | exceptions.ValidationError):
+        status, message = 400, "Invalid data"
+    elif isinstance(exc, exceptions.APIException):
+        status, message = exc.status_code, str(exc.detail)
+    elif isinstance(exc, DatabaseError):
+        logger.error("sensor_api.database_error", exc_info=exc)
+        return 500, "Database error"
+    else:
+        logger.error("sensor_api.unexpected_error", exc_info=exc)
+        return 500, "Internal error"
+    logger.info(
+        "sensor_api.refused %s %s %s",
+        function_name,
+        status,
+        message,
+        extra={"function": function_name, "status": status, "status_message": message},
+    )
+    return status, message
 
 
 class _AlwaysProtobuf(BaseContentNegotiation):
@@ -161,30 +196,7 @@ class ProtobufView(APIView):
 
     def classify(self, exc: Exception) -> tuple[int, str]:
         """HTTP status and status text for any exception, logged without secrets."""
-        if isinstance(exc, SensorProtocolError):
-            status, message = exc.status, exc.message
-        elif isinstance(exc, exceptions.Throttled):
-            status, message = 429, "Too many requests"
-        elif isinstance(exc, exceptions.MethodNotAllowed):
-            status, message = 405, "Method not allowed"
-        elif isinstance(exc, exceptions.ParseError | exceptions.ValidationError):
-            status, message = 400, "Invalid data"
-        elif isinstance(exc, exceptions.APIException):
-            status, message = exc.status_code, str(exc.detail)
-        elif isinstance(exc, DatabaseError):
-            logger.error("sensor_api.database_error", exc_info=exc)
-            return 500, "Database error"
-        else:
-            logger.error("sensor_api.unexpected_error", exc_info=exc)
-            return 500, "Internal error"
-        logger.info(
-            "sensor_api.refused %s %s %s",
-            self.function_name,
-            status,
-            message,
-            extra={"function": self.function_name, "status": status, "status_message": message},
-        )
-        return status, message
+        return classify_exception(self.function_name, exc)
 
 
 class TokenView(ProtobufView):
@@ -213,10 +225,35 @@ class TokenView(ProtobufView):
         return protobuf_response(200, body)
 
 
-class SensorInputView(ProtobufView):
+def _read_body(request: HttpRequest) -> bytes:
+    """The request body as the DRF sensor views read it: `No body` without a Content-Length (or
+    with 0), 413 `Request too large` beyond ENERGYLEAF_SENSOR_MAX_BODY_BYTES, reading at most one
+    byte more than that."""
+    meta = request.META
+    try:
+        length = int(meta.get("CONTENT_LENGTH", meta.get("HTTP_CONTENT_LENGTH", 0)))
+    except (ValueError, TypeError):
+        length = 0
+    if length == 0:
+        raise SensorProtocolError("No body")
+    # Unread: the request itself is the stream (as DRF reads it); read already: its body.
+    stream: Any = BytesIO(request.body) if getattr(request, "_read_started", False) else request
+    body = read_at_most(stream, limit=int(settings.ENERGYLEAF_SENSOR_MAX_BODY_BYTES))
+    if body is None:
+        raise PayloadTooLarge
+    return body
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class SensorInputView(View):
     """`POST /api/v1/sensor_input`: SensorDataRequestV2 (or the G1 float message) →
     SensorDataResponse. 200 stored (`Duplicate` when stored before), 401 token problems,
-    400 refused with its reason, 5xx not stored."""
+    400 refused with its reason, 5xx not stored.
+
+    The endpoint every sensor calls every 15 s: a plain Django view (no DRF request, parser,
+    negotiation or throttle machinery), answering byte for byte as the DRF sensor views do
+    (`classify_exception` for every failure, `Allow: POST` on every answer), and storing
+    through `services.sensor_reading_ingest` (sensors/services/live.py)."""
 
     function_name = "sensor-input"
     sensor_type: ClassVar[str | None] = None
@@ -234,10 +271,27 @@ class SensorInputView(ProtobufView):
             wire_format=reading.wire_format,
         )
 
-    def post(self, request: Request) -> HttpResponseBase:
-        token, reading = self.reading(self.payload(request))
-        result = services.sensor_readings_ingest(
-            token=token, readings=[reading], sensor_type=self.sensor_type
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            if request.method != "POST":
+                raise exceptions.MethodNotAllowed(request.method or "")
+            response = self.post(request)
+        except Exception as exc:  # every failure is a protobuf answer, as in ProtobufView
+            status, message = classify_exception(self.function_name, exc)
+            response = protobuf_response(
+                status, mapping.encode_sensor_data_response(status, message)
+            )
+        response["Allow"] = "POST"
+        return response
+
+    def post(self, request: HttpRequest) -> HttpResponseBase:
+        try:
+            data = self.decode_body(_read_body(request))
+        except InvalidPayload as exc:
+            raise exceptions.ParseError("Invalid data") from exc
+        token, reading = self.reading(data)
+        result = services.sensor_reading_ingest(
+            token=token, reading=reading, sensor_type=self.sensor_type
         )
         outcome = result.outcomes[0]
         body = mapping.encode_sensor_data_response(outcome.status, outcome.message)

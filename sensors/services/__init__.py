@@ -1,8 +1,10 @@
 """Writes of the sensors app: sensor administration, tokens and reading ingestion (`ingestion`:
-readings as objects, the general rules; `batch`: a batch as columns, vectorised where it can be)."""
+readings as objects, the general rules; `batch`: a batch as columns, vectorised where it can be;
+`live`: a single live reading in two statements on PostgreSQL, the rest left to `ingestion`)."""
 
 from .batch import BatchIngestResult, ReadingBatch, sensor_batch_ingest
 from .ingestion import IngestResult, ItemOutcome, ReadingInput, sensor_readings_ingest
+from .live import sensor_reading_ingest
 from .retention import readings_delete_before, rejected_readings_delete_before
 from .sensors import (
     SETTINGS_FIELDS,
@@ -36,6 +38,7 @@ __all__ = [
     "rejected_readings_delete_before",
     "sensor_assign",
     "sensor_batch_ingest",
+    "sensor_reading_ingest",
     "sensor_readings_ingest",
     "sensor_register",
     "sensor_reset",

@@ -79,6 +79,7 @@ def test_body_is_read_whatever_the_content_type(sensor_client, sensor, content_t
 def test_other_methods_are_405_in_protobuf(client, path, method):
     response = getattr(client, method)(path)
     assert response.status_code == 405
+    assert response["Allow"] == "POST"
     body = body_bytes(response)
     assert response["Content-Type"] == "application/x-protobuf"
     if path == "/api/v1/token":
