@@ -3,6 +3,7 @@ detection are one event, and the figures of a time span from the readings' array
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,3 +67,69 @@ def continues(stored: SequenceSummary, detected: DetectedSequence, config: Detec
     if stored.start <= detected.start:
         return should_merge(stored, detected, config)
     return should_merge(detected, stored, config)
+
+
+# --- the arrays kept between runs (`analytics.models.DetectionState`) ----------------------------
+
+_NAN_UNITS = np.iinfo(np.int64).min  # a missing consumption among whole micro-kWh
+_UNITS_PER_KWH = 1e6  # Reading.consumption has 6 decimals
+_MAX_EXACT_UNITS = 2**53  # integers up to here are exact in float64
+_FLOATS, _UNITS = b"f", b"u"
+
+
+def state_pack(t_ns: npt.NDArray[np.int64], kwh: npt.NDArray[np.float64]) -> tuple[bytes, bytes]:
+    """Reading instants (int64 ns, ascending, whole microseconds) and consumptions (float64, NaN
+    when unknown) as two compressed byte strings that `state_unpack` turns back into exactly the
+    same arrays.
+
+    Instants are stored as microsecond differences (regular 15-s steps compress to almost
+    nothing); consumptions as whole micro-kWh when that is exact for every value (it is for what
+    the database stores: 6 decimals), otherwise as raw float64."""
+    t_us = np.asarray(t_ns, dtype=np.int64) // 1000
+    steps = np.diff(t_us, prepend=np.int64(0))
+    kwh = np.asarray(kwh, dtype=np.float64)
+    missing = np.isnan(kwh)
+    scaled = np.where(missing, 0.0, kwh) * _UNITS_PER_KWH
+    units = np.rint(scaled)
+    exact = bool(np.all(np.abs(units) < _MAX_EXACT_UNITS)) and np.array_equal(
+        np.where(missing, np.nan, units / _UNITS_PER_KWH), kwh, equal_nan=True
+    )
+    if exact:
+        packed = _UNITS + np.where(missing, _NAN_UNITS, units.astype(np.int64)).tobytes()
+    else:
+        packed = _FLOATS + kwh.tobytes()
+    return zlib.compress(steps.tobytes(), 1), zlib.compress(packed, 1)
+
+
+def state_unpack(
+    times: bytes, consumption: bytes
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The arrays `state_pack` packed: int64 ns and float64 kWh."""
+    t_ns = np.cumsum(np.frombuffer(zlib.decompress(times), dtype=np.int64)) * 1000
+    raw = zlib.decompress(consumption)
+    if raw[:1] == _UNITS:
+        units = np.frombuffer(raw, dtype=np.int64, offset=1)
+        kwh = np.where(units == _NAN_UNITS, np.nan, units / _UNITS_PER_KWH)
+    else:
+        kwh = np.frombuffer(raw, dtype=np.float64, offset=1).copy()
+    return t_ns.astype(np.int64), kwh.astype(np.float64)
+
+
+def arrays_between(
+    t_ns: npt.NDArray[np.int64],
+    kwh: npt.NDArray[np.float64],
+    start_ns: int | None,
+    end_ns: int | None,
+    *,
+    end_inclusive: bool = False,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The readings (ascending arrays) with start_ns <= t < end_ns (<= with `end_inclusive`);
+    None is unbounded."""
+    lo = 0 if start_ns is None else int(np.searchsorted(t_ns, start_ns, side="left"))
+    if end_ns is None:
+        hi = t_ns.size
+    elif end_inclusive:
+        hi = int(np.searchsorted(t_ns, end_ns, side="right"))
+    else:
+        hi = int(np.searchsorted(t_ns, end_ns, side="left"))
+    return t_ns[lo:hi], kwh[lo:hi]
