@@ -75,6 +75,19 @@ _NAN_UNITS = np.iinfo(np.int64).min  # a missing consumption among whole micro-k
 _UNITS_PER_KWH = 1e6  # Reading.consumption has 6 decimals
 _MAX_EXACT_UNITS = 2**53  # integers up to here are exact in float64
 _FLOATS, _UNITS = b"f", b"u"
+_INT32 = np.iinfo(np.int32)
+
+
+def _narrow(values: npt.NDArray[np.int64]) -> bytes:
+    """Integers as int32 when they all fit (half the bytes to compress), else int64."""
+    if values.size == 0 or (int(values.min()) >= _INT32.min and int(values.max()) <= _INT32.max):
+        return b"4" + values.astype(np.int32).tobytes()
+    return b"8" + values.tobytes()
+
+
+def _widen(raw: bytes) -> npt.NDArray[np.int64]:
+    dtype = np.int32 if raw[:1] == b"4" else np.int64
+    return np.frombuffer(raw, dtype=dtype, offset=1).astype(np.int64)
 
 
 def state_pack(t_ns: npt.NDArray[np.int64], kwh: npt.NDArray[np.float64]) -> tuple[bytes, bytes]:
@@ -82,33 +95,39 @@ def state_pack(t_ns: npt.NDArray[np.int64], kwh: npt.NDArray[np.float64]) -> tup
     when unknown) as two compressed byte strings that `state_unpack` turns back into exactly the
     same arrays.
 
-    Instants are stored as microsecond differences (regular 15-s steps compress to almost
-    nothing); consumptions as whole micro-kWh when that is exact for every value (it is for what
-    the database stores: 6 decimals), otherwise as raw float64."""
+    Instants are stored as microsecond steps (regular 15-s steps compress to almost nothing);
+    consumptions as whole micro-kWh when that is exact for every value (it is for what the
+    database stores: 6 decimals), otherwise as raw float64; integers in 32 bits when they fit."""
     t_us = np.asarray(t_ns, dtype=np.int64) // 1000
-    steps = np.diff(t_us, prepend=np.int64(0))
+    first = t_us[:1].tobytes()  # 8 bytes, or none without readings
     kwh = np.asarray(kwh, dtype=np.float64)
     missing = np.isnan(kwh)
-    scaled = np.where(missing, 0.0, kwh) * _UNITS_PER_KWH
-    units = np.rint(scaled)
+    units = np.rint(np.where(missing, 0.0, kwh) * _UNITS_PER_KWH)
     exact = bool(np.all(np.abs(units) < _MAX_EXACT_UNITS)) and np.array_equal(
         np.where(missing, np.nan, units / _UNITS_PER_KWH), kwh, equal_nan=True
     )
     if exact:
-        packed = _UNITS + np.where(missing, _NAN_UNITS, units.astype(np.int64)).tobytes()
+        packed = _UNITS + _narrow(np.where(missing, _NAN_UNITS, units.astype(np.int64)))
     else:
         packed = _FLOATS + kwh.tobytes()
-    return zlib.compress(steps.tobytes(), 1), zlib.compress(packed, 1)
+    times = first + _narrow(np.diff(t_us))
+    return zlib.compress(times, 1), zlib.compress(packed, 1)
 
 
 def state_unpack(
     times: bytes, consumption: bytes
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """The arrays `state_pack` packed: int64 ns and float64 kWh."""
-    t_ns = np.cumsum(np.frombuffer(zlib.decompress(times), dtype=np.int64)) * 1000
+    raw_times = zlib.decompress(times)
+    if len(raw_times) > 1:  # more than the width mark of no steps: there are readings
+        first = np.frombuffer(raw_times[:8], dtype=np.int64)
+        t_us = np.concatenate((first, first[0] + np.cumsum(_widen(raw_times[8:]))))
+    else:
+        t_us = np.zeros(0, dtype=np.int64)
+    t_ns = t_us * 1000
     raw = zlib.decompress(consumption)
     if raw[:1] == _UNITS:
-        units = np.frombuffer(raw, dtype=np.int64, offset=1)
+        units = _widen(raw[1:])
         kwh = np.where(units == _NAN_UNITS, np.nan, units / _UNITS_PER_KWH)
     else:
         kwh = np.frombuffer(raw, dtype=np.float64, offset=1).copy()

@@ -19,6 +19,7 @@ from analytics.services.detection import (
     sequences_detect_window,
     sequences_detect_window_many,
 )
+from analytics.services.assignments import sensor_reset_with_rollups
 from analytics.services.households import households_delete
 from sensors.models import Reading, Sensor
 from sensors.services import sensor_reset
@@ -91,6 +92,7 @@ def many(
 def test_state_pack_round_trip_is_exact() -> None:
     t_ns = (np.arange(5, dtype=np.int64) * 15_000_000 + 1_714_000_000_000_000) * 1000
     t_ns[3] += 7_000  # 7 µs off the grid
+    t_ns[4] += 40 * 60 * 10**9  # a gap longer than 32-bit microseconds hold
     for kwh in (
         np.array([np.nan, 0.000833, 0.001, 12.345678, 0.0]),
         np.array([0.1 + 0.2, -0.5, np.nan, 1e-9, 3.0]),  # not whole micro-kWh: stored raw
@@ -202,3 +204,11 @@ def test_deleting_a_household_with_its_readings_drops_the_kept_arrays() -> None:
     households_delete(users=[sensor.user], keep_readings=False)
     assert not DetectionState.objects.filter(sensor=sensor).exists()
     assert not Reading.objects.filter(sensor=sensor).exists()
+
+
+def test_resetting_a_sensor_with_its_readings_deleted_drops_the_kept_arrays() -> None:
+    kept_readings, deleted_readings = twins(count=2)
+    many([kept_readings, deleted_readings], WS)
+    sensor_reset_with_rollups(sensor=kept_readings)
+    sensor_reset_with_rollups(sensor=deleted_readings, delete_readings=True)
+    assert list(DetectionState.objects.values_list("sensor_id", flat=True)) == [kept_readings.pk]
