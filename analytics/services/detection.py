@@ -39,6 +39,7 @@ from analytics.compute.sequences import (
     SequenceKind,
     SequenceSummary,
     detect,
+    detect_kinds,
 )
 from analytics.models import DetectionState, DevicePeak, Sequence
 from analytics.selectors.detection import (
@@ -254,10 +255,11 @@ def _detect_runs(
     for segment in segments:
         t_ns, kwh = arrays(segment)
         run = _SegmentRun(segment.household_key, t_ns, kwh, {})
+        first_pass = detect_kinds(
+            wanted, t_ns, kwh, window_start=window_start, window_end=window_end, config=config
+        )
         for kind in wanted:
-            outcome = detect(
-                kind, t_ns, kwh, window_start=window_start, window_end=window_end, config=config
-            )
+            outcome = first_pass[kind]
             if kind == "anomaly" and outcome.sequences:
                 # The spacing rule needs the household's latest stored anomaly; asked only when
                 # there is one to space (without candidates, no previous anomaly can add any).

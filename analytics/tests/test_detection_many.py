@@ -14,12 +14,12 @@ from django.test import override_settings
 
 from analytics.compute.detection import state_pack, state_unpack
 from analytics.models import DetectionState, Sequence
+from analytics.services.assignments import sensor_reset_with_rollups
 from analytics.services.detection import (
     BatchResult,
     sequences_detect_window,
     sequences_detect_window_many,
 )
-from analytics.services.assignments import sensor_reset_with_rollups
 from analytics.services.households import households_delete
 from sensors.models import Reading, Sensor
 from sensors.services import sensor_reset
