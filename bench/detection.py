@@ -27,6 +27,7 @@ sensors < 60 s per window), and writes bench/results/detection-<time>.json. The 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -54,9 +55,10 @@ COPY_SQL = (
 
 
 def create_sensors(count: int) -> list[int]:
-    """`count` users, each with one assigned electricity sensor (bulk, no per-row services)."""
+    """`count` users, each with one assigned electricity sensor and its assignment period
+    (bulk, no per-row services)."""
     from energyleaf.users.models import User
-    from sensors.models import Sensor
+    from sensors.models import Sensor, SensorAssignment
 
     users = User.objects.bulk_create(
         [
@@ -73,6 +75,19 @@ def create_sensors(count: int) -> list[int]:
                 sensor_type=Sensor.SensorType.ELECTRICITY,
             )
             for n, user in enumerate(users)
+        ],
+        batch_size=2000,
+    )
+    # Their households' periods, as the assignment service would have opened them.
+    SensorAssignment.objects.bulk_create(
+        [
+            SensorAssignment(
+                sensor=sensor,
+                user=sensor.user,
+                household_key=sensor.user.pk,
+                valid_from=WINDOW_START - timedelta(days=30),
+            )
+            for sensor in sensors
         ],
         batch_size=2000,
     )
@@ -302,6 +317,7 @@ def main() -> None:
     )
     common.log(f"COPY (FORMAT binary) alone: {copy_s:.2f} s, {copied} readings")
     ceiling_s = min(arrays_s, copy_s)
+    peak_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     first = run_detection(sensor_ids, WINDOW_START, args.chunk)
     common.log(f"first run (read all, detect, store, audit, keep): {first}")
     states, states_size = state_bytes()
@@ -335,6 +351,9 @@ def main() -> None:
         "target_seconds_per_10000_sensors": TARGET_S_PER_10K,
         "target_ratio": TARGET_RATIO,
         "kept_states": states,
+        # peak RSS of this process before the runs (generation, load, ceilings) and after them
+        "peak_rss_mb_before_runs": round(peak_before_kb / 1024),
+        "peak_rss_mb_after_runs": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "kept_bytes_per_sensor": round(states_size / max(states, 1)),
         "first_run": first,
         "incremental_run": incremental,

@@ -516,10 +516,11 @@ def sequences_detect_window_many(
 
     With `keep`, each sensor's readings of the next reference period are kept between runs
     (`DetectionState`), so the next window reads only what came after them; a sensor with a
-    reading that arrived late in the kept span is read whole again. Per sensor, writes happen
-    in one transaction as in `sequences_detect_window` and only when something was detected;
-    the audit events (one per sensor, as there) are inserted together at the end. `now`
-    (default: the time of each fetch) is when the readings were read, for the kept arrays.
+    reading that arrived late in the kept span is read whole again. Sequences are written only
+    for sensors where something was detected, each sensor locked first as in
+    `sequences_detect_window`; the audit events (one per sensor, as there) are inserted
+    together. `now` (default: the time of each fetch) is when the readings were read, for the
+    kept arrays.
     """
     detection_window_validate(window_start=window_start, window_end=window_end)
     wanted = _kinds_validate(kinds)
@@ -583,6 +584,7 @@ def _detect_fetch_batch(
     window_end_ns = instant_ns(window_end)
     read_start_ns = instant_ns(read_start)
     events: list[dict[str, Any]] = []
+    persist: list[tuple[int, list[_SegmentRun], WindowResult]] = []
     for sensor_id in sensor_ids:
         t_all, kwh_all = arrays_between(
             *arrays[sensor_id], read_start_ns, window_end_ns, end_inclusive=True
@@ -604,10 +606,7 @@ def _detect_fetch_batch(
             result=result,
         )
         if result.detected:
-            with transaction.atomic():
-                _persist_runs(sensor_id=sensor_id, runs=runs, config=config, result=result)
-                if result.changed_peak_ids:
-                    suggestions_enqueue(sequence_ids=result.changed_peak_ids)
+            persist.append((sensor_id, runs, result))
         events.append(
             {
                 "title": AUDIT_TITLE,
@@ -618,7 +617,14 @@ def _detect_fetch_batch(
             }
         )
         batch.results.append(result)
+    # One transaction (one commit) for the fetch's writes. Sensors are locked in ascending id
+    # order, so two runs over overlapping sensors cannot deadlock; a failure rolls everything
+    # back and the task runs again (idempotent).
     with transaction.atomic():
+        for sensor_id, runs, result in persist:
+            _persist_runs(sensor_id=sensor_id, runs=runs, config=config, result=result)
+            if result.changed_peak_ids:
+                suggestions_enqueue(sequence_ids=result.changed_peak_ids)
         if keep:
             rows = _state_rows(
                 arrays=arrays,
