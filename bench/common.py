@@ -1,4 +1,4 @@
-"""Shared machinery of the benchmarks: database, sensors, gunicorn, CPU accounting, results.
+"""Shared machinery of the benchmarks: database, sensors, the web server, CPU accounting, results.
 
 Only the standard library, Django and psycopg (both in the project's requirements). Every wait is
 bounded; the only processes stopped are the ones started here, by their id.
@@ -40,7 +40,7 @@ def log(message: str) -> None:
 
 
 def server_environment(database_url: str) -> dict[str, str]:
-    """Variables for this process and for gunicorn: production settings, loopback only."""
+    """Variables for this process and for the web server: production settings, loopback only."""
     return {
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DATABASE_URL": database_url,
@@ -131,7 +131,7 @@ def settled_readings_count(sensor_ids: Sequence[int], timeout: float = 15.0) -> 
     return last
 
 
-# --- gunicorn -------------------------------------------------------------------------------------
+# --- web server ---------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -152,11 +152,55 @@ def http_post(
         conn.close()
 
 
+SERVER_KINDS = ("gunicorn", "gthread", "granian", "waitress")
+
+
+def server_command(
+    kind: str, port: int, workers: int | None = None, threads: int | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """Command line and variables of a web server serving the project on 127.0.0.1:`port`.
+
+    `gunicorn`: the repository's gunicorn.conf.py as in production (gevent workers, a database
+    pool); `gthread`: the same file with the thread-per-request workers used before; `granian`:
+    granian's WSGI server (Rust HTTP layer, 2 workers, 8 blocking threads each); `waitress`: one
+    process with a thread pool. `workers`/`threads` override the configured counts.
+    """
+    bind = f"127.0.0.1:{port}"
+    app = "energyleaf.wsgi:application"
+    if kind in ("gunicorn", "gthread"):
+        env = {"GUNICORN_BIND": bind, "GUNICORN_LOGLEVEL": "warning"}
+        env["GUNICORN_ACCESSLOG"] = "/dev/null"  # formatted as in production, written nowhere
+        if kind == "gthread":
+            env["GUNICORN_WORKER_CLASS"] = "gthread"
+        if workers:
+            env["GUNICORN_WORKERS"] = str(workers)
+        if threads:
+            env["GUNICORN_THREADS"] = str(threads)
+        config = str(ROOT / "gunicorn.conf.py")
+        return [sys.executable, "-m", "gunicorn", "-c", config, app], env
+    if kind == "granian":
+        command = [
+            sys.executable, "-m", "granian", "--interface", "wsgi", "--http", "1", "--no-ws",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers or 2),
+            "--blocking-threads", str(threads or 8), "--backpressure", str(4 * (threads or 8)),
+            "--log-level", "warning", app,
+        ]  # fmt: skip
+        return command, {}
+    if kind == "waitress":
+        command = [
+            sys.executable, "-m", "waitress", f"--listen={bind}", f"--threads={threads or 16}",
+            "--connection-limit=20000", "--channel-timeout=120", app,
+        ]  # fmt: skip
+        return command, {}
+    raise ValueError(f"unknown server kind {kind!r} (one of {', '.join(SERVER_KINDS)})")
+
+
 @dataclass
-class Gunicorn:
-    """gunicorn with the repository's gunicorn.conf.py, on a free loopback port."""
+class WebServer:
+    """A web server serving the project on a free loopback port (`server_command`)."""
 
     database_url: str
+    kind: str = "gunicorn"
     workers: int | None = None
     threads: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -164,62 +208,67 @@ class Gunicorn:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
+    def expected_workers(self) -> int:
+        """Worker processes the server starts under its master (0: it serves in one process)."""
+        if self.kind == "waitress":
+            return 0
+        if self.workers:
+            return self.workers
+        if self.kind == "granian":
+            return 2
+        cores = os.cpu_count() or 1
+        default = cores if self.kind == "gunicorn" else 2 * cores + 1
+        return int(os.environ.get("GUNICORN_WORKERS", str(default)))
+
     def start(self, ready_timeout: float = 60.0) -> None:
         self.port = free_port()
+        command, server_env = server_command(self.kind, self.port, self.workers, self.threads)
         env = dict(os.environ)
         env.update(server_environment(self.database_url))
-        env.update(
-            {
-                "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-                "GUNICORN_ACCESSLOG": "/dev/null",  # formatted as in production, written nowhere
-                "GUNICORN_LOGLEVEL": "warning",
-                "PYTHONPATH": str(ROOT),
-            }
-        )
-        if self.workers:
-            env["GUNICORN_WORKERS"] = str(self.workers)
-        if self.threads:
-            env["GUNICORN_THREADS"] = str(self.threads)
+        env["PYTHONPATH"] = str(ROOT)
+        env.update(server_env)
         env.update(self.extra_env)
-        handle, name = tempfile.mkstemp(prefix="energyleaf-bench-gunicorn-", suffix=".log")
+        handle, name = tempfile.mkstemp(prefix=f"energyleaf-bench-{self.kind}-", suffix=".log")
         self.log_path = Path(name)
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(ROOT / "gunicorn.conf.py"),
-            "energyleaf.wsgi:application",
-        ]
         self.process = subprocess.Popen(  # noqa: S603 - fixed command line
             command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
         )
         os.close(handle)
         self._wait_ready(ready_timeout)
         log(
-            f"gunicorn pid {self.process.pid} on 127.0.0.1:{self.port}, "
-            f"{len(self.worker_pids())} workers (log {self.log_path})"
+            f"{self.kind} pid {self.process.pid} on 127.0.0.1:{self.port}, "
+            f"{len(self.worker_pids())} worker processes (log {self.log_path})"
         )
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.kind} exited early:\n{self.log_tail()}")
             try:
                 status, _, _ = http_post(self.port, "/api/v1/sensor_input", b"", timeout=5)
             except OSError:
                 time.sleep(0.2)
                 continue
-            if status in (400, 401):
-                expected = self.workers or _configured_workers()
-                if len(self.worker_pids()) >= expected:
-                    return
+            if status in (400, 401) and len(self.worker_pids()) >= self.expected_workers():
+                return
             time.sleep(0.2)
-        raise RuntimeError(f"gunicorn not ready after {timeout:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.kind} not ready after {timeout:.0f} s:\n{self.log_tail()}")
 
     def worker_pids(self) -> list[int]:
         return children_of(self.process.pid) if self.process else []
+
+    def memory_kib(self) -> int:
+        """Resident memory of the server: master and worker processes (RSS, KiB)."""
+        if self.process is None:
+            return 0
+        total = 0
+        for pid in [self.process.pid, *self.worker_pids()]:
+            with contextlib.suppress(OSError, ValueError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        return total
 
     def log_tail(self, lines: int = 30) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -249,11 +298,7 @@ class Gunicorn:
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        log(f"gunicorn stopped (exit {self.process.returncode})")
-
-
-def _configured_workers() -> int:
-    return int(os.environ.get("GUNICORN_WORKERS", str((os.cpu_count() or 1) * 2 + 1)))
+        log(f"{self.kind} stopped (exit {self.process.returncode})")
 
 
 def _alive(pid: int) -> bool:
@@ -302,15 +347,15 @@ class CpuSnapshot:
     at: float
     busy: int
     total: int
-    gunicorn: dict[int, int]
+    server: dict[int, int]
     postgres: dict[int, int]
 
 
-def cpu_snapshot(gunicorn: Gunicorn) -> CpuSnapshot:
+def cpu_snapshot(server: WebServer) -> CpuSnapshot:
     busy, total = machine_busy_ticks()
     ours = {}
     postgres = {}
-    master = gunicorn.process.pid if gunicorn.process else -1
+    master = server.process.pid if server.process else -1
     for pid in _all_pids():
         stat = _proc_stat(pid)
         if stat is None:
@@ -324,7 +369,7 @@ def cpu_snapshot(gunicorn: Gunicorn) -> CpuSnapshot:
 
 
 def cpu_between(before: CpuSnapshot, after: CpuSnapshot, client_seconds: float) -> dict[str, Any]:
-    """CPU seconds used between two snapshots: machine, gunicorn (per worker), PostgreSQL,
+    """CPU seconds used between two snapshots: machine, the web server (per process), PostgreSQL,
     the load generator and everything else (other work on the machine)."""
 
     def used(a: dict[int, int], b: dict[int, int]) -> dict[int, float]:
@@ -332,7 +377,7 @@ def cpu_between(before: CpuSnapshot, after: CpuSnapshot, client_seconds: float) 
 
     wall = after.at - before.at
     machine = (after.busy - before.busy) / CLK_TCK
-    server = used(before.gunicorn, after.gunicorn)
+    server = used(before.server, after.server)
     database = sum(used(before.postgres, after.postgres).values())
     server_total = sum(server.values())
     return {
@@ -340,9 +385,9 @@ def cpu_between(before: CpuSnapshot, after: CpuSnapshot, client_seconds: float) 
         "cores": os.cpu_count(),
         "machine_cpu_s": round(machine, 2),
         "machine_utilisation": round(machine / (wall * (os.cpu_count() or 1)), 3) if wall else 0,
-        "gunicorn_cpu_s": round(server_total, 2),
-        "gunicorn_worker_cpu_s": sorted((round(v, 2) for v in server.values()), reverse=True),
-        "gunicorn_workers_restarted": sorted(set(before.gunicorn) ^ set(after.gunicorn)) != [],
+        "server_cpu_s": round(server_total, 2),
+        "server_worker_cpu_s": sorted((round(v, 2) for v in server.values()), reverse=True),
+        "server_workers_restarted": sorted(set(before.server) ^ set(after.server)) != [],
         "postgres_cpu_s": round(database, 2),
         "client_cpu_s": round(client_seconds, 2),
         "other_cpu_s": round(max(0.0, machine - server_total - database - client_seconds), 2),

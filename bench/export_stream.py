@@ -279,7 +279,7 @@ def main() -> None:
     user_id, sensor_id, token = setup_data(sizes[-1])
     common.close_django_connections()
 
-    server = common.Gunicorn(
+    server = common.WebServer(
         args.database_url,
         workers=args.workers,
         extra_env={"ENERGYLEAF_JWT_ACCESS_MINUTES": "240"},
@@ -368,7 +368,7 @@ def main() -> None:
                 round(r["http"]["bytes"] / 1e6),
                 r["http"]["seconds"],
                 r["worker_peak_rss_mib"],
-                r["cpu"]["gunicorn_cpu_s"],
+                r["cpu"]["server_cpu_s"],
                 r["cpu"]["postgres_cpu_s"],
             )
             for r in results

@@ -53,7 +53,7 @@ def reading_body(
     )
 
 
-class _Response:
+class ResponseParser:
     """Incremental parser of one HTTP/1.1 response (Content-Length or chunked)."""
 
     __slots__ = ("buffer", "close", "status")
@@ -101,7 +101,7 @@ class _Connection(asyncio.Protocol):
         self.index = index
         self.stride = stride
         self.transport: asyncio.Transport | None = None
-        self.response = _Response()
+        self.response = ResponseParser()
         self.sent_at = 0.0
         self.finished: asyncio.Future[None] = run.loop.create_future()
         self.awaiting = False
@@ -115,7 +115,7 @@ class _Connection(asyncio.Protocol):
         body = reading_body(self.token, self.index, **run.body_params)
         self.index += self.stride
         header = run.head + str(len(body)).encode() + b"\r\n\r\n"
-        self.response = _Response()
+        self.response = ResponseParser()
         self.awaiting = True
         self.sent_at = time.perf_counter()
         run.sent += 1

@@ -10,7 +10,8 @@ per request: wall time, time inside SQL, the queries (counted with an execute wr
 CONN_HEALTH_CHECKS "SELECT 1" bypasses it and is counted separately), and the top functions
 of a cProfile run timed in thread CPU time (waits for PostgreSQL cost nothing there, so the
 profile shows where this process spends CPU, which is what limits throughput on 2 cores).
-With --batch N it also times one N-reading batch in the service, split into its steps.
+With --batch N it also times one N-reading protobuf batch through the batch path (columns
+decode, `sensor_batch_ingest`, answer), split into its steps.
 Diagnostics only: nothing is asserted.
 """
 
@@ -194,7 +195,8 @@ def profile(application: Any, endpoint: Endpoint, requests: int, top: int) -> st
     return out.getvalue()
 
 
-def batch_request(token: str, size: int, base_ms: int) -> bytes:
+def batch_request(token: str, size: int, base_ms: int, first: int = 0) -> bytes:
+    """`size` readings 15 s apart from `base_ms`, the register continuing from reading `first`."""
     from sensors.protobuf import mapping
 
     return mapping.encode_batch(
@@ -208,18 +210,18 @@ def batch_request(token: str, size: int, base_ms: int) -> bytes:
                     value_out=None,
                     timestamp_raw=base_ms + k * STEP_MS,
                 )
-                for k in range(size)
+                for k in range(first, first + size)
             ),
         )
     )
 
 
 def batch_steps(token: str, size: int, base_ms: int, top: int) -> None:
-    """One batch through decode, the service (with its steps timed) and the answer encoder."""
-    from sensors.api.views import batch_reading_inputs
+    """One batch through the batch path's steps: columns decode, the service (its steps timed),
+    the answer encoder (what BatchInputView does for protobuf)."""
     from sensors.compute import planning
     from sensors.protobuf import mapping
-    from sensors.services import ingestion, sensor_readings_ingest
+    from sensors.services import ReadingBatch, batch, sensor_batch_ingest
 
     body = batch_request(token, size, base_ms)
     timings: dict[str, float] = Counter()
@@ -235,10 +237,11 @@ def batch_steps(token: str, size: int, base_ms: int, top: int) -> None:
         return wrapper
 
     patches = {
-        (ingestion, "sensor_token_authenticate"): None,
-        (ingestion, "_stored_around"): None,
-        (ingestion, "_write"): None,
-        (planning, "plan_ingestion"): None,
+        (batch, "sensor_token_authenticate"): None,
+        (batch, "_newest_stored"): None,
+        (planning, "plan_columns"): None,
+        (batch, "_insert_plan"): None,
+        (batch, "sensor_readings_ingest"): None,
     }
     for module, name in patches:
         patches[module, name] = getattr(module, name)
@@ -247,41 +250,49 @@ def batch_steps(token: str, size: int, base_ms: int, top: int) -> None:
         from django.db import connection
 
         for label in ("new", "re-sent (duplicates)", "new, cProfile on"):
-            if label == "new, cProfile on":  # other readings: later in meter time
-                base_ms += size * STEP_MS
-                body = batch_request(token, size, base_ms)
+            if label == "new, cProfile on":  # the next readings of the same meter
+                body = batch_request(token, size, base_ms, first=size)
             timings.clear()
             queries = QueryLog()
             started = time.perf_counter()
-            data = mapping.decode_batch(body)
+            data = mapping.decode_batch_columns(body)
             decoded = time.perf_counter()
-            readings = batch_reading_inputs(data)
             profiler = cProfile.Profile(time.thread_time) if "cProfile" in label else None
             if profiler:
                 profiler.enable()
             service_started = time.perf_counter()
             with connection.execute_wrapper(queries):
-                result = sensor_readings_ingest(token=token, readings=readings)
+                result = sensor_batch_ingest(
+                    token=token,
+                    batch=ReadingBatch(
+                        value=data.value,
+                        value_current=data.value_current,
+                        has_current=data.has_current,
+                        value_out=data.value_out,
+                        has_out=data.has_out,
+                        timestamp=data.timestamp,
+                    ),
+                )
             service = time.perf_counter() - service_started
             if profiler:
                 profiler.disable()
             encode_started = time.perf_counter()
-            mapping.encode_batch_response(
+            mapping.encode_batch_response_compact(
                 200,
+                count=result.count,
                 accepted=result.accepted,
                 duplicates=result.duplicates,
                 rejected=result.rejected,
-                results=[
-                    mapping.BatchItemResultData(o.index, o.status, o.message)
-                    for o in result.outcomes
-                ],
+                exceptions=result.exceptions,
+                default=result.default,
             )
             encoded = time.perf_counter() - encode_started
             total = time.perf_counter() - started
             print(
                 f"\nbatch of {size}, {label}: accepted {result.accepted}, duplicates "
-                f"{result.duplicates}, rejected {result.rejected}; total {total * 1000:.0f} ms "
-                f"= {size / total:,.0f} readings/s (in-process, cProfile on: {bool(profiler)})"
+                f"{result.duplicates}, rejected {result.rejected}, vectorised {result.vectorised}; "
+                f"total {total * 1000:.0f} ms = {size / total:,.0f} readings/s (in-process, "
+                f"cProfile on: {bool(profiler)})"
             )
             print(f"  decode {1000 * (decoded - started):.0f} ms, service {service * 1000:.0f} ms"
                   f", answer encode {encoded * 1000:.0f} ms; {queries.count} queries, "

@@ -1,18 +1,19 @@
 """Benchmark of `POST /api/v1/sensor_input` against a bare Django view, in the same run.
 
-    python bench/sensor_input.py [--seconds 20] [--connections 64] [--sensors 64] [--workers N]
+    python bench/sensor_input.py [--seconds 20] [--connections 64] [--sensors 64]
+        [--server gunicorn|gthread|granian|waitress] [--workers N] [--threads N]
         [--client auto|wrk|python] [--database-url postgres://postgres@127.0.0.1:5432/energyleaf_bench]
 
 Drops and creates the database (its name must contain "bench"), migrates it, registers one
 household and sensor per simulated sensor through the services (two groups: one for the real
 endpoint, one for the bare view), fetches a token per sensor from the real `/api/v1/token`,
-starts gunicorn with the repository's gunicorn.conf.py (production settings plus `/bench/bare`,
-access log off), warms both endpoints up and then loads each for `--seconds` with `--connections`
-keep-alive connections, each its own sensor (connections share sensors when --sensors is
-smaller); also `/bench/noop` (same answer, no database) as the gunicorn + Django floor unless
---no-floor. Prints requests/s, latency percentiles, non-2xx answers, CPU seconds per request
-(gunicorn, PostgreSQL, client, other) and the ratio sensor_input / bare, checks that the stored
-readings match the 2xx answers, and writes bench/results/sensor_input-<time>.json.
+starts the web server (`--server`, default gunicorn as configured for production; production
+settings plus `/bench/bare`, access log off), warms both endpoints up and then loads each for
+`--seconds` with `--connections` keep-alive connections, each its own sensor (connections share
+sensors when --sensors is smaller); also `/bench/noop` (same answer, no database) as the server
++ Django floor unless --no-floor. Prints requests/s, latency percentiles, non-2xx answers, CPU
+seconds per request (server, PostgreSQL, client, other) and the ratio sensor_input / bare, checks
+that the stored readings match the 2xx answers, and writes bench/results/sensor_input-<time>.json.
 
 Load generator: wrk (`apt-get install -y wrk`) with bench/sensor_input.lua when it is on PATH,
 else bench/loadgen.py (asyncio, standard library) in `--client-processes` processes. wrk costs far
@@ -256,7 +257,7 @@ def check_body_encoding(token: str) -> None:
 
 def phase(
     args: argparse.Namespace,
-    server: common.Gunicorn,
+    server: common.WebServer,
     group: Group,
     seconds: float,
     workdir: Path,
@@ -281,7 +282,7 @@ def phase(
     result["cpu"] = cpu
     done = max(1, result["completed"])
     result["cpu_ms_per_request"] = {
-        "gunicorn": round(cpu["gunicorn_cpu_s"] / done * 1000, 3),
+        "server": round(cpu["server_cpu_s"] / done * 1000, 3),
         "postgres": round(cpu["postgres_cpu_s"] / done * 1000, 3),
         "client": round(cpu["client_cpu_s"] / done * 1000, 3),
         "other": round(cpu["other_cpu_s"] / done * 1000, 3),
@@ -295,8 +296,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds per endpoint")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--sensors", type=int, default=0, help="default: one per connection")
-    parser.add_argument("--workers", type=int, default=0, help="default: gunicorn.conf.py's")
-    parser.add_argument("--threads", type=int, default=0, help="default: gunicorn.conf.py's")
+    parser.add_argument("--server", choices=common.SERVER_KINDS, default="gunicorn")
+    parser.add_argument("--workers", type=int, default=0, help="default: as configured")
+    parser.add_argument("--threads", type=int, default=0, help="default: as configured")
     parser.add_argument("--rounds", type=int, default=1, help="measure both endpoints N times")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--client-processes", type=int, default=2)
@@ -304,7 +306,7 @@ def main() -> int:
         "--no-floor",
         dest="floor",
         action="store_false",
-        help="skip /bench/noop (same answer, no database: the gunicorn + Django floor)",
+        help="skip /bench/noop (same answer, no database: the server + Django floor)",
     )
     parser.add_argument("--database-url", default=common.DEFAULT_DATABASE_URL)
     args = parser.parse_args()
@@ -333,7 +335,9 @@ def main() -> int:
     common.log(f"registered {2 * sensors} households with one sensor each")
     common.close_django_connections()
 
-    server = common.Gunicorn(args.database_url, workers=args.workers, threads=args.threads)
+    server = common.WebServer(
+        args.database_url, kind=args.server, workers=args.workers, threads=args.threads
+    )
     results: dict[str, Any] = {
         "benchmark": "sensor_input",
         "started_at": now.isoformat(),
@@ -346,7 +350,8 @@ def main() -> int:
         server.start()
         results["server"] = {
             "workers": len(server.worker_pids()),
-            "threads": args.threads or "gunicorn.conf.py default",
+            "kind": args.server,
+            "threads": args.threads or "as configured",
         }
         real.tokens = common.fetch_tokens(server.port, real.macs)
         bare.tokens = common.fetch_tokens(server.port, bare.macs)
@@ -410,7 +415,7 @@ def report(results: dict[str, Any]) -> None:
                     r["non2xx"] + r["socket_errors"],
                     r["stored_readings"],
                     r["ok"],
-                    f"{cpu['gunicorn']:.2f}",
+                    f"{cpu['server']:.2f}",
                     f"{cpu['postgres']:.2f}",
                     f"{cpu['client']:.2f}",
                     f"{cpu['other']:.2f}",
@@ -424,12 +429,12 @@ def report(results: dict[str, Any]) -> None:
     for number, figures in enumerate(results["rounds"], start=1):
         real, bare = figures["sensor_input"], figures["bare"]
         ratio = real["requests_per_s"] / bare["requests_per_s"]
-        cpu_ratio = (bare["cpu"]["gunicorn_cpu_s"] + bare["cpu"]["postgres_cpu_s"]) / max(
+        cpu_ratio = (bare["cpu"]["server_cpu_s"] + bare["cpu"]["postgres_cpu_s"]) / max(
             1, bare["completed"]
         )
         cpu_ratio /= max(
             1e-9,
-            (real["cpu"]["gunicorn_cpu_s"] + real["cpu"]["postgres_cpu_s"])
+            (real["cpu"]["server_cpu_s"] + real["cpu"]["postgres_cpu_s"])
             / max(1, real["completed"]),
         )
         p99 = real["latency_ms"]["p99"]
@@ -449,7 +454,7 @@ def report(results: dict[str, Any]) -> None:
         if "noop" in figures:
             floor = figures["noop"]
             print(
-                f"  floor (gunicorn + Django, no database): {floor['requests_per_s']:.0f} req/s, "
+                f"  floor (server + Django, no database): {floor['requests_per_s']:.0f} req/s, "
                 f"p99 {floor['latency_ms']['p99']:.1f} ms; sensor_input/floor "
                 f"{real['requests_per_s'] / floor['requests_per_s']:.3f}, bare/floor "
                 f"{bare['requests_per_s'] / floor['requests_per_s']:.3f}"
@@ -457,7 +462,7 @@ def report(results: dict[str, Any]) -> None:
         print("  targets: " + ", ".join(verdict))
         summary.append({"ratio": round(ratio, 4), "cpu_ratio": round(cpu_ratio, 4)})
         figures["summary"] = summary[-1]
-    print(f"gunicorn log lines with errors: {results['server'].get('log_problem_lines')}")
+    print(f"server log lines with errors: {results['server'].get('log_problem_lines')}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ TINY_TRAINING = replace(
     days=2,
     single_days=24,
     evaluation_days=8,
+    calibration_days=8,
     min_positives=3,
     max_iter=15,
     folds=2,

@@ -35,6 +35,7 @@ from analytics.compute.classifier.pipeline import classifier_build, history_clas
 from analytics.compute.classifier.training import (
     TrainingConfig,
     calibrate,
+    calibration_day_plan,
     calibrators_fit,
     classified_categories,
     dataset_restrict,
@@ -327,3 +328,26 @@ def test_calibration_takes_the_most_cautious_fold() -> None:
     assert probs.tolist() == [0.0, 1.0, 0.0]
     never = calibrators_fit([(raw, np.zeros((200, 1), dtype=bool))], ["iron"])
     assert calibrate(np.array([[0.99]]), ["iron"], never)[0, 0] == 0.0
+
+
+def test_fold_calibration_days_keep_to_the_fold_training_region() -> None:
+    held = frozenset({"KETTLE/ECO-H1/mode0", "DRYER/ECO-H1/mode0"})
+    config = replace(TINY_TRAINING, folds=3, calibration_days=4)
+    days = calibration_day_plan(config, 1, held)
+    assert len(days) == 4
+    assert len({seed for seed, _ in days}) == 4
+    positioned = 0
+    for seed, household_config in days:
+        household = simulate_household(START, 1, seed, household_config)
+        for run in household.runs:
+            assert run.source not in held
+            if run.device_position is not None:
+                power, duration = run.device_position
+                assert not 1 / 3 <= power < 2 / 3
+                assert not 1 / 3 <= duration < 2 / 3
+                positioned += 1
+    assert positioned
+    final = calibration_day_plan(config)
+    assert len(final) == 12
+    assert not {seed for seed, _ in final} & {seed for seed, _ in days}
+    assert all(c.device_region is None for _, c in final)

@@ -154,7 +154,7 @@ def demo_classifier_ensure(*, result: DemoSeedResult, progress: Progress) -> Non
 
     config = TrainingConfig()
     simulated = config.households + config.single_days
-    total = simulated + config.folds * config.evaluation_days
+    total = simulated + config.folds * (config.evaluation_days + 2 * config.calibration_days)
     done = 0
     progress(f"training the peak classifier on {simulated} simulated households (once)")
 
@@ -162,7 +162,7 @@ def demo_classifier_ensure(*, result: DemoSeedResult, progress: Progress) -> Non
         nonlocal done
         done += count
         if done % 100 == 0 or done in (simulated, total):
-            progress(f"classifier: {done}/{total} simulated households and evaluation days")
+            progress(f"classifier: {done}/{total} simulated households and days")
         if done == simulated:
             progress("classifier: validating on unseen devices, calibrating and fitting")
 

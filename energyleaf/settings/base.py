@@ -116,6 +116,16 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60
 # request of each process fails with a 5xx (nothing is answered as stored), and Django then drops
 # the broken connection; clients retry.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DJANGO_CONN_HEALTH_CHECKS", default=False)
+# A connection pool per process (psycopg_pool) on PostgreSQL: connections go back to the pool at
+# the end of each request instead of staying with the thread or greenlet that used them.
+DATABASE_POOL_MAX_SIZE = int(env.str("DJANGO_DB_POOL_MAX_SIZE", default="").strip() or 0)
+if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's own rule with a pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": env.float("DJANGO_DB_POOL_TIMEOUT", default=10.0),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the worker and beat share the file; the timeout rides out the
     # short write locks they take.

@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +32,8 @@ print(json.dumps({
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     "beat": settings.CELERY_BEAT_SCHEDULER,
     "household_tz": settings.ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE,
+    "conn_max_age": db["CONN_MAX_AGE"],
+    "pool": db.get("OPTIONS", {}).get("pool"),
 }))
 """
 
@@ -130,3 +134,74 @@ def test_every_variable_the_settings_read_is_listed_in_env_example() -> None:
     )
     assert len(read) > 40  # the patterns still find the settings
     assert sorted(read - listed) == []
+
+
+def _gunicorn_config(environ: dict[str, str]) -> dict[str, Any]:
+    """gunicorn.conf.py evaluated with `environ` as the process environment (restored after)."""
+    config = settings.BASE_DIR / "gunicorn.conf.py"
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(environ)
+        namespace: dict[str, Any] = {}
+        exec(compile(config.read_text(), str(config), "exec"), namespace)  # noqa: S102 - own config
+        return namespace
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_production_web_server_is_gevent_with_a_database_pool() -> None:
+    """The production server: gevent workers that hold thousands of connections each, and the
+    pool variable handed to the workers without touching the environment of whoever reads the
+    file; the gevent worker class imports from a production install."""
+    namespace = _gunicorn_config({})
+    assert namespace["worker_class"] == "gevent"
+    assert namespace["worker_connections"] >= 10_000
+    assert namespace["keepalive"] > 21  # longer than the sensors' sending interval
+    assert namespace["raw_env"] == ["DJANGO_DB_POOL_MAX_SIZE=16"]
+    assert _gunicorn_config({"DJANGO_DB_POOL_MAX_SIZE": ""})["raw_env"] == namespace["raw_env"]
+    assert _gunicorn_config({"DJANGO_DB_POOL_MAX_SIZE": "4"})["raw_env"] == [
+        "DJANGO_DB_POOL_MAX_SIZE=4"
+    ]
+    gthread = _gunicorn_config({"GUNICORN_WORKER_CLASS": "gthread"})
+    assert gthread["worker_class"] == "gthread"
+    assert "raw_env" not in gthread
+
+    from gunicorn.workers.ggevent import GeventWorker  # requires gevent (requirements.txt)
+
+    assert GeventWorker.__name__ == "GeventWorker"
+
+
+@pytest.mark.parametrize(
+    ("database_url", "pool_size", "expected_pool", "expected_age"),
+    [
+        (
+            "postgres://u@127.0.0.1:5432/x",
+            "16",
+            {"min_size": 1, "max_size": 16, "timeout": 10.0},
+            0,
+        ),
+        ("postgres://u@h:5432/x", "0", None, 60),
+        ("postgres://u@h:5432/x", "", None, 60),
+        ("sqlite:////tmp/energyleaf-settings-probe.sqlite3", "16", None, 60),
+    ],
+)
+def test_database_pool_only_on_postgresql_when_asked(
+    tmp_path: Path,
+    database_url: str,
+    pool_size: str,
+    expected_pool: dict[str, Any] | None,
+    expected_age: int,
+) -> None:
+    env = {
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "ENERGYLEAF_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": database_url,
+    }
+    env["DJANGO_DB_POOL_MAX_SIZE"] = pool_size
+    result = _run(env)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["pool"] == expected_pool
+    assert values["conn_max_age"] == expected_age

@@ -334,7 +334,7 @@ class BatchInputView(ProtobufView):
     function_name = "sensor-input-batch"
 
     def decode_body(self, body: bytes) -> object:
-        return mapping.decode_batch(body)
+        return mapping.decode_batch_columns(body)
 
     def is_json(self) -> bool:
         return (self.request.content_type or "").startswith("application/json")
@@ -354,50 +354,70 @@ class BatchInputView(ProtobufView):
 
     def post(self, request: Request) -> HttpResponseBase:
         data = self.payload(request)
-        if self.is_json():
-            serializer = BatchInputSerializer(data=data)
-            serializer.is_valid(raise_exception=True)
-            token: str = serializer.validated_data["access_token"]
-            readings = [
-                services.ReadingInput(**item, wire_format="batch_json")
-                for item in serializer.validated_data["readings"]
-            ]
+        if not self.is_json():
+            return self.post_protobuf(data)
+        serializer = BatchInputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        token: str = serializer.validated_data["access_token"]
+        readings = [
+            services.ReadingInput(**item, wire_format="batch_json")
+            for item in serializer.validated_data["readings"]
+        ]
+        self.check_size(len(readings))
+        batch = services.ReadingBatch.of_inputs(readings, "batch_json")
+        if batch is None:  # text timestamps: the general path
+            general = services.sensor_readings_ingest(token=token, readings=readings)
+            result = services.BatchIngestResult.of(general)
         else:
-            batch: mapping.BatchData = data
-            token = batch.access_token
-            readings = batch_reading_inputs(batch)
+            result = services.sensor_batch_ingest(token=token, batch=batch)
+        results = []
+        for index in range(result.count):
+            status, message = result.outcome(index)
+            results.append({"index": index, "status": status, "status_message": message})
+        response = JsonResponse(
+            {
+                "status": 200,
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": result.rejected,
+                "results": results,
+            }
+        )
+        response["X-Energyleaf-Batch-Max"] = str(settings.ENERGYLEAF_BATCH_MAX_READINGS)
+        return response
+
+    def check_size(self, count: int) -> None:
         limit = int(settings.ENERGYLEAF_BATCH_MAX_READINGS)
-        if not readings:
+        if not count:
             raise SensorProtocolError("No readings")
-        if len(readings) > limit:
+        if count > limit:
             raise SensorProtocolError(f"Too many readings (at most {limit})", status=413)
-        result = services.sensor_readings_ingest(token=token, readings=readings)
-        if self.is_json():
-            response: HttpResponseBase = JsonResponse(
-                {
-                    "status": 200,
-                    "accepted": result.accepted,
-                    "duplicates": result.duplicates,
-                    "rejected": result.rejected,
-                    "results": [
-                        {"index": o.index, "status": o.status, "status_message": o.message}
-                        for o in result.outcomes
-                    ],
-                }
-            )
-        else:
-            body = mapping.encode_batch_response(
-                200,
-                accepted=result.accepted,
-                duplicates=result.duplicates,
-                rejected=result.rejected,
-                results=[
-                    mapping.BatchItemResultData(o.index, o.status, o.message)
-                    for o in result.outcomes
-                ],
-            )
-            response = protobuf_response(200, body)
-        response["X-Energyleaf-Batch-Max"] = str(limit)
+
+    def post_protobuf(self, batch: mapping.BatchColumnsData) -> HttpResponseBase:
+        """Columns in, columns through the service, the answer built in one go."""
+        self.check_size(len(batch))
+        result = services.sensor_batch_ingest(
+            token=batch.access_token,
+            batch=services.ReadingBatch(
+                value=batch.value,
+                value_current=batch.value_current,
+                has_current=batch.has_current,
+                value_out=batch.value_out,
+                has_out=batch.has_out,
+                timestamp=batch.timestamp,
+            ),
+        )
+        body = mapping.encode_batch_response_compact(
+            200,
+            count=result.count,
+            accepted=result.accepted,
+            duplicates=result.duplicates,
+            rejected=result.rejected,
+            exceptions=result.exceptions,
+            default=result.default,
+        )
+        response = protobuf_response(200, body)
+        response["X-Energyleaf-Batch-Max"] = str(settings.ENERGYLEAF_BATCH_MAX_READINGS)
         return response
 
 

@@ -584,10 +584,10 @@ _VECTOR_LIMIT = 1e7
 _TIE_MARGIN = 0.05
 
 
-def _decimals(raw: np.ndarray) -> tuple[np.ndarray, list[Decimal]] | None:
-    """`to_decimal` of each float as integer micro-units and as Decimals; None when some value is
-    not finite or not below `_FAST_LIMIT`. Vectorised; ties and large values go through
-    `to_decimal`'s own arithmetic, and equal values share one Decimal."""
+def _micros(raw: np.ndarray) -> np.ndarray | None:
+    """`to_decimal` of each float in integer micro-units; None when some value is not finite or
+    not below `_FAST_LIMIT`. Vectorised; values near a tie and large values go through
+    `to_decimal`'s own arithmetic."""
     if not bool((np.abs(raw) < _FAST_LIMIT).all()):  # also false for NaN
         return None
     scaled = raw * 1e6
@@ -595,20 +595,235 @@ def _decimals(raw: np.ndarray) -> tuple[np.ndarray, list[Decimal]] | None:
     exact = (
         (np.abs(raw) >= _VECTOR_LIMIT)
         | (np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < _TIE_MARGIN)
-        | (micros == 0)  # keeps the sign of -0.0
+        | (micros == 0)  # keeps the sign of -0.0 (see `_decimals`)
     )
-    special: dict[int, Decimal] = {}
-    if bool(exact.any()):
-        for position in np.flatnonzero(exact).tolist():
-            number = _quantized(float(raw[position]))
-            micros[position] = int(number.scaleb(6))
-            special[position] = number
+    for position in np.flatnonzero(exact).tolist():
+        micros[position] = int(_quantized(float(raw[position])).scaleb(6))
+    return micros
+
+
+def _decimals(raw: np.ndarray) -> tuple[np.ndarray, list[Decimal]] | None:
+    """`to_decimal` of each float as integer micro-units and as Decimals (equal values share one
+    Decimal); None where `_micros` is None. `-0.0` keeps its sign, as `to_decimal` does."""
+    micros = _micros(raw)
+    if micros is None:
+        return None
     unique, inverse = np.unique(micros, return_inverse=True)
     shared = [Decimal(m).scaleb(-6) for m in unique.tolist()]
     numbers = [shared[i] for i in inverse.reshape(-1).tolist()]
-    for position, number in special.items():
-        numbers[position] = number
+    for position in np.flatnonzero(micros == 0).tolist():
+        numbers[position] = _quantized(float(raw[position]))
     return micros, numbers
+
+
+def micros_of(raw: np.ndarray) -> np.ndarray | None:
+    """Floats as `to_decimal` rounds them, in integer micro-units; None when one is not finite
+    or not below 10**12."""
+    return _micros(raw)
+
+
+def micro_of(number: Decimal) -> int | None:
+    """A Decimal in integer micro-units; None when it has finer digits or is too large."""
+    return _micro(number)
+
+
+def from_micro(micro: int) -> Decimal:
+    """Integer micro-units as the Decimal `to_decimal` gives (6 decimal places)."""
+    return Decimal(micro).scaleb(-6)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingColumns:
+    """Incoming register readings as columns (one entry per reading, in request order).
+
+    `times_us`: int64 µs since the epoch (already converted and known to be in range);
+    `value_current`/`value_out` hold any number where `has_current`/`has_out` is False;
+    `server_time` marks readings that carry the server's time.
+    """
+
+    times_us: np.ndarray
+    value: np.ndarray
+    value_current: np.ndarray
+    has_current: np.ndarray
+    value_out: np.ndarray
+    has_out: np.ndarray
+    server_time: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnPlan:
+    """Every reading of a `ReadingColumns` accepted: the rows to insert, in request order, as
+    columns. Numbers are integer micro-units (exactly the Decimals the general path stores);
+    `has_*` False means NULL."""
+
+    times_us: np.ndarray
+    value: np.ndarray
+    consumption: np.ndarray
+    value_out: np.ndarray
+    has_out: np.ndarray
+    inserted: np.ndarray
+    has_inserted: np.ndarray
+    value_current: np.ndarray
+    has_current: np.ndarray
+    flags: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times_us)
+
+    def rows(self) -> list[StoredReading]:
+        """The planned rows as the general path plans them (one object per reading: for the
+        database backends without COPY, and for tests)."""
+        result = []
+        for (
+            moment,
+            value,
+            consumption,
+            out,
+            has_out,
+            fed,
+            has_fed,
+            current,
+            has_current,
+            flags,
+        ) in zip(
+            self.times_us.tolist(),
+            self.value.tolist(),
+            self.consumption.tolist(),
+            self.value_out.tolist(),
+            self.has_out.tolist(),
+            self.inserted.tolist(),
+            self.has_inserted.tolist(),
+            self.value_current.tolist(),
+            self.has_current.tolist(),
+            self.flags.tolist(),
+            strict=True,
+        ):
+            result.append(
+                StoredReading(
+                    None,
+                    _EPOCH + timedelta(microseconds=moment),
+                    from_micro(value),
+                    from_micro(consumption),
+                    from_micro(out) if has_out else None,
+                    from_micro(fed) if has_fed else None,
+                    from_micro(current) if has_current else None,
+                    flags,
+                )
+            )
+        return result
+
+
+def _present_micros(raw: np.ndarray) -> np.ndarray | None:
+    """`_micros` of present optional values; None also when one rounds to a negative zero (the
+    general path keeps that sign in its Decimal, so such a batch is left to it)."""
+    micros = _micros(raw)
+    if micros is None or bool(((micros == 0) & np.signbit(raw)).any()):
+        return None
+    return micros
+
+
+def _rises_within(
+    micros: np.ndarray, previous: np.ndarray, steps: np.ndarray, rate: Decimal
+) -> bool:
+    rises = micros - previous
+    if not rises.size:
+        return True
+    return bool(((rises >= 0) & (rises <= _rate_thresholds(steps, rate))).all())
+
+
+def plan_columns(
+    last: StoredReading | None, columns: ReadingColumns, config: PlausibilityConfig
+) -> ColumnPlan | None:
+    """The plan of a plain register batch appended after the stored readings, or None.
+
+    `last` is the sensor's newest stored reading (None: it has none). Handles only: timestamps
+    strictly increase in the given order and all lie after `last`; every value is finite and
+    > 0 (after rounding to storage precision), never decreases and rises within the rate limit;
+    every value_current is inside the power band; every value_out is >= 0, never decreases and
+    rises within its rate. Then every reading is stored as it came, nothing else changes, and
+    the rows are those the general path (`plan_ingestion(fast=False)`) plans. Anything else:
+    None, and the caller takes the general path. Vectorised: no Python object per reading.
+    """
+    times = columns.times_us
+    count = len(times)
+    if count == 0:
+        return None
+    steps = np.diff(times)
+    if not bool((steps > 0).all()):
+        return None
+    micros = _micros(columns.value)
+    if micros is None or not bool((micros > 0).all()):
+        return None
+
+    if last is not None:
+        if last.timestamp.tzinfo is None:
+            return None  # naive times: left to the general path
+        last_us = (last.timestamp - _EPOCH) // _ONE_US
+        last_micro = _micro(last.value)
+        if not last_us < int(times[0]) or last_micro is None:
+            return None
+        previous = np.concatenate(([last_micro], micros[:-1]))
+        all_steps = np.concatenate(([int(times[0]) - last_us], steps))
+        if not _rises_within(micros, previous, all_steps, config.max_rate_per_minute):
+            return None
+        consumption = micros - previous
+    else:
+        all_steps = np.concatenate(([1], steps))
+        if not _rises_within(micros[1:], micros[:-1], steps, config.max_rate_per_minute):
+            return None
+        consumption = np.concatenate(([0], np.diff(micros)))
+
+    has_current = columns.has_current.astype(bool)
+    currents = np.zeros(count, dtype=np.int64)
+    if bool(has_current.any()):
+        present = _present_micros(columns.value_current[has_current])
+        low, high = _micro(config.min_power_w), _micro(config.max_power_w)
+        if present is None or low is None or high is None:
+            return None
+        if not bool(((present >= low) & (present <= high)).all()):
+            return None
+        currents[has_current] = present
+
+    has_out = columns.has_out.astype(bool)
+    outs = np.zeros(count, dtype=np.int64)
+    inserted = np.zeros(count, dtype=np.int64)
+    has_inserted = np.zeros(count, dtype=bool)
+    if bool(has_out.any()):
+        present = _present_micros(columns.value_out[has_out])
+        if present is None or not bool((present >= 0).all()):
+            return None
+        outs[has_out] = present
+        previous_out = np.concatenate(([0], outs[:-1]))
+        previous_has = np.concatenate(([False], has_out[:-1]))
+        if last is not None and last.value_out is not None:
+            first = _micro(last.value_out)
+            if first is None:
+                return None
+            previous_out[0] = first
+            previous_has[0] = True
+        has_inserted = has_out & previous_has
+        if not _rises_within(
+            outs[has_inserted],
+            previous_out[has_inserted],
+            all_steps[has_inserted],
+            config.max_out_rate_per_minute,
+        ):
+            return None
+        inserted = np.where(has_inserted, outs - previous_out, 0)
+
+    flags = np.where(columns.server_time.astype(bool), Flag.SERVER_TIME, 0).astype(np.int64)
+    return ColumnPlan(
+        times_us=times,
+        value=micros,
+        consumption=consumption,
+        value_out=outs,
+        has_out=has_out,
+        inserted=inserted,
+        has_inserted=has_inserted,
+        value_current=currents,
+        has_current=has_current,
+        flags=flags,
+    )
 
 
 def _plan_fast(
@@ -616,156 +831,41 @@ def _plan_fast(
     incoming: Sequence[IncomingReading],
     config: PlausibilityConfig,
 ) -> Plan | None:
-    """The plan of a plain register batch appended after the stored readings, or None.
-
-    Handles only: every reading has a timestamp, timestamps strictly increase in the given
-    order and all lie after every stored reading; every value is finite and > 0 (after rounding),
-    never decreases and rises within the rate limit; every value_current is inside the power band;
-    every value_out is >= 0, never decreases and rises within its rate. Then every reading is
-    stored, nothing else changes, and the plan equals the general path's. Anything else: None.
-    """
+    """`plan_columns` for readings as objects: the plan of a plain register batch appended after
+    the stored readings, or None (the conditions are `plan_columns`'). `stored` must all lie
+    before the earliest incoming reading."""
     count = len(incoming)
     if count == 0:
         return None
     moments: list[datetime] = []
     for reading in incoming:
-        if reading.timestamp is None:
+        if reading.timestamp is None or reading.timestamp.tzinfo is None:
             return None
         moments.append(reading.timestamp)
-    last: StoredReading | None = None
     if stored:
         for earlier, later in pairwise(stored):
             if not earlier.timestamp < later.timestamp:
                 return None
-        last = stored[-1]
-        if not last.timestamp < moments[0]:
-            return None
-    if any(m.tzinfo is None for m in moments) or (
-        last is not None and last.timestamp.tzinfo is None
-    ):
-        return None  # naive times: left to the general path
+    last = stored[-1] if stored else None
     times = np.fromiter(((m - _EPOCH) // _ONE_US for m in moments), dtype=np.int64, count=count)
-    steps = np.diff(times)
-    if count > 1 and not bool((steps > 0).all()):
+    currents = [r.value_current for r in incoming]
+    outs = [r.value_out for r in incoming]
+    columns = ReadingColumns(
+        times_us=times,
+        value=np.fromiter((r.value for r in incoming), dtype=np.float64, count=count),
+        value_current=np.array([0.0 if c is None else c for c in currents], dtype=np.float64),
+        has_current=np.array([c is not None for c in currents], dtype=bool),
+        value_out=np.array([0.0 if o is None else o for o in outs], dtype=np.float64),
+        has_out=np.array([o is not None for o in outs], dtype=bool),
+        server_time=np.array([r.server_time for r in incoming], dtype=bool),
+    )
+    planned = plan_columns(last, columns, config)
+    if planned is None:
         return None
-
-    raw_values = np.fromiter((r.value for r in incoming), dtype=np.float64, count=count)
-    converted = _decimals(raw_values)
-    if converted is None:
-        return None
-    micros, values = converted
-    if not bool((micros > 0).all()):
-        return None
-
-    if last is not None:
-        last_micro = _micro(last.value)
-        if last_micro is None:
-            return None
-        previous_micros = np.concatenate(([last_micro], micros[:-1]))
-        all_steps = np.concatenate(([int(times[0]) - (last.timestamp - _EPOCH) // _ONE_US], steps))
-        checked = slice(0, count)
-    else:
-        previous_micros = np.concatenate(([0], micros[:-1]))
-        all_steps = np.concatenate(([1], steps))
-        checked = slice(1, count)
-    rises = (micros - previous_micros)[checked]
-    if rises.size:
-        limits = _rate_thresholds(all_steps[checked], config.max_rate_per_minute)
-        if not bool(((rises >= 0) & (rises <= limits)).all()):
-            return None
-
-    currents: list[Decimal | None] = [None] * count
-    present = [position for position, r in enumerate(incoming) if r.value_current is not None]
-    if present:
-        raw_currents = np.fromiter(
-            (incoming[p].value_current for p in present), dtype=np.float64, count=len(present)
-        )
-        converted = _decimals(raw_currents)
-        if converted is None:
-            return None
-        current_micros, current_values = converted
-        low, high = _micro(config.min_power_w), _micro(config.max_power_w)
-        if low is None or high is None:
-            return None
-        if not bool(((current_micros >= low) & (current_micros <= high)).all()):
-            return None
-        for position, number in zip(present, current_values, strict=True):
-            currents[position] = number
-
-    outs: list[Decimal | None] = [None] * count
-    inserted: list[Decimal | None] = [None] * count
-    if any(r.value_out is not None for r in incoming) and not _fast_feed_in(
-        incoming, last, all_steps, outs, inserted, config
-    ):
-        return None
-
     plan = Plan()
     plan.outcomes = dict.fromkeys((r.index for r in incoming), _OK)
-    previous_value = last.value if last is not None else None
-    inserts = plan.inserts
-    server = Flag.SERVER_TIME
-    for reading, moment, value, current, out, fed in zip(
-        incoming, moments, values, currents, outs, inserted, strict=True
-    ):
-        inserts.append(
-            StoredReading(
-                None,
-                moment,
-                value,
-                Decimal(0) if previous_value is None else value - previous_value,
-                out,
-                fed,
-                current,
-                server if reading.server_time else 0,
-            )
-        )
-        previous_value = value
+    rows = planned.rows()
+    if last is None:  # the general path's Decimal for "no consumption known"
+        rows[0] = replace(rows[0], consumption=Decimal(0))
+    plan.inserts = rows
     return plan
-
-
-def _fast_feed_in(
-    incoming: Sequence[IncomingReading],
-    last: StoredReading | None,
-    steps: np.ndarray,
-    outs: list[Decimal | None],
-    inserted: list[Decimal | None],
-    config: PlausibilityConfig,
-) -> bool:
-    """Fill `outs` and `inserted` as `_filter_out`/`_inserted` would without replacing anything;
-    False when some value_out would be replaced (or is out of the fast path's range)."""
-    count = len(incoming)
-    present = np.zeros(count, dtype=bool)
-    micros = np.zeros(count, dtype=np.int64)
-    for position, reading in enumerate(incoming):
-        raw = reading.value_out
-        if raw is None:
-            continue
-        if not (math.isfinite(raw) and abs(raw) < _FAST_LIMIT):
-            return False
-        number = _quantized(raw)
-        if number < 0:
-            return False
-        outs[position] = number
-        present[position] = True
-        micros[position] = int(number.scaleb(6))
-    previous_present = np.concatenate(([False], present[:-1]))
-    previous_micros = np.concatenate(([0], micros[:-1]))
-    first_previous = last.value_out if last is not None else None
-    if first_previous is not None:
-        first_micro = _micro(first_previous)
-        if first_micro is None:
-            return False
-        previous_present[0] = True
-        previous_micros[0] = first_micro
-    checked = present & previous_present
-    if bool(checked.any()):
-        rises = (micros - previous_micros)[checked]
-        limits = _rate_thresholds(steps[checked], config.max_out_rate_per_minute)
-        if not bool(((rises >= 0) & (rises <= limits)).all()):
-            return False
-    previous_out = first_previous
-    for position, out in enumerate(outs):
-        if out is not None and previous_out is not None:
-            inserted[position] = out - previous_out
-        previous_out = out
-    return True

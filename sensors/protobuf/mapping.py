@@ -39,10 +39,12 @@ devices' nanopb buffers raise `WireLimitError` rather than being altered.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Final, Literal
 
+import numpy as np
 from google.protobuf.message import Message
 
 from sensors.protobuf import energyleaf_batch_pb2 as batch_pb
@@ -202,6 +204,42 @@ class BatchData:
     access_token: str
     sensor_type: int
     readings: tuple[BatchReadingData, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchColumnsData:
+    """A SensorDataBatchRequest as columns, one entry per reading in request order: `value`,
+    `value_current` and `value_out` float64 (0.0 where `has_current`/`has_out` is False),
+    `timestamp` uint64 as sent (0: absent)."""
+
+    access_token: str
+    sensor_type: int
+    value: np.ndarray
+    value_current: np.ndarray
+    has_current: np.ndarray
+    value_out: np.ndarray
+    has_out: np.ndarray
+    timestamp: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def readings(self) -> tuple[BatchReadingData, ...]:
+        """The readings as `decode_batch` gives them."""
+        return tuple(
+            BatchReadingData(
+                value, current if has_current else None, out if has_out else None, stamp or None
+            )
+            for value, current, has_current, out, has_out, stamp in zip(
+                self.value.tolist(),
+                self.value_current.tolist(),
+                self.has_current.tolist(),
+                self.value_out.tolist(),
+                self.has_out.tolist(),
+                self.timestamp.tolist(),
+                strict=True,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +464,116 @@ def decode_batch(body: bytes | bytearray | memoryview) -> BatchData:
     )
 
 
+# BatchReading field tags (field << 3 | wire type) and the column each fills.
+_READING_TAGS: Final = {0x09: "value", 0x11: "value_current", 0x19: "value_out", 0x20: "timestamp"}
+
+
+def _uniform_readings(
+    data: bytes, message: batch_pb.SensorDataBatchRequest, count: int
+) -> dict[str, np.ndarray] | None:
+    """The readings' columns read straight from the body with numpy when every reading has the
+    same layout (same fields, same timestamp varint length) and the readings follow the token
+    and type as one block, as an official runtime writes them; None otherwise."""
+    header = batch_pb.SensorDataBatchRequest(access_token=message.access_token, type=message.type)
+    head = header.SerializeToString(deterministic=True)
+    if count == 0 or not data.startswith(head) or len(data) - len(head) < 2:
+        return None
+    length = data[len(head) + 1]
+    size = length + 2
+    if length >= 0x80 or (len(data) - len(head)) != count * size:
+        return None
+    rows = np.frombuffer(data, dtype=np.uint8, offset=len(head)).reshape(count, size)
+    if not (bool((rows[:, 0] == 0x1A).all()) and bool((rows[:, 1] == length).all())):
+        return None
+    # The first reading's layout: a tag, then a fixed64 or (last) a varint up to the end.
+    layout: list[tuple[int, int]] = []  # (tag position, tag)
+    position = 2
+    while position < size:
+        tag = int(rows[0, position])
+        if tag not in _READING_TAGS or (layout and tag <= layout[-1][1]):
+            return None
+        layout.append((position, tag))
+        position = size if tag == 0x20 else position + 9
+    if position != size:
+        return None
+    columns: dict[str, np.ndarray] = {}
+    for position, tag in layout:
+        if not bool((rows[:, position] == tag).all()):
+            return None
+        if tag == 0x20:
+            varint = rows[:, position + 1 : size].astype(np.uint64)
+            width = varint.shape[1]
+            if width == 0 or bool((varint[:, -1] >= 0x80).any()):
+                return None
+            if width > 1 and not bool((varint[:, :-1] >= 0x80).all()):
+                return None
+            shifts = (7 * np.arange(width)).astype(np.uint64)
+            columns["timestamp"] = ((varint & np.uint64(0x7F)) << shifts).sum(
+                axis=1, dtype=np.uint64
+            )
+        else:
+            raw = np.ascontiguousarray(rows[:, position + 1 : position + 9])
+            columns[_READING_TAGS[tag]] = raw.view("<f8").reshape(count)
+    first, last = message.readings[0], message.readings[count - 1]
+    for index, reading in ((0, first), (count - 1, last)):  # the runtime's own reading agrees
+        expected = (
+            reading.value,
+            reading.value_current if reading.HasField("value_current") else None,
+            reading.value_out if reading.HasField("value_out") else None,
+            reading.timestamp,
+        )
+        got = (
+            float(columns["value"][index]) if "value" in columns else 0.0,
+            float(columns["value_current"][index]) if "value_current" in columns else None,
+            float(columns["value_out"][index]) if "value_out" in columns else None,
+            int(columns["timestamp"][index]) if "timestamp" in columns else 0,
+        )
+        if repr(got) != repr(expected):
+            return None
+    return columns
+
+
+def decode_batch_columns(body: bytes | bytearray | memoryview) -> BatchColumnsData:
+    """Decode a SensorDataBatchRequest into columns (`BatchColumnsData`), same contract and same
+    values as `decode_batch`. Readings that all have one layout (the usual case: a client
+    writes the same fields for every reading) are read with numpy, without a Python object per
+    reading; anything else is read from the runtime's message one by one."""
+    data = as_bytes(body)
+    message = batch_pb.SensorDataBatchRequest()
+    decode_checked(message, data, _BATCH)
+    count = len(message.readings)
+    uniform = _uniform_readings(data, message, count)
+    if uniform is not None:
+        zeros = np.zeros(count, dtype=np.float64)
+        return BatchColumnsData(
+            access_token=message.access_token,
+            sensor_type=int(message.type),
+            value=uniform.get("value", zeros),
+            value_current=uniform.get("value_current", zeros),
+            has_current=np.full(count, "value_current" in uniform, dtype=bool),
+            value_out=uniform.get("value_out", zeros),
+            has_out=np.full(count, "value_out" in uniform, dtype=bool),
+            timestamp=uniform.get("timestamp", np.zeros(count, dtype=np.uint64)),
+        )
+    readings = message.readings
+    has_current = np.fromiter(
+        (r.HasField("value_current") for r in readings), dtype=bool, count=count
+    )
+    has_out = np.fromiter((r.HasField("value_out") for r in readings), dtype=bool, count=count)
+    return BatchColumnsData(
+        access_token=message.access_token,
+        sensor_type=int(message.type),
+        value=np.fromiter((r.value for r in readings), dtype=np.float64, count=count),
+        value_current=np.fromiter(
+            (r.value_current for r in readings), dtype=np.float64, count=count
+        ),
+        has_current=has_current,
+        value_out=np.fromiter((r.value_out for r in readings), dtype=np.float64, count=count),
+        has_out=has_out,
+        timestamp=np.fromiter((r.timestamp for r in readings), dtype=np.uint64, count=count),
+    )
+
+
 # --- limits --------------------------------------------------------------------------------------
 
 
@@ -557,6 +705,87 @@ def encode_batch_response(
         ],
     )
     return serialize(response)
+
+
+def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 5) bytes and lengths of the varints of uint32 values."""
+    values = values.astype(np.uint64)
+    lengths = np.ones(len(values), dtype=np.int64)
+    for bits in (7, 14, 21, 28):
+        lengths += values >= (1 << bits)
+    shifted = values[:, None] >> (7 * np.arange(5, dtype=np.uint64))[None, :]
+    out = (shifted & np.uint64(0x7F)).astype(np.uint8)
+    out[np.arange(5)[None, :] < (lengths[:, None] - 1)] |= 0x80
+    return out, lengths
+
+
+def encode_batch_response_compact(
+    status: int,
+    *,
+    count: int,
+    accepted: int,
+    duplicates: int,
+    rejected: int,
+    exceptions: Mapping[int, tuple[int, str | None]],
+    default: tuple[int, str | None] = (200, None),
+) -> bytes:
+    """`encode_batch_response` with a result for every index 0..count-1: `default` (status,
+    message), except `exceptions` (index -> (status, message)). The same bytes, built with
+    numpy instead of one message object per reading."""
+    head = batch_pb.SensorDataBatchResponse(
+        status=_uint32("status", status),
+        accepted=_uint32("accepted", accepted),
+        duplicates=_uint32("duplicates", duplicates),
+        rejected=_uint32("rejected", rejected),
+    )
+    parts = [serialize(head)]
+    _uint32("count", count)
+    suffix = _result_suffix(*default)
+    for start, end in pairwise([-1, *sorted(exceptions), count]):
+        if end > start + 1:  # the default results between two exceptions
+            parts.append(_default_results(start + 1, end, suffix))
+        if end < count:
+            item_status, item_message = exceptions[end]
+            result = batch_pb.BatchItemResult(
+                index=_uint32("index", end),
+                status=_uint32("status", item_status),
+                status_message=_optional_message(item_message),
+            )
+            parts.append(serialize(batch_pb.SensorDataBatchResponse(results=[result])))
+    return b"".join(parts)
+
+
+def _result_suffix(status: int, message: str | None) -> bytes:
+    """A BatchItemResult's bytes after its index: status and message."""
+    return serialize(
+        batch_pb.BatchItemResult(
+            status=_uint32("status", status), status_message=_optional_message(message)
+        )
+    )
+
+
+def _default_results(first: int, stop: int, suffix: bytes) -> bytes:
+    """Field 6 entries for indexes first..stop-1, each its index followed by `suffix`."""
+    indexes = np.arange(first, stop, dtype=np.uint64)
+    count = len(indexes)
+    index_bytes, index_lengths = _varints(indexes)
+    present = indexes > 0  # proto3 leaves out an index of 0
+    body_lengths = np.where(present, 1 + index_lengths, 0) + len(suffix)
+    length_bytes, length_lengths = _varints(body_lengths)
+    width = 1 + 2 + 1 + 5 + len(suffix)
+    rows = np.zeros((count, width), dtype=np.uint8)
+    keep = np.zeros((count, width), dtype=bool)
+    rows[:, 0] = 0x32
+    keep[:, 0] = True
+    rows[:, 1:3] = length_bytes[:, :2]  # a body is shorter than 2**14 bytes
+    keep[:, 1:3] = np.arange(2)[None, :] < length_lengths[:, None]
+    rows[:, 3] = 0x08
+    keep[:, 3] = present
+    rows[:, 4:9] = index_bytes
+    keep[:, 4:9] = present[:, None] & (np.arange(5)[None, :] < index_lengths[:, None])
+    rows[:, 9:] = np.frombuffer(suffix, dtype=np.uint8)
+    keep[:, 9:] = True
+    return rows[keep].tobytes()
 
 
 # --- encoders: requests (simulated sensors, the ML client, tests) -------------------------------

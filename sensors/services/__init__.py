@@ -1,5 +1,7 @@
-"""Writes of the sensors app: sensor administration, tokens and reading ingestion."""
+"""Writes of the sensors app: sensor administration, tokens and reading ingestion (`ingestion`:
+readings as objects, the general rules; `batch`: a batch as columns, vectorised where it can be)."""
 
+from .batch import BatchIngestResult, ReadingBatch, sensor_batch_ingest
 from .ingestion import IngestResult, ItemOutcome, ReadingInput, sensor_readings_ingest
 from .retention import readings_delete_before, rejected_readings_delete_before
 from .sensors import (
@@ -22,8 +24,10 @@ from .tokens import (
 
 __all__ = [
     "SETTINGS_FIELDS",
+    "BatchIngestResult",
     "IngestResult",
     "ItemOutcome",
+    "ReadingBatch",
     "ReadingInput",
     "SensorResetResult",
     "TokenError",
@@ -31,6 +35,7 @@ __all__ = [
     "readings_delete_before",
     "rejected_readings_delete_before",
     "sensor_assign",
+    "sensor_batch_ingest",
     "sensor_readings_ingest",
     "sensor_register",
     "sensor_reset",

@@ -141,6 +141,18 @@ def _integer_timestamps(
         raw = np.fromiter(values, dtype=np.int64, count=len(values))
     except OverflowError:
         return None
+    micros, valid = integer_timestamps_us(raw, now)
+    if bool(valid.all()):
+        return [EPOCH + timedelta(microseconds=m) for m in micros.tolist()]
+    return [
+        EPOCH + timedelta(microseconds=m) if ok else None
+        for m, ok in zip(micros.tolist(), valid.tolist(), strict=True)
+    ]
+
+
+def integer_timestamps_us(raw: np.ndarray, now: datetime) -> tuple[np.ndarray, np.ndarray]:
+    """(µs since the epoch, in range) of int64 timestamps read as `timestamp_from_client` reads
+    integers; entries not in range (0 and negative ones included) have any µs value."""
     capped = np.minimum(raw, 10**17)  # keeps the unused branches below from overflowing
     micros = np.where(
         raw < 10**11,
@@ -156,12 +168,7 @@ def _integer_timestamps(
     earliest_us = (EARLIEST_READING - EPOCH) // one
     latest_us = (latest - EPOCH) // one
     valid = (raw > 0) & (micros >= earliest_us) & (micros <= latest_us)
-    if bool(valid.all()):
-        return [EPOCH + timedelta(microseconds=m) for m in micros.tolist()]
-    return [
-        EPOCH + timedelta(microseconds=m) if ok else None
-        for m, ok in zip(micros.tolist(), valid.tolist(), strict=True)
-    ]
+    return micros, valid
 
 
 def _in_range(moment: datetime, now: datetime) -> datetime | None:

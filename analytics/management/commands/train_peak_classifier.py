@@ -74,7 +74,9 @@ class Command(BaseCommand):
             min_positives=options["min_positives"],
         )
         with tqdm(
-            total=config.households + config.single_days + config.folds * config.evaluation_days,
+            total=config.households
+            + config.single_days
+            + config.folds * (config.evaluation_days + 2 * config.calibration_days),
             unit="household",
             disable=options["no_progress"] or options["verbosity"] < 1,
             file=self.stderr,

@@ -1,1 +1,1 @@
-"""End-to-end tests: real HTTP through a real gunicorn to the sensor endpoints."""
+"""End-to-end tests: real HTTP through a real web server to the sensor endpoints."""

@@ -1,5 +1,5 @@
-"""The end-to-end tests' gunicorn: where it is, how it is started, stopped and cleaned up after.
-The fixture that runs it is in this folder's conftest."""
+"""The end-to-end tests' web server: how it is started, stopped and cleaned up after. The fixture
+that runs it is in this folder's conftest."""
 
 from __future__ import annotations
 
@@ -39,11 +39,29 @@ class LiveServer:
         return text[-limit:]
 
 
-def gunicorn_path() -> Path:
-    for candidate in (Path(sys.executable).parent / "gunicorn", ROOT / ".venv/bin/gunicorn"):
-        if candidate.exists():
-            return candidate
-    pytest.fail("gunicorn is not installed next to the test interpreter")
+def server_command(kind: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and variables of a server with 2 worker processes on `port`.
+
+    "" or "gunicorn": the production server (gunicorn.conf.py: gevent workers); "gthread",
+    "granian" and "waitress": the candidates bench/servers.py compares it with (the last two are
+    installed by requirements-dev.txt).
+    """
+    bind = f"{HOST}:{port}"
+    app = "energyleaf.wsgi:application"
+    if kind in ("", "gunicorn", "gthread"):
+        env = {"GUNICORN_BIND": bind, "GUNICORN_WORKERS": "2"}
+        if kind == "gthread":
+            env["GUNICORN_WORKER_CLASS"] = "gthread"
+        return [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), app], env
+    if kind == "granian":
+        command = [
+            sys.executable, "-m", "granian", "--interface", "wsgi", "--http", "1", "--no-ws",
+            "--host", HOST, "--port", str(port), "--workers", "2", "--blocking-threads", "8", app,
+        ]  # fmt: skip
+        return command, {}
+    if kind == "waitress":
+        return [sys.executable, "-m", "waitress", f"--listen={bind}", "--threads=16", app], {}
+    pytest.fail(f"ENERGYLEAF_E2E_SERVER={kind!r}: gunicorn, gthread, granian or waitress")
 
 
 def free_port() -> int:
@@ -58,7 +76,7 @@ def wait_until_serving(process: subprocess.Popen[bytes], port: int) -> None:
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode} while starting")
+            raise RuntimeError(f"the server exited with {process.returncode} while starting")
         try:
             with HttpConnection(HOST, port, timeout=5) as conn:
                 answer = conn.request("GET", "/api/v1/sensor_input", headers=("Connection: close",))
@@ -68,11 +86,11 @@ def wait_until_serving(process: subprocess.Popen[bytes], port: int) -> None:
         except (OSError, ProtocolViolation) as exc:
             last_error = exc
             time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT} s: {last_error}")
+    raise RuntimeError(f"the server did not answer within {START_TIMEOUT} s: {last_error}")
 
 
 def leave_wal_mode(settings_dict: dict[str, Any]) -> None:
-    """Switch the SQLite test database back from the WAL mode gunicorn's settings put it in.
+    """Switch the SQLite test database back from the WAL mode the server's settings put it in.
 
     The workers may exit without closing their connections, which leaves `-wal` and `-shm`
     files next to the database; pytest-django removes only the database file itself.

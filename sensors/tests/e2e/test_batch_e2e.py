@@ -1,4 +1,4 @@
-"""The batch upload of buffered readings over real HTTP, against a real gunicorn."""
+"""The batch upload of buffered readings over real HTTP, against the real web server."""
 
 from __future__ import annotations
 
@@ -59,14 +59,14 @@ def assert_stored_series(sensor: Sensor) -> None:
     ) == {Decimal("0.01")}
 
 
-def test_protobuf_batch_of_10000_readings_is_stored_once(gunicorn_server):
+def test_protobuf_batch_of_10000_readings_is_stored_once(web_server):
     """A SensorDataBatchRequest of 10 000 readings with millisecond timestamps is answered 200
     (chunked protobuf, `X-Energyleaf-Batch-Max` advertised) with 10 000 accepted results and
     stores 10 000 rows with consumption deltas; sending the same batch twice more answers every
     reading as a `Duplicate` and still leaves exactly 10 000 rows."""
     mac = "02:00:00:00:10:00"
     sensor = sensor_register(client_id=mac, user=UserFactory())
-    with HttpConnection(gunicorn_server.host, gunicorn_server.port) as conn:
+    with HttpConnection(web_server.host, web_server.port) as conn:
         token = fetch_token(conn, mac)
         start_ms = int(START.timestamp() * 1000)
         body = mapping.encode_batch(
@@ -118,14 +118,14 @@ def test_protobuf_batch_of_10000_readings_is_stored_once(gunicorn_server):
     assert RejectedReading.objects.count() == 0
 
 
-def test_json_batch_of_10000_readings_is_stored_once(gunicorn_server):
+def test_json_batch_of_10000_readings_is_stored_once(web_server):
     """The JSON form of the batch upload (`Content-Type: application/json`, timestamps as
     ISO 8601 texts with an offset) stores 10 000 readings at the right UTC instants; re-sent,
     every result is a `Duplicate` and nothing is stored twice."""
     mac = "02:00:00:00:10:01"
     sensor = sensor_register(client_id=mac, user=UserFactory())
     berlin_summer = timedelta(hours=2)
-    with HttpConnection(gunicorn_server.host, gunicorn_server.port) as conn:
+    with HttpConnection(web_server.host, web_server.port) as conn:
         token = fetch_token(conn, mac)
         payload = {
             "access_token": token,

@@ -1,4 +1,4 @@
-"""The field clients' real sequences, over real HTTP, against a real gunicorn.
+"""The field clients' real sequences, over real HTTP, against the real web server.
 
 Each test replays what one client does (docs/protocol.md, "The clients in the field": Tasmota
 driver, energyleaf-pi, analog ESP32 camera) with request bytes as the devices encode them,
@@ -91,7 +91,7 @@ def readings_of(sensor: Sensor) -> list[Reading]:
     return list(Reading.objects.filter(sensor=sensor).order_by("timestamp"))
 
 
-def test_tasmota_boot_script_readings_and_token_renewal(gunicorn_server):
+def test_tasmota_boot_script_readings_and_token_renewal(web_server):
     """The Tasmota driver's life on one kept-alive connection: boot asks for the script and gets
     it, confirms it (needs_script cleared), renews without a script, sends readings that are all
     answered `08 c8 01` and stored with server time and consumption deltas; an expired token is
@@ -100,7 +100,7 @@ def test_tasmota_boot_script_readings_and_token_renewal(gunicorn_server):
     mac = "5C:CF:7F:12:34:56"
     sensor = sensor_register(client_id=mac, user=UserFactory(), script=SML_SCRIPT)
     assert sensor.needs_script
-    with TasmotaDriver(gunicorn_server.host, gunicorn_server.port) as driver:
+    with TasmotaDriver(web_server.host, web_server.port) as driver:
         local_address = driver.connection.local_address
 
         # Boot: the default script was found, so the driver asks for one.
@@ -204,7 +204,7 @@ def test_tasmota_boot_script_readings_and_token_renewal(gunicorn_server):
     assert RejectedReading.objects.count() == 0
 
 
-def test_pi_client_live_readings_then_buffered_nanosecond_resync(gunicorn_server):
+def test_pi_client_live_readings_then_buffered_nanosecond_resync(web_server):
     """The Pi client: a TokenRequest with need_script explicitly false (`18 00`) gets no script
     even though one is stored; live readings without timestamp are stored at server time; the
     buffered readings re-sent newest-first with nanosecond timestamps are all 200 and stored at
@@ -215,7 +215,7 @@ def test_pi_client_live_readings_then_buffered_nanosecond_resync(gunicorn_server
         client_id=mac, user=UserFactory(), script=SML_SCRIPT, needs_script=False
     )
     headers = (f"Content-Type: {PROTOBUF}", "Accept: */*")
-    with HttpConnection(gunicorn_server.host, gunicorn_server.port) as pi:
+    with HttpConnection(web_server.host, web_server.port) as pi:
         request = token_request(mac, need_script=False)
         assert request == b"\x0a\x11" + mac.encode() + b"\x10\x01\x18\x00"
         answer = pi.request("POST", "/api/v1/token", request, headers)
@@ -284,7 +284,7 @@ def test_pi_client_live_readings_then_buffered_nanosecond_resync(gunicorn_server
     assert RejectedReading.objects.count() == 0
 
 
-def test_analog_camera_rotations_and_increments(gunicorn_server):
+def test_analog_camera_rotations_and_increments(web_server):
     """The analog ESP32 camera: a TokenRequest with only client_id gets the token and
     analog_rotation_per_kwh 75 (field 6, no script); readings with type 0 left off the wire and
     kWh increments as value are stored as a running register (value = sum) with consumption =
@@ -292,7 +292,7 @@ def test_analog_camera_rotations_and_increments(gunicorn_server):
     (code at characters 10-12, exact `Content-Type: application/x-protobuf` line)."""
     mac = "24:0A:C4:12:34:56"
     sensor = sensor_register(client_id=mac, user=UserFactory(), analog_rotations_per_kwh=75)
-    host, port = gunicorn_server.host, gunicorn_server.port
+    host, port = web_server.host, web_server.port
 
     request = token_request(mac, need_script=None, sensor_type=0)
     assert request == b"\x0a\x11" + mac.encode()
@@ -333,11 +333,11 @@ SENSOR_ENDPOINTS = [
 ]
 
 
-def test_get_on_every_sensor_endpoint_is_a_chunked_protobuf_405(gunicorn_server):
+def test_get_on_every_sensor_endpoint_is_a_chunked_protobuf_405(web_server):
     """GET on each sensor endpoint is HTTP 405 with a protobuf body whose status is 405 (the
     endpoint's own message type), still chunked in one chunk, on a connection kept open."""
     assert SENSOR_ENDPOINTS[1][1] == bytes.fromhex("08 95 03 12 12") + b"Method not allowed"
-    with HttpConnection(gunicorn_server.host, gunicorn_server.port) as conn:
+    with HttpConnection(web_server.host, web_server.port) as conn:
         for path, expected in SENSOR_ENDPOINTS:
             answer = conn.request("GET", path, headers=("User-Agent: Energyleaf-Sensor-Digital",))
             assert answer.status == 405, path
@@ -348,10 +348,10 @@ def test_get_on_every_sensor_endpoint_is_a_chunked_protobuf_405(gunicorn_server)
         assert conn.requests == len(SENSOR_ENDPOINTS)
 
 
-def test_405_allow_header_lists_only_methods_the_endpoint_accepts(gunicorn_server):
+def test_405_allow_header_lists_only_methods_the_endpoint_accepts(web_server):
     """RFC 9110 §15.5.6: the Allow header of a 405 lists the methods the endpoint supports, so
     no method it lists may itself be answered 405."""
-    with HttpConnection(gunicorn_server.host, gunicorn_server.port) as conn:
+    with HttpConnection(web_server.host, web_server.port) as conn:
         for path, _ in SENSOR_ENDPOINTS:
             allow = conn.request("GET", path).header("Allow") or ""
             methods = [method.strip() for method in allow.split(",")]
@@ -361,14 +361,14 @@ def test_405_allow_header_lists_only_methods_the_endpoint_accepts(gunicorn_serve
                     assert conn.request(method, path).status != 405, (path, method, allow)
 
 
-def test_token_of_a_reset_sensor_is_refused_with_401(gunicorn_server):
+def test_token_of_a_reset_sensor_is_refused_with_401(web_server):
     """After an admin reset (sensor_reset: unassigned, tokens revoked) the sensor's old token is
     HTTP 401 on /sensor_input and /script_accepted (so clients fetch a new token), the reading is
     not stored, and the token request for the now unassigned MAC is 404 `Sensor not found`.
     The revoked token is unknown to the server, hence `Token not found` (as in the reference)."""
     mac = "5C:CF:7F:AB:CD:EF"
     sensor = sensor_register(client_id=mac, user=UserFactory())
-    with TasmotaDriver(gunicorn_server.host, gunicorn_server.port) as driver:
+    with TasmotaDriver(web_server.host, web_server.port) as driver:
         token = token_of(
             driver.post("/api/v1/token", token_request(mac, need_script=None)).first_chunk
         )
@@ -392,7 +392,7 @@ def test_token_of_a_reset_sensor_is_refused_with_401(gunicorn_server):
     assert (sensor.user_id, sensor.needs_script) == (None, True)
 
 
-def test_token_of_a_sensor_whose_household_was_deleted_is_token_invalid(gunicorn_server):
+def test_token_of_a_sensor_whose_household_was_deleted_is_token_invalid(web_server):
     """A token that is still stored but whose sensor lost its household (the user was deleted,
     which unassigns the sensor without revoking tokens) is HTTP 401 `Token invalid`. The
     deletion is done as `analytics.services.households.households_delete` does it: the
@@ -401,7 +401,7 @@ def test_token_of_a_sensor_whose_household_was_deleted_is_token_invalid(gunicorn
     mac = "5C:CF:7F:AB:CD:00"
     user = UserFactory()
     sensor = sensor_register(client_id=mac, user=user)
-    with TasmotaDriver(gunicorn_server.host, gunicorn_server.port) as driver:
+    with TasmotaDriver(web_server.host, web_server.port) as driver:
         token = token_of(
             driver.post("/api/v1/token", token_request(mac, need_script=None)).first_chunk
         )

@@ -1,9 +1,9 @@
-"""The `/api/v1/token` rate limits hold under concurrent load on several gunicorn workers.
+"""The `/api/v1/token` rate limits hold under concurrent load on several server workers.
 
-A gunicorn with three workers, the production settings and the Redis cache (the shared cache a
-deployment sets with DJANGO_CACHE_URL) answers many concurrent clients: per MAC and per address,
-no more requests get through than the configured rate, whichever worker serves them, however the
-MAC is spelt, and whatever X-Forwarded-For the client invents.
+The web server with three worker processes, the production settings and the Redis cache (the
+shared cache a deployment sets with DJANGO_CACHE_URL) answers many concurrent clients: per MAC and
+per address, no more requests get through than the configured rate, whichever worker serves them,
+however the MAC is spelt, and whatever X-Forwarded-For the client invents.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .helpers import (
     STOP_TIMEOUT,
     LiveServer,
     free_port,
-    gunicorn_path,
+    server_command,
     wait_until_serving,
 )
 
@@ -48,35 +48,36 @@ MAC = "5C:CF:7F:AB:CD:EF"
 def throttled_server(
     django_db_setup: None, tmp_path_factory: pytest.TempPathFactory, redis_url: str
 ) -> Iterator[LiveServer]:
-    """gunicorn (3 workers) with the Redis cache and small token rate limits."""
+    """The web server (3 worker processes) with the Redis cache and small token rate limits."""
     from django.db import connection
 
     prefix = f"throttle-e2e-{secrets.token_hex(6)}"
     cache_url = f"{redis_url}?key_prefix={prefix}"
     var_dir = tmp_path_factory.mktemp("throttle-var")
     port = free_port()
+    command, server_env = server_command(os.environ.get("ENERGYLEAF_E2E_SERVER", ""), port)
     env = dict(os.environ)
+    env.update(server_env)
     env.update(
         {
-            "GUNICORN_BIND": f"{HOST}:{port}",
+            "WEB_WORKERS": str(WORKERS),
             "GUNICORN_WORKERS": str(WORKERS),
             "DJANGO_SETTINGS_MODULE": "energyleaf.settings.base",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_READ_DOT_ENV_FILE": "false",
             "DJANGO_CACHE_URL": cache_url,
-            "DATABASE_URL": database_url_or_skip(connection.settings_dict, "gunicorn"),
+            "DATABASE_URL": database_url_or_skip(connection.settings_dict, "the web server"),
             "CELERY_BROKER_URL": "memory://",
             "ENERGYLEAF_VAR_DIR": str(var_dir),
             "ENERGYLEAF_TOKEN_RATE_PER_CLIENT": f"{PER_CLIENT}/min",
             "ENERGYLEAF_TOKEN_RATE_PER_ADDRESS": f"{PER_ADDRESS}/min",
-            "GUNICORN_CMD_ARGS": "--no-control-socket",
         }
     )
     env.pop("DJANGO_NUM_PROXIES", None)
-    stderr_path = Path(var_dir) / "gunicorn.stderr"
+    stderr_path = Path(var_dir) / "server.stderr"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - fixed command line
-            [str(gunicorn_path()), "-c", "gunicorn.conf.py", "energyleaf.wsgi"],
+            command,
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

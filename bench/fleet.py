@@ -1,0 +1,320 @@
+"""A whole fleet on one machine: 10 000 kept-alive sensors, each posting a reading every 15 s.
+
+    python bench/fleet.py [--sensors 10000] [--period 15] [--minutes 5] [--client-processes 2]
+        [--server gunicorn|gthread|granian|waitress]
+        [--database-url postgres://postgres@127.0.0.1:5432/energyleaf_bench_fleet]
+
+1. Drops and creates the database, migrates, registers `--sensors` households with one sensor
+   each through the services and issues each sensor a token (the token service; the HTTP token
+   endpoint is rate-limited per address, and the fleet shares one).
+2. Starts the web server as configured for production (`--server`).
+3. The client (`--client-processes` processes of this script, asyncio, standard library) opens one
+   connection per sensor and keeps it; each sensor posts a SensorDataRequestV2 every `--period`
+   seconds of wall time, at its own phase, with timestamps `--period` apart and a rising value,
+   waits for the answer and posts the next one on the same connection. A connection the server
+   closes is reopened (counted). After `--minutes` no new reading is sent and every answer is
+   awaited.
+4. Reports readings sent, answered, 2xx, other answers, socket errors, reopened connections,
+   latency percentiles, readings stored (must equal the 2xx answers exactly), the CPU seconds of
+   the server, PostgreSQL and the client, and the server's resident memory; writes
+   bench/results/fleet-<time>.json. Target (issue 14): every reading answered and stored, p99 <
+   300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+from bench.loadgen import ResponseParser, reading_body  # noqa: E402
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/energyleaf_bench_fleet"
+TARGET_P99_MS = 300
+VALUE0 = 1000.0
+VALUE_STEP = 0.002
+
+
+# --- the client (runs in its own processes) -------------------------------------------------------
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.sent = 0
+        self.latencies_us: list[int] = []
+        self.statuses: Counter[int] = Counter()
+        self.errors = 0
+        self.reopened = 0
+        self.connect_failures = 0
+
+
+async def sensor(
+    config: dict[str, Any], token: str, phase: float, started: float, tally: Tally
+) -> None:
+    host, port, period = config["host"], int(config["port"]), float(config["period"])
+    head = (
+        f"POST /api/v1/sensor_input HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "User-Agent: Energyleaf-Sensor-Digital\r\nContent-Type: application/x-protobuf\r\n"
+        "Content-Length: "
+    ).encode()
+    deadline = started + float(config["seconds"])
+    token_bytes = token.encode()
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    k = 0
+    due = started + phase
+    while due < deadline:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        if writer is None or writer.is_closing() or reader is None or reader.at_eof():
+            if writer is not None:
+                writer.close()
+                tally.reopened += 1
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                tally.connect_failures += 1
+                reader = writer = None
+                due += period
+                continue
+        body = reading_body(
+            token_bytes,
+            k,
+            base_ms=int(config["base_ms"]),
+            step_ms=int(period * 1000),
+            value0=VALUE0,
+            value_step=VALUE_STEP,
+        )
+        k += 1
+        sent_at = time.monotonic()
+        tally.sent += 1
+        try:
+            writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+            parser = ResponseParser()
+            while True:
+                chunk = await asyncio.wait_for(reader.read(65536), 120)
+                if not chunk:
+                    raise ConnectionResetError
+                if parser.feed(chunk) is not None:
+                    break
+            tally.latencies_us.append(int((time.monotonic() - sent_at) * 1_000_000))
+            tally.statuses[parser.status] += 1
+            if parser.close:
+                writer.close()
+        except (OSError, TimeoutError):
+            tally.errors += 1
+            writer.close()
+        due += period
+    if writer is not None:
+        writer.close()
+
+
+async def client_main(config: dict[str, Any]) -> dict[str, Any]:
+    tally = Tally()
+    rng = random.Random(config["seed"])
+    period = float(config["period"])
+    started = time.monotonic() + 2.0
+    cpu_before = time.process_time()
+    await asyncio.gather(
+        *(
+            sensor(config, token, rng.uniform(0, period), started, tally)
+            for token in config["tokens"]
+        )
+    )
+    return {
+        "sent": tally.sent,
+        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
+        "errors": tally.errors,
+        "reopened": tally.reopened,
+        "connect_failures": tally.connect_failures,
+        "latencies_us": tally.latencies_us,
+        "client_cpu_s": time.process_time() - cpu_before,
+    }
+
+
+def run_client(path: str) -> int:
+    config = json.loads(Path(path).read_text())
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = len(config["tokens"]) + 200
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted), hard))
+    print(json.dumps(asyncio.run(client_main(config))))
+    return 0
+
+
+# --- the orchestrator -----------------------------------------------------------------------------
+
+
+def issue_tokens(macs: list[str]) -> list[str]:
+    from sensors.services import sensor_token_issue
+
+    return [sensor_token_issue(client_id=mac, need_script=False).access_token for mac in macs]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sensors", type=int, default=10_000)
+    parser.add_argument("--period", type=float, default=15.0)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--server", choices=common.SERVER_KINDS, default="gunicorn")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: run one client process
+    args = parser.parse_args()
+    if args.client:
+        return run_client(args.client)
+    if not 1 <= args.sensors <= 60_000 or not 1 <= args.period <= 600:
+        parser.error("--sensors must be 1..60000 and --period 1..600")
+
+    common.reset_database(args.database_url)
+    common.django_setup(args.database_url)
+    now = datetime.now(tz=UTC)
+    started = time.perf_counter()
+    sensors = common.register_households(3, args.sensors)
+    tokens = issue_tokens([mac for _, mac in sensors])
+    common.log(f"{args.sensors} households and tokens in {time.perf_counter() - started:.0f} s")
+    sensor_ids = [pk for pk, _ in sensors]
+    common.close_django_connections()
+    seconds = args.minutes * 60
+    base_ms = int((now - timedelta(days=20)).timestamp()) * 1000
+    server = common.WebServer(args.database_url, kind=args.server)
+    results: dict[str, Any] = {
+        "benchmark": "fleet",
+        "started_at": now.isoformat(),
+        "revision": common.git_revision(),
+        "machine": common.machine_description(),
+        "parameters": vars(args),
+    }
+    try:
+        server.start()
+        memory_idle = server.memory_kib()
+        processes = max(1, args.client_processes)
+        children = []
+        with tempfile.TemporaryDirectory(prefix="energyleaf-bench-fleet-") as tmp:
+            for number in range(processes):
+                config = {
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "period": args.period,
+                    "seconds": seconds,
+                    "base_ms": base_ms,
+                    "seed": args.seed + number,
+                    "tokens": tokens[number::processes],
+                }
+                path = Path(tmp) / f"client-{number}.json"
+                path.write_text(json.dumps(config))
+                children.append(
+                    subprocess.Popen(  # noqa: S603 - fixed command line
+                        [sys.executable, str(Path(__file__)), "--client", str(path)],
+                        cwd=ROOT,
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            snapshot = common.cpu_snapshot(server)
+            common.log(
+                f"{args.sensors} sensors posting every {args.period:.0f} s for {seconds:.0f} s "
+                f"({args.sensors / args.period:.0f} readings/s) against {args.server}"
+            )
+            memory_peak = memory_idle
+            while any(child.poll() is None for child in children):
+                memory_peak = max(memory_peak, server.memory_kib())
+                time.sleep(2)
+            parts = []
+            for child in children:
+                out, _ = child.communicate(timeout=300)
+                if child.returncode != 0:
+                    raise RuntimeError(f"fleet client failed ({child.returncode})")
+                parts.append(json.loads(out))
+        client_cpu = sum(part["client_cpu_s"] for part in parts)
+        cpu = common.cpu_between(snapshot, common.cpu_snapshot(server), client_cpu)
+        results["server_log_problem_lines"] = server.log_problems()
+    finally:
+        server.stop()
+    latencies = sorted(x for part in parts for x in part["latencies_us"])
+    statuses: Counter[str] = Counter()
+    for part in parts:
+        statuses.update(part["statuses"])
+    ok = sum(count for status, count in statuses.items() if 200 <= int(status) < 300)
+    stored = common.settled_readings_count(sensor_ids)
+    results.update(
+        {
+            "sent": sum(part["sent"] for part in parts),
+            "answered": len(latencies),
+            "ok": ok,
+            "statuses": dict(statuses),
+            "socket_errors": sum(part["errors"] for part in parts),
+            "reopened_connections": sum(part["reopened"] for part in parts),
+            "connect_failures": sum(part["connect_failures"] for part in parts),
+            "stored": stored,
+            "stored_matches_2xx": stored == ok,
+            "readings_per_s": round(len(latencies) / seconds, 1),
+            "latency_ms": {
+                name: round(common.percentile(latencies, q) / 1000, 1)
+                for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
+            }
+            | {"max": round((latencies[-1] if latencies else 0) / 1000, 1)},
+            "cpu": cpu,
+            "server_memory_mib": {
+                "idle": round(memory_idle / 1024, 1),
+                "peak": round(memory_peak / 1024, 1),
+            },
+        }
+    )
+    results["machine"]["load_average_at_end"] = list(os.getloadavg())
+    report(results)
+    path = common.write_result("fleet", results)
+    common.log(f"results written to {path.relative_to(ROOT)}")
+    return 0
+
+
+def report(r: dict[str, Any]) -> None:
+    cpu, lat = r["cpu"], r["latency_ms"]
+    wall = max(1e-9, cpu["wall_s"])
+    print()
+    print(
+        f"sent {r['sent']}, answered {r['answered']}, 2xx {r['ok']}, "
+        f"other {r['answered'] - r['ok']}"
+        f" ({r['statuses']}), socket errors {r['socket_errors']}, reopened connections "
+        f"{r['reopened_connections']}, connect failures {r['connect_failures']}"
+    )
+    print(f"stored {r['stored']} == 2xx: {r['stored_matches_2xx']}")
+    print(
+        f"{r['readings_per_s']} readings/s; latency p50 {lat['p50']} ms, p90 {lat['p90']} ms, "
+        f"p99 {lat['p99']} ms, p99.9 {lat['p999']} ms, max {lat['max']} ms"
+    )
+    print(
+        f"CPU cores used: server {cpu['server_cpu_s'] / wall:.2f}, PostgreSQL "
+        f"{cpu['postgres_cpu_s'] / wall:.2f}, client {cpu['client_cpu_s'] / wall:.2f}, other "
+        f"{cpu['other_cpu_s'] / wall:.2f} (machine {cpu['machine_utilisation']:.0%} of "
+        f"{cpu['cores']} cores)"
+    )
+    print(
+        f"server memory: {r['server_memory_mib']['idle']} MiB idle, "
+        f"{r['server_memory_mib']['peak']} MiB peak"
+    )
+    verdict = r["answered"] == r["sent"] and r["stored_matches_2xx"] and r["ok"] == r["sent"]
+    print(
+        f"targets: {'ok ' if verdict else 'MISS'} every reading answered 2xx and stored; "
+        f"{'ok ' if lat['p99'] < TARGET_P99_MS else 'MISS'} p99 < {TARGET_P99_MS} ms"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
