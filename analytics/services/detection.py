@@ -411,17 +411,15 @@ class _Kept:
     read_from: datetime
 
 
-def _kept_arrays(
+def _late_sensors(
     *,
     states: dict[int, DetectionState],
     sensor_ids: list[int],
     read_start: datetime,
     checked_at: datetime,
-) -> tuple[dict[int, _Kept], set[int]]:
-    """Per sensor: the kept readings from `read_start` on and where the fresh read starts; and
-    the sensors whose kept arrays were stale (late arrivals). A sensor without usable kept
-    arrays reads everything from `read_start`."""
-    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+) -> tuple[dict[int, DetectionState], set[int]]:
+    """The kept arrays that cover the run's reference start, and the sensors among them whose
+    kept span got a reading after it was read (late arrivals): one query for all of them."""
     overlap = timedelta(seconds=settings.ENERGYLEAF_DETECTION_COMMIT_OVERLAP_SECONDS)
     usable = {
         sensor_id: state
@@ -436,6 +434,20 @@ def _kept_arrays(
             for sensor_id, state in usable.items()
         }
     )
+    return usable, late
+
+
+def _kept_arrays(
+    *,
+    usable: dict[int, DetectionState],
+    late: set[int],
+    sensor_ids: list[int],
+    read_start: datetime,
+) -> dict[int, _Kept]:
+    """Per sensor: the kept readings from `read_start` on and where the fresh read starts. A
+    sensor without usable kept arrays, or with a late arrival, reads everything from
+    `read_start`."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
     kept: dict[int, _Kept] = {}
     for sensor_id in sensor_ids:
         state = usable.get(sensor_id)
@@ -445,7 +457,7 @@ def _kept_arrays(
         t_ns, kwh = state_unpack(bytes(state.times), bytes(state.consumption))
         t_ns, kwh = arrays_between(t_ns, kwh, instant_ns(read_start), instant_ns(state.span_end))
         kept[sensor_id] = _Kept(t_ns, kwh, read_from=state.span_end)
-    return kept, late
+    return kept
 
 
 def _state_rows(
@@ -527,6 +539,17 @@ def sequences_detect_window_many(
     window_start, window_end = window_start.astimezone(UTC), window_end.astimezone(UTC)
     ids = sorted(set(sensor_ids))
     batch = BatchResult()
+    read_start = window_start - timedelta(hours=config.reference_hours)
+    states = detection_states(sensor_ids=ids) if keep else {}
+    # Taken before anything is read: every reading received before it (less the commit
+    # overlap) is in what this run reads.
+    checked_at = now or timezone.now()
+    # One late-arrival query for the whole call: it scans the readings received since the
+    # kept arrays were read, fleet-wide, so its cost is per call, not per sensor.
+    usable, late = _late_sensors(
+        states=states, sensor_ids=ids, read_start=read_start, checked_at=checked_at
+    )
+    batch.late = len(late)
     size = max(1, settings.ENERGYLEAF_DETECTION_FETCH_SENSORS)
     for first in range(0, len(ids), size):
         _detect_fetch_batch(
@@ -537,7 +560,10 @@ def sequences_detect_window_many(
             config=config,
             keep=keep,
             batch=batch,
-            now=now,
+            states=states,
+            usable=usable,
+            late=late,
+            checked_at=checked_at,
         )
     return batch
 
@@ -551,17 +577,14 @@ def _detect_fetch_batch(
     config: DetectionConfig,
     keep: bool,
     batch: BatchResult,
-    now: datetime | None,
+    states: dict[int, DetectionState],
+    usable: dict[int, DetectionState],
+    late: set[int],
+    checked_at: datetime,
 ) -> None:
     read_start = window_start - timedelta(hours=config.reference_hours)
     periods = sensors_periods(sensor_ids=sensor_ids)
-    states = detection_states(sensor_ids=sensor_ids) if keep else {}
-    # Taken before anything is read: every reading received before it (less the commit
-    # overlap) is in what this run reads.
-    checked_at = now or timezone.now()
-    kept, late = _kept_arrays(
-        states=states, sensor_ids=sensor_ids, read_start=read_start, checked_at=checked_at
-    )
+    kept = _kept_arrays(usable=usable, late=late, sensor_ids=sensor_ids, read_start=read_start)
     fresh = sensors_readings_arrays(
         since={sensor_id: part.read_from for sensor_id, part in kept.items()}, end=window_end
     )
@@ -580,7 +603,6 @@ def _detect_fetch_batch(
             )
         else:
             arrays[sensor_id] = (new_t, new_kwh)
-    batch.late += len(late)
     window_end_ns = instant_ns(window_end)
     read_start_ns = instant_ns(read_start)
     events: list[dict[str, Any]] = []
