@@ -94,7 +94,9 @@ def test_state_pack_round_trip_is_exact() -> None:
     t_ns[3] += 7_000  # 7 µs off the grid
     t_ns[4] += 40 * 60 * 10**9  # a gap longer than 32-bit microseconds hold
     for kwh in (
-        np.array([np.nan, 0.000833, 0.001, 12.345678, 0.0]),
+        np.array([np.nan, 0.000833, 0.001, 12.345678, 0.0]),  # 64-bit units (NaN's mark)
+        np.array([0.000833, 0.001, 12.345678, 0.0, 0.5]),  # 32-bit units
+        np.array([0.000833, 0.001, 0.0325, 0.0, 0.0]),  # 16-bit units
         np.array([0.1 + 0.2, -0.5, np.nan, 1e-9, 3.0]),  # not whole micro-kWh: stored raw
     ):
         back_t, back_kwh = state_unpack(*state_pack(t_ns, kwh))
