@@ -236,3 +236,28 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} from {self.watermark}"
+
+
+class DetectionState(models.Model):
+    """What detection keeps of a sensor between runs: every reading of the sensor with
+    `span_start` <= timestamp < `span_end` (whoever's it is; each run cuts it by the assignment
+    periods), as packed arrays (`analytics.compute.detection.state_pack`).
+
+    It holds every such reading received before `checked_at` less the commit overlap; a run
+    that finds a reading of the span received later (a late arrival) reads the sensor afresh.
+    A cache: deleting a row only makes the next run read the whole 24.5 h again.
+    """
+
+    sensor = models.OneToOneField(
+        Sensor, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    span_start = models.DateTimeField()
+    span_end = models.DateTimeField()
+    checked_at = models.DateTimeField()
+    readings = models.PositiveIntegerField()
+    times = models.BinaryField()
+    consumption = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id} [{self.span_start:%Y-%m-%d %H:%M}, {self.span_end:%H:%M})"

@@ -10,6 +10,7 @@ from energyleaf.common.tasks import database_task
 
 FANOUT_TASK_NAME = "analytics.detect_sequences_fanout"
 SENSOR_TASK_NAME = "analytics.detect_sequences_for_sensor"
+SENSORS_TASK_NAME = "analytics.detect_sequences_for_sensors"
 
 
 @database_task(
@@ -25,7 +26,9 @@ def detect_sequences_for_sensor_task(
     sensor_id: int, window_start: str, kinds: Sequence[str] | None = None
 ) -> None:
     """Detect and store one sensor's peaks/anomalies in the half hour from `window_start` (ISO,
-    UTC); the service records the audit event."""
+    UTC), reading its 24.5 h afresh; the service records the audit event. The fan-out sends
+    chunks (`detect_sequences_for_sensors_task`); this one serves single runs and messages
+    sent before."""
     from datetime import datetime
 
     from .services.detection import ALL_KINDS, WINDOW, sequences_detect_window
@@ -37,6 +40,35 @@ def detect_sequences_for_sensor_task(
         window_end=start + WINDOW,
         kinds=tuple(kinds) if kinds else ALL_KINDS,
     )
+
+
+@database_task(
+    SENSORS_TASK_NAME,
+    acks_late=True,  # the service is idempotent: a redelivered window changes nothing
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=5,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def detect_sequences_for_sensors_task(
+    sensor_ids: Sequence[int], window_start: str, kinds: Sequence[str] | None = None
+) -> int:
+    """Detect and store the peaks/anomalies of a chunk of sensors in the half hour from
+    `window_start` (ISO, UTC), with the readings kept between runs; returns how many sequences
+    were detected. The service records the audit events."""
+    from datetime import datetime
+
+    from .services.detection import ALL_KINDS, WINDOW, sequences_detect_window_many
+
+    start = datetime.fromisoformat(window_start)
+    batch = sequences_detect_window_many(
+        sensor_ids=list(sensor_ids),
+        window_start=start,
+        window_end=start + WINDOW,
+        kinds=tuple(kinds) if kinds else ALL_KINDS,
+    )
+    return sum(result.detected for result in batch.results)
 
 
 @database_task(
@@ -52,8 +84,8 @@ def detect_sequences_for_sensor_task(
 def detect_sequences_fanout_task(
     kinds: Sequence[str] | None = None, window_start: str | None = None
 ) -> int:
-    """Enqueue one detection task per assigned electricity sensor for the half hour that just
-    ended and any windows earlier scheduled runs missed (or only the one starting at
+    """Enqueue one detection task per chunk of assigned electricity sensors for the half hour
+    that just ended and any windows earlier scheduled runs missed (or only the one starting at
     `window_start`, ISO); returns how many were enqueued."""
     from datetime import datetime
 

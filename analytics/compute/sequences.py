@@ -24,6 +24,7 @@ the parameters are described in docs/analytics.md, "Peak and anomaly detection".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -317,19 +318,32 @@ def detect(
     )
 
 
-def _detect(
-    kind: SequenceKind,
-    k: float,
-    min_excess_w: float,
+@dataclass(frozen=True)
+class _Reference:
+    """Everything of one detection that does not depend on the kind: the intervals with their
+    power and validity, and the reference period's median, MAD and register quantum."""
+
+    window_start_ns: int
+    start_ns: npt.NDArray[np.int64]
+    end_ns: npt.NDArray[np.int64]
+    energy: npt.NDArray[np.float64]
+    power: npt.NDArray[np.float64]
+    valid: npt.NDArray[np.bool_]
+    median_w: float
+    mad_w: float
+    quantum_w: float
+
+
+def _reference(
     timestamps: npt.ArrayLike,
     consumption_kwh: npt.ArrayLike,
     window_start: datetime,
     window_end: datetime,
     config: DetectionConfig,
-    previous: SequenceSummary | None,
     *,
     own_reference: bool = False,
-) -> DetectionResult:
+) -> _Reference | None:
+    """The kind-independent part of a detection; None when the reference has too little data."""
     window_start_ns = _to_ns(window_start)
     window_end_ns = _to_ns(window_end)
     if window_end_ns <= window_start_ns:
@@ -340,9 +354,8 @@ def _detect(
         reference_start_ns = window_start_ns - round(config.reference_hours * 3600 * _NS_PER_S)
         reference_end_ns = window_start_ns
     t, consumption = _prepare(timestamps, consumption_kwh, reference_start_ns, window_end_ns)
-    insufficient = DetectionResult("insufficient_data", None, None, None, None)
     if t.size < 2:
-        return insufficient
+        return None
 
     # Interval i runs from reading i to reading i + 1 and carries reading i + 1's consumption.
     start_ns, end_ns = t[:-1], t[1:]
@@ -362,13 +375,84 @@ def _detect(
     covered_ns = int(duration_ns[in_reference].sum())
     reference_ns = reference_end_ns - reference_start_ns
     if covered_ns == 0 or covered_ns < config.min_reference_coverage * reference_ns:
-        return insufficient
+        return None
 
     reference_power = power[in_reference]
     median_w = _median(reference_power)
     mad_w = config.mad_scale * _median(np.abs(reference_power - median_w))
     quantum_w = _register_quantum_w(energy[in_reference], duration_ns[in_reference])
-    excess_w = max(k * mad_w, min_excess_w, config.resolution_factor * quantum_w)
+    return _Reference(
+        window_start_ns, start_ns, end_ns, energy, power, valid, median_w, mad_w, quantum_w
+    )
+
+
+_INSUFFICIENT = DetectionResult("insufficient_data", None, None, None, None)
+_LEVELS: dict[SequenceKind, tuple[str, str]] = {
+    "peak": ("peak_k", "min_excess_w"),
+    "anomaly": ("anomaly_k", "anomaly_min_excess_w"),
+}
+
+
+def detect_kinds(
+    kinds: Sequence[SequenceKind],
+    timestamps: npt.ArrayLike,
+    consumption_kwh: npt.ArrayLike,
+    *,
+    window_start: datetime,
+    window_end: datetime,
+    config: DetectionConfig = DEFAULT_CONFIG,
+) -> dict[SequenceKind, DetectionResult]:
+    """`detect` of each kind (without `previous`) on the same readings, sharing the work that
+    does not depend on the kind (intervals, power, reference statistics): the same results as
+    one `detect` call per kind."""
+    reference = _reference(timestamps, consumption_kwh, window_start, window_end, config)
+    results: dict[SequenceKind, DetectionResult] = {}
+    for kind in kinds:
+        if kind not in _LEVELS:
+            raise ValueError(f"unknown sequence kind {kind!r}")
+        if reference is None:
+            results[kind] = _INSUFFICIENT
+            continue
+        k_name, floor_name = _LEVELS[kind]
+        results[kind] = _sequences(
+            kind, getattr(config, k_name), getattr(config, floor_name), reference, config, None
+        )
+    return results
+
+
+def _detect(
+    kind: SequenceKind,
+    k: float,
+    min_excess_w: float,
+    timestamps: npt.ArrayLike,
+    consumption_kwh: npt.ArrayLike,
+    window_start: datetime,
+    window_end: datetime,
+    config: DetectionConfig,
+    previous: SequenceSummary | None,
+    *,
+    own_reference: bool = False,
+) -> DetectionResult:
+    reference = _reference(
+        timestamps, consumption_kwh, window_start, window_end, config, own_reference=own_reference
+    )
+    if reference is None:
+        return _INSUFFICIENT
+    return _sequences(kind, k, min_excess_w, reference, config, previous)
+
+
+def _sequences(
+    kind: SequenceKind,
+    k: float,
+    min_excess_w: float,
+    reference: _Reference,
+    config: DetectionConfig,
+    previous: SequenceSummary | None,
+) -> DetectionResult:
+    start_ns, end_ns = reference.start_ns, reference.end_ns
+    energy, power, valid = reference.energy, reference.power, reference.valid
+    median_w, mad_w = reference.median_w, reference.mad_w
+    excess_w = max(k * mad_w, min_excess_w, config.resolution_factor * reference.quantum_w)
     threshold_w = median_w + excess_w
     exceeds = valid & (power > threshold_w)
 
@@ -391,7 +475,7 @@ def _detect(
     seq_start, seq_end = start_ns[first], end_ns[last]
     seq_energy = energy_before[last + 1] - energy_before[first]
     seq_power = seq_energy * KWH_PER_NS_TO_W / (seq_end - seq_start)
-    report = (seq_end >= window_start_ns) & (seq_power - base_load_w > 0)
+    report = (seq_end >= reference.window_start_ns) & (seq_power - base_load_w > 0)
     sequences = [
         DetectedSequence(
             start=_from_ns(int(s)),

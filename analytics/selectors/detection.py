@@ -1,4 +1,5 @@
-"""Reads for peak and anomaly detection: a sensor's readings as numpy arrays, the sensors to
+"""Reads for peak and anomaly detection: readings as numpy arrays (one sensor, or many in one
+query), the arrays kept between runs and late arrivals into them, the sensors to
 run detection for, and stored sequences near a time span. Times are aware UTC."""
 
 from __future__ import annotations
@@ -10,11 +11,17 @@ import numpy as np
 import numpy.typing as npt
 from django.db.models import Q
 
-from analytics.models import Sequence
+from analytics.models import DetectionState, Sequence
 from sensors.compute.mac import canonical_mac_or_none
 from sensors.models import Sensor, SensorAssignment
 from sensors.selectors.assignments import Period
-from sensors.selectors.readings import readings_arrays
+from sensors.selectors.readings import (
+    readings_arrays,
+    readings_arrays_many,
+    readings_received_late,
+)
+
+Arrays = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
 
 def sensor_readings_arrays(
@@ -24,6 +31,29 @@ def sensor_readings_arrays(
     ascending: int64 ns since the epoch (UTC) and float64 consumption (kWh since the previous
     reading). One SQL query (`sensors.selectors.readings.readings_arrays`)."""
     return readings_arrays(sensor_id=sensor_id, start=start, end=end, period=period)
+
+
+def sensors_readings_arrays(*, since: dict[int, datetime], end: datetime) -> dict[int, Arrays]:
+    """Per sensor of `since`: all its readings with since[sensor] <= timestamp <= end, ascending
+    (int64 ns, float64 kWh as `sensor_readings_arrays`), whoever's they are; on PostgreSQL one
+    binary COPY for all (`sensors.selectors.readings.readings_arrays_many`)."""
+    return readings_arrays_many(since=since, end=end)
+
+
+def sensors_with_late_readings(
+    *, checks: dict[int, tuple[datetime, datetime, datetime]]
+) -> set[int]:
+    """Sensors (id -> (received_since, start, end)) with a reading in [start, end) received at
+    or after received_since: their kept arrays are stale."""
+    return readings_received_late(checks=checks)
+
+
+def detection_states(*, sensor_ids: Iterable[int]) -> dict[int, DetectionState]:
+    """The kept detection arrays of these sensors, by sensor id (sensors without one are absent)."""
+    return {
+        state.sensor_id: state
+        for state in DetectionState.objects.filter(sensor_id__in=list(sensor_ids))
+    }
 
 
 def electricity_sensor_ids_assigned(

@@ -18,7 +18,7 @@ from sensors.models import Sensor
 from sensors.selectors.assignments import periods_q
 from sensors.services import SensorResetResult, sensor_assign, sensor_reset
 
-from ..models import Sequence
+from ..models import DetectionState, Sequence
 from .rollups import BUCKET, rollups_rebuild
 
 # Readings may be stamped up to an hour ahead of the server (ingestion refuses later ones).
@@ -69,4 +69,6 @@ def sensor_reset_with_rollups(
         Sequence.objects.filter(
             sensor_id=sensor.pk, start__gte=result.deleted_from, start__lte=result.deleted_to
         ).exclude(periods_q(result.kept_periods, field="start")).delete()
+        # The detection arrays kept of the sensor may hold the deleted readings.
+        DetectionState.objects.filter(sensor_id=sensor.pk).delete()
     return result

@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from energyleaf.users.models import User
 from energyleaf.users.services import user_delete
+from sensors.selectors.assignments import household_periods
 from sensors.services.assignments import household_readings_delete, household_sensors_release
 
-from ..models import ConsumptionRollup, Sequence
+from ..models import ConsumptionRollup, DetectionState, Sequence
 from .assignments import rollups_follow_assignment
 
 
@@ -35,6 +36,10 @@ def households_delete(
     deleted = 0
     for user in list(users):
         if not keep_readings:
+            # The detection arrays kept of its sensors hold the readings deleted here.
+            DetectionState.objects.filter(
+                sensor_id__in=[period.sensor_id for period in household_periods(user_id=user.pk)]
+            ).delete()
             household_readings_delete(user_id=user.pk)
             ConsumptionRollup.objects.filter(household_key=user.pk).delete()
             Sequence.objects.filter(household_key=user.pk).delete()

@@ -11,8 +11,10 @@ import factory
 import numpy as np
 from factory.django import DjangoModelFactory
 
+from analytics.compute.detection import state_pack
 from analytics.models import (
     ConsumptionRollup,
+    DetectionState,
     Device,
     DeviceCategory,
     DevicePeak,
@@ -27,6 +29,7 @@ from sensors.tests.factories import SensorFactory
 
 __all__ = [
     "ConsumptionRollupFactory",
+    "DetectionStateFactory",
     "DeviceFactory",
     "DevicePeakFactory",
     "DevicePowerEstimationFactory",
@@ -116,6 +119,25 @@ class ConsumptionRollupFactory(DjangoModelFactory[ConsumptionRollup]):
     power_min_w = 2400.0
     value_min = Decimal("1000.000000")
     value_max = Decimal("1000.600000")
+
+
+_NO_TIMES = np.zeros(0, dtype=np.int64)
+_NO_KWH = np.zeros(0, dtype=np.float64)
+
+
+class DetectionStateFactory(DjangoModelFactory[DetectionState]):
+    """Kept arrays without readings (pack real arrays with `state_pack` for anything more)."""
+
+    class Meta:
+        model = DetectionState
+
+    sensor = factory.SubFactory(SensorFactory)
+    span_start = datetime(2024, 5, 5, 12, 30, tzinfo=UTC)
+    span_end = datetime(2024, 5, 6, 12, 30, tzinfo=UTC)
+    checked_at = datetime(2024, 5, 6, 12, 40, tzinfo=UTC)
+    readings = 0
+    times = factory.LazyFunction(lambda: state_pack(_NO_TIMES, _NO_KWH)[0])
+    consumption = factory.LazyFunction(lambda: state_pack(_NO_TIMES, _NO_KWH)[1])
 
 
 class RollupStateFactory(DjangoModelFactory[RollupState]):

@@ -481,3 +481,31 @@ def test_properties_of_every_result(seed: int, step_s: float, kind: str) -> None
         assert later.start > earlier.end
         if kind == "anomaly":
             assert later.start - earlier.end >= timedelta(minutes=30)
+
+
+def test_detect_kinds_gives_what_detect_gives_per_kind() -> None:
+    from analytics.compute.sequences import detect, detect_kinds
+
+    rng = np.random.default_rng(3)
+    start = datetime(2024, 5, 5, 12, 0, tzinfo=UTC)
+    count = 24 * 240 + 121
+    t_ns = (np.arange(count, dtype=np.int64) * 15 + int(start.timestamp())) * 10**9
+    power = 250 + rng.normal(0, 20, count)
+    power[5800:5830] += 2000  # a peak in the window
+    power[5840:5860] += 6000  # an anomaly
+    power[100:130] += 1500  # a peak in the reference
+    kwh = np.round(np.clip(power, 0, None) * 15 / 3.6e6, 6)
+    kwh[0] = np.nan
+    window_start = start + timedelta(hours=24)
+    window_end = window_start + timedelta(minutes=30)
+    both = detect_kinds(
+        ("peak", "anomaly"), t_ns, kwh, window_start=window_start, window_end=window_end
+    )
+    for kind in ("peak", "anomaly"):
+        alone = detect(kind, t_ns, kwh, window_start=window_start, window_end=window_end)
+        assert both[kind] == alone
+    assert both["peak"].sequences
+    assert both["anomaly"].sequences
+    short = detect_kinds(("peak",), t_ns[-200:], kwh[-200:], window_start=window_start,
+                         window_end=window_end)  # fmt: skip
+    assert short["peak"].status == "insufficient_data"

@@ -218,11 +218,11 @@ def test_fanout_enqueues_assigned_electricity_sensors(django_capture_on_commit_c
     SensorFactory(user=None)
     SensorFactory(sensor_type=Sensor.SensorType.GAS)
     with (
-        mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay") as delay,
+        mock.patch("analytics.tasks.detect_sequences_for_sensors_task.delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         assert sequences_detect_fanout(kinds=("peak",), now=at(47)) == 1
-    delay.assert_called_once_with(wanted.pk, WS.isoformat(), ["peak"])
+    delay.assert_called_once_with([wanted.pk], WS.isoformat(), ["peak"])
 
 
 def test_fanout_includes_a_sensor_reset_during_the_window(
@@ -232,12 +232,29 @@ def test_fanout_includes_a_sensor_reset_during_the_window(
     sensor_reset(sensor=reset_in_window, at=at(10))
     sensor_reset(sensor=reset_before, at=at(-10))
     with (
-        mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay") as delay,
+        mock.patch("analytics.tasks.detect_sequences_for_sensors_task.delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         # The household's first ten minutes of the window are still detected.
         assert sequences_detect_fanout(kinds=("peak",), window_start=WS) == 1
-    delay.assert_called_once_with(reset_in_window.pk, WS.isoformat(), ["peak"])
+    delay.assert_called_once_with([reset_in_window.pk], WS.isoformat(), ["peak"])
+
+
+@override_settings(ENERGYLEAF_DETECTION_CHUNK_SENSORS=2)
+def test_fanout_sends_chunks_of_sensors_per_window(django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    sensors = sorted(sensor.pk for sensor in SensorFactory.create_batch(5))
+    with (
+        mock.patch("analytics.tasks.detect_sequences_for_sensors_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert sequences_detect_fanout(kinds=("peak",), window_start=WS) == 3
+    assert [call.args for call in delay.call_args_list] == [
+        (sensors[0:2], WS.isoformat(), ["peak"]),
+        (sensors[2:4], WS.isoformat(), ["peak"]),
+        (sensors[4:], WS.isoformat(), ["peak"]),
+    ]
+    event = AuditEvent.objects.get(title="analytics/detection-fanout")
+    assert (event.details["sensors"], event.details["tasks"]) == (5, 3)
 
 
 def _enqueued_windows(delay: mock.MagicMock) -> list[str]:
@@ -253,7 +270,7 @@ class TestCatchUp:
 
     def fanout(self, now: datetime, **kwargs) -> tuple[int, list[str]]:  # type: ignore[no-untyped-def]
         with (
-            mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay") as delay,
+            mock.patch("analytics.tasks.detect_sequences_for_sensors_task.delay") as delay,
             self.callbacks(execute=True),
         ):
             count = sequences_detect_fanout(now=now, **kwargs)
@@ -287,7 +304,7 @@ class TestCatchUp:
     def test_only_scheduled_runs_of_the_same_kinds_count(self) -> None:
         # an operator's run of one window
         with (
-            mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay"),
+            mock.patch("analytics.tasks.detect_sequences_for_sensors_task.delay"),
             self.callbacks(execute=True),
         ):
             sequences_detect_fanout(window_start=at(60))
@@ -296,12 +313,13 @@ class TestCatchUp:
         # nothing scheduled for both kinds yet: no catch-up
         assert detection_windows_due(now=at(107)) == [at(60)]
 
+    @override_settings(ENERGYLEAF_DETECTION_CHUNK_SENSORS=1)
     def test_a_run_that_failed_half_way_is_caught_up(self) -> None:
         SensorFactory.create_batch(3)
         self.fanout(at(47))
         failing = mock.Mock(side_effect=[None, BrokerError("connection refused")])
         with (
-            mock.patch("analytics.tasks.detect_sequences_for_sensor_task.delay", failing),
+            mock.patch("analytics.tasks.detect_sequences_for_sensors_task.delay", failing),
             pytest.raises(BrokerError),
             self.callbacks(execute=True),
         ):

@@ -413,6 +413,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = ENERGYLEAF_SENSOR_MAX_BODY_BYTES
 # A scheduled detection run also enqueues the half hours that earlier runs missed (broker or
 # worker down), at most this many windows in all (48: the last 24 h).
 ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS = env.int("ENERGYLEAF_DETECTION_CATCH_UP_WINDOWS", default=48)
+# Sensors per detection task of a fan-out (each task detects them for one window).
+ENERGYLEAF_DETECTION_CHUNK_SENSORS = env.int("ENERGYLEAF_DETECTION_CHUNK_SENSORS", default=500)
+# Sensors whose readings one query reads at a time (bounds a task's memory: about 1 MB each).
+ENERGYLEAF_DETECTION_FETCH_SENSORS = env.int("ENERGYLEAF_DETECTION_FETCH_SENSORS", default=250)
+# The readings kept between runs end at the window's end, or this long before the run read
+# them when it ran sooner: readings still in flight then would otherwise arrive "late".
+ENERGYLEAF_DETECTION_KEEP_GRACE_SECONDS = env.int(
+    "ENERGYLEAF_DETECTION_KEEP_GRACE_SECONDS", default=600
+)
+# A reading received this long before a run may still have been uncommitted when it read.
+ENERGYLEAF_DETECTION_COMMIT_OVERLAP_SECONDS = env.int(
+    "ENERGYLEAF_DETECTION_COMMIT_OVERLAP_SECONDS", default=120
+)
 
 # --- Peak classifier ------------------------------------------------------------------------------
 # Folder of the trained models (outside git); only model files in it are ever loaded.

@@ -585,3 +585,87 @@ def readings_received_since(
         .values_list("sensor_id", "timestamp")
         .order_by()
     )
+
+
+# PostgreSQL: many sensors' series in one query, one row per sensor, each series read in index
+# order and aggregated into two arrays sent in their binary wire form (`array_send`) and fetched
+# with binary results: numpy reads them without making a Python object per reading.
+_POSTGRES_MANY_ARRAYS_SQL = (
+    "SELECT s.id, a.t, a.c FROM unnest(%s::int8[], %s::timestamptz[]) AS s (id, since) "  # noqa: S608 - only the table name
+    "CROSS JOIN LATERAL (SELECT array_send(array_agg(x.t)) AS t, "
+    "array_send(array_agg(x.c)) AS c FROM ("
+    "SELECT r.\"timestamp\" AS t, COALESCE(r.consumption::float8, 'NaN'::float8) AS c "
+    f'FROM "{READING_TABLE}" r WHERE r.sensor_id = s.id AND r."timestamp" >= s.since '
+    'AND r."timestamp" <= %s ORDER BY r."timestamp") AS x) AS a'
+)
+# A one-dimensional array without NULLs in binary form: 20 bytes of header (dimensions, NULL
+# flag, element type, length, lower bound), then per element its length (4) and its 8 bytes.
+_ARRAY_HEADER = 20
+_TIMES = np.dtype([("size", ">i4"), ("value", ">i8")])
+_FLOATS = np.dtype([("size", ">i4"), ("value", ">f8")])
+
+
+def _binary_array(data: Buffer | None, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """The values of a binary one-dimensional array of 8-byte elements without NULLs."""
+    if not data:
+        return np.zeros(0, dtype=dtype["value"].newbyteorder("="))
+    elements = np.frombuffer(data, dtype=dtype, offset=_ARRAY_HEADER)
+    if elements.size and not np.all(elements["size"] == 8):
+        raise ValueError("unexpected binary array element")
+    return elements["value"].astype(dtype["value"].newbyteorder("="))
+
+
+def readings_arrays_many(
+    *, since: dict[int, datetime], end: datetime
+) -> dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+    """Per sensor of `since`: its readings with since[sensor] <= timestamp <= end, whoever's they
+    are (callers cut them by the assignment periods), ascending, as `readings_arrays` gives them.
+    On PostgreSQL one query for all of them (binary arrays, no Python object per reading);
+    elsewhere one query per sensor. Sensors without readings get empty arrays."""
+    result: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+    if not since:
+        return result
+    if connection.vendor != "postgresql":
+        for sensor_id, start in since.items():
+            result[sensor_id] = readings_arrays(sensor_id=sensor_id, start=start, end=end)
+        return result
+    import psycopg
+
+    ids = sorted(since)
+    connection.ensure_connection()
+    # Binary results need a server-side-binding cursor (Django's are client-side).
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_POSTGRES_MANY_ARRAYS_SQL, [ids, [since[i] for i in ids], end], binary=True)
+        rows = cursor.fetchall()
+    for sensor_id, times, consumption in rows:
+        t_us = _binary_array(times, _TIMES)
+        result[int(sensor_id)] = (
+            (t_us + _POSTGRES_EPOCH_US) * 1000,
+            _binary_array(consumption, _FLOATS),
+        )
+    return result
+
+
+def readings_received_late(*, checks: dict[int, tuple[datetime, datetime, datetime]]) -> set[int]:
+    """Sensors of `checks` (sensor id -> (received_since, start, end)) that have a reading with
+    start <= timestamp < end received at or after received_since: what a copy of those readings
+    made before then lacks. One query over the readings received since the earliest
+    received_since (the `received_at` index), whoever's they are."""
+    if not checks:
+        return set()
+    rows = (
+        Reading.objects.filter(
+            sensor_id__in=list(checks),
+            received_at__gte=min(since for since, _, _ in checks.values()),
+            timestamp__gte=min(start for _, start, _ in checks.values()),
+            timestamp__lt=max(end for _, _, end in checks.values()),
+        )
+        .order_by()
+        .values_list("sensor_id", "timestamp", "received_at")
+    )
+    late: set[int] = set()
+    for sensor_id, timestamp, received_at in rows.iterator(chunk_size=CHUNK_ROWS):
+        since, start, end = checks[sensor_id]
+        if received_at >= since and start <= timestamp < end:
+            late.add(sensor_id)
+    return late

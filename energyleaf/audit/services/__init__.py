@@ -6,6 +6,7 @@ from .events import (
     SECRET_KEYS,
     audit_event_record,
     audit_events_delete_before,
+    audit_events_record,
     heartbeat_record,
 )
 
@@ -14,5 +15,6 @@ __all__ = [
     "SECRET_KEYS",
     "audit_event_record",
     "audit_events_delete_before",
+    "audit_events_record",
     "heartbeat_record",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,25 @@ def audit_event_record(
         sensor_id=sensor_id,
         details=_scrub(details or {}),
     )
+
+
+def audit_events_record(*, events: Iterable[dict[str, Any]]) -> int:
+    """Store many audit events in one statement; each dict holds `audit_event_record`'s
+    keyword arguments (details scrubbed the same way). Returns how many."""
+    rows = [
+        AuditEvent(
+            title=event["title"],
+            app_function=event["app_function"],
+            log_type=event.get("log_type", AuditEvent.LogType.INFO),
+            app_component=event.get("app_component", AuditEvent.Component.API),
+            user_id=event.get("user_id"),
+            sensor_id=event.get("sensor_id"),
+            details=_scrub(event.get("details") or {}),
+        )
+        for event in events
+    ]
+    AuditEvent.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
 
 
 CELERY_HEARTBEAT = "celery"
