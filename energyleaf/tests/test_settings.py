@@ -159,6 +159,7 @@ def test_production_web_server_is_gevent_with_a_database_pool() -> None:
     assert namespace["worker_class"] == "gevent"
     assert namespace["worker_connections"] >= 10_000
     assert namespace["keepalive"] > 21  # longer than the sensors' sending interval
+    assert namespace["max_requests"] == 0  # replacing a worker would drop all its sensors
     assert namespace["raw_env"] == ["DJANGO_DB_POOL_MAX_SIZE=16"]
     assert _gunicorn_config({"DJANGO_DB_POOL_MAX_SIZE": ""})["raw_env"] == namespace["raw_env"]
     assert _gunicorn_config({"DJANGO_DB_POOL_MAX_SIZE": "4"})["raw_env"] == [
