@@ -153,7 +153,9 @@ def run_client(path: str) -> int:
     wanted = len(config["tokens"]) + 200
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted), hard))
-    print(json.dumps(asyncio.run(client_main(config))))
+    # To a file, not a pipe: the latencies are megabytes, and a full pipe would block the client
+    # while the orchestrator waits for it to exit.
+    Path(config["out"]).write_text(json.dumps(asyncio.run(client_main(config))))
     return 0
 
 
@@ -216,6 +218,7 @@ def main() -> int:
                     "base_ms": base_ms,
                     "seed": args.seed + number,
                     "tokens": tokens[number::processes],
+                    "out": str(Path(tmp) / f"client-{number}.out.json"),
                 }
                 path = Path(tmp) / f"client-{number}.json"
                 path.write_text(json.dumps(config))
@@ -223,8 +226,6 @@ def main() -> int:
                     subprocess.Popen(  # noqa: S603 - fixed command line
                         [sys.executable, str(Path(__file__)), "--client", str(path)],
                         cwd=ROOT,
-                        stdout=subprocess.PIPE,
-                        text=True,
                     )
                 )
             snapshot = common.cpu_snapshot(server)
@@ -237,11 +238,10 @@ def main() -> int:
                 memory_peak = max(memory_peak, server.memory_kib())
                 time.sleep(2)
             parts = []
-            for child in children:
-                out, _ = child.communicate(timeout=300)
-                if child.returncode != 0:
+            for number, child in enumerate(children):
+                if child.wait(timeout=300) != 0:
                     raise RuntimeError(f"fleet client failed ({child.returncode})")
-                parts.append(json.loads(out))
+                parts.append(json.loads((Path(tmp) / f"client-{number}.out.json").read_text()))
         client_cpu = sum(part["client_cpu_s"] for part in parts)
         cpu = common.cpu_between(snapshot, common.cpu_snapshot(server), client_cpu)
         results["server_log_problem_lines"] = server.log_problems()
