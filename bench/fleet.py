@@ -15,8 +15,9 @@
    closes is reopened (counted). After `--minutes` no new reading is sent and every answer is
    awaited.
 4. Reports readings sent, answered, 2xx, other answers, socket errors, reopened connections,
-   latency percentiles, readings stored (must equal the 2xx answers exactly), the CPU seconds of
-   the server, PostgreSQL and the client, and the server's resident memory; writes
+   latency percentiles (overall and per 15 s of the run), readings stored (must equal the 2xx
+   answers exactly), the CPU seconds of the server, PostgreSQL and the client, and the server's
+   resident memory; writes
    bench/results/fleet-<time>.json. Target (issue 14): every reading answered and stored, p99 <
    300 ms.
 """
@@ -47,6 +48,7 @@ from bench.loadgen import ResponseParser, reading_body  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/energyleaf_bench_fleet"
 TARGET_P99_MS = 300
+SLICE_S = 15  # the latency's course over the run, per sending period
 VALUE0 = 1000.0
 VALUE_STEP = 0.002
 
@@ -58,6 +60,7 @@ class Tally:
     def __init__(self) -> None:
         self.sent = 0
         self.latencies_us: list[int] = []
+        self.sent_at_s: list[int] = []  # second of the run each answered reading was sent in
         self.statuses: Counter[int] = Counter()
         self.errors = 0
         self.reopened = 0
@@ -113,6 +116,7 @@ async def sensor(
                 if parser.feed(chunk) is not None:
                     break
             tally.latencies_us.append(int((time.monotonic() - sent_at) * 1_000_000))
+            tally.sent_at_s.append(int(sent_at - started))
             tally.statuses[parser.status] += 1
             if parser.close:
                 writer.close()
@@ -143,6 +147,7 @@ async def client_main(config: dict[str, Any]) -> dict[str, Any]:
         "reopened": tally.reopened,
         "connect_failures": tally.connect_failures,
         "latencies_us": tally.latencies_us,
+        "sent_at_s": tally.sent_at_s,
         "client_cpu_s": time.process_time() - cpu_before,
     }
 
@@ -248,6 +253,21 @@ def main() -> int:
     finally:
         server.stop()
     latencies = sorted(x for part in parts for x in part["latencies_us"])
+    slices: dict[int, list[int]] = {}
+    for part in parts:
+        for second, latency in zip(part["sent_at_s"], part["latencies_us"], strict=True):
+            slices.setdefault(max(0, second) // SLICE_S, []).append(latency)
+    course = []
+    for number in sorted(slices):
+        values = sorted(slices[number])
+        course.append(
+            {
+                "from_s": number * SLICE_S,
+                "readings": len(values),
+                "p50_ms": round(common.percentile(values, 0.5) / 1000, 1),
+                "p99_ms": round(common.percentile(values, 0.99) / 1000, 1),
+            }
+        )
     statuses: Counter[str] = Counter()
     for part in parts:
         statuses.update(part["statuses"])
@@ -270,6 +290,7 @@ def main() -> int:
                 for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
             }
             | {"max": round((latencies[-1] if latencies else 0) / 1000, 1)},
+            "latency_by_slice": course,
             "cpu": cpu,
             "server_memory_mib": {
                 "idle": round(memory_idle / 1024, 1),
@@ -304,6 +325,10 @@ def report(r: dict[str, Any]) -> None:
         f"{cpu['postgres_cpu_s'] / wall:.2f}, client {cpu['client_cpu_s'] / wall:.2f}, other "
         f"{cpu['other_cpu_s'] / wall:.2f} (machine {cpu['machine_utilisation']:.0%} of "
         f"{cpu['cores']} cores)"
+    )
+    print(
+        "p99 ms per 15 s: "
+        + " ".join(f"{c['from_s']}s:{c['p99_ms']:.0f}" for c in r["latency_by_slice"])
     )
     print(
         f"server memory: {r['server_memory_mib']['idle']} MiB idle, "
