@@ -38,6 +38,7 @@ from .ingestion import (
     _insert_readings,
     integer_timestamps_us,
     sensor_readings_ingest,
+    stored_reading,
 )
 from .tokens import sensor_token_authenticate
 
@@ -267,17 +268,7 @@ def _newest_stored(sensor_id: int) -> planning.StoredReading | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    pk, timestamp, value, consumption, value_out, inserted, value_current, flags = row
-    return planning.StoredReading(
-        pk=pk,
-        timestamp=_datetime(timestamp),
-        value=_decimal(value) or Decimal(0),
-        consumption=_decimal(consumption) or Decimal(0),
-        value_out=_decimal(value_out),
-        inserted=_decimal(inserted),
-        value_current=_decimal(value_current),
-        flags=int(flags),
-    )
+    return stored_reading(row)
 
 
 # The column types `copy_binary` writes, as Django declares them for PostgreSQL.

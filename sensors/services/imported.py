@@ -19,22 +19,13 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import NotSupportedError, connection, transaction
 
+from ..compute.copy_binary import READING_COLUMNS
 from ..compute.mac import InvalidMacError, canonical_mac
 from ..models import Reading, Sensor, SensorAssignment
 from .sensors import _client_id_taken
 
 # The columns of the COPY text `readings_copy_in` takes, in order.
-IMPORT_COLUMNS = (
-    "sensor_id",
-    "timestamp",
-    "value",
-    "consumption",
-    "value_out",
-    "inserted",
-    "value_current",
-    "flags",
-    "received_at",
-)
+IMPORT_COLUMNS = READING_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)

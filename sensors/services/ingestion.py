@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from energyleaf.audit.services import audit_event_record
 from sensors.compute import planning
+from sensors.compute.copy_binary import READING_COLUMNS
 
 from ..models import MeterEvent, Reading, RejectedReading, Sensor
 from .tokens import (
@@ -184,17 +185,7 @@ def _config(sensor: AuthenticatedSensor) -> planning.PlausibilityConfig:
 
 
 _COLUMNS = "id, timestamp, value, consumption, value_out, inserted, value_current, flags"
-_INSERT_COLUMNS = (
-    "sensor_id",
-    "timestamp",
-    "value",
-    "consumption",
-    "value_out",
-    "inserted",
-    "value_current",
-    "flags",
-    "received_at",
-)
+_INSERT_COLUMNS = READING_COLUMNS
 # Above this many rows PostgreSQL gets them through COPY, the fastest way in.
 COPY_THRESHOLD = 200
 
@@ -239,21 +230,25 @@ def _stored_around(sensor_id: int, first: datetime, last: datetime) -> list[plan
             [sensor_id, adapt(first), sensor_id, adapt(first), adapt(last), sensor_id, adapt(last)],
         )
         rows = cursor.fetchall()
-    stored = [
-        planning.StoredReading(
-            pk=pk,
-            timestamp=_datetime(timestamp),
-            value=_decimal(value) or Decimal(0),
-            consumption=_decimal(consumption) or Decimal(0),
-            value_out=_decimal(value_out),
-            inserted=_decimal(inserted),
-            value_current=_decimal(value_current),
-            flags=int(flags),
-        )
-        for pk, timestamp, value, consumption, value_out, inserted, value_current, flags in rows
-    ]
+    stored = [stored_reading(row) for row in rows]
     stored.sort(key=lambda row: row.timestamp)
     return stored
+
+
+def stored_reading(row: Sequence[object]) -> planning.StoredReading:
+    """A row of `_COLUMNS` (id, timestamp, value, consumption, value_out, inserted,
+    value_current, flags) as the planner takes it."""
+    pk, timestamp, value, consumption, value_out, inserted, value_current, flags = row
+    return planning.StoredReading(
+        pk=int(pk),  # type: ignore[call-overload]
+        timestamp=_datetime(timestamp),
+        value=_decimal(value) or Decimal(0),
+        consumption=_decimal(consumption) or Decimal(0),
+        value_out=_decimal(value_out),
+        inserted=_decimal(inserted),
+        value_current=_decimal(value_current),
+        flags=int(flags),  # type: ignore[call-overload]
+    )
 
 
 def _copy_text(sensor_id: int, rows: list[planning.StoredReading], now: datetime) -> str:
