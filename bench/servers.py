@@ -116,18 +116,25 @@ class SlowClients:
         self.closed_by_server = 0
         self.opened = 0
 
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A new connection, counted; None (after a pause) when the server refuses it."""
+        try:
+            pair = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            await asyncio.sleep(0.5)
+            return None
+        self.opened += 1
+        return pair
+
     async def _trickle(self) -> None:
         header = (
             f"POST /api/v1/sensor_input HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
             "Content-Type: application/x-protobuf\r\nContent-Length: 64\r\nX-Slow: "
         ).encode() + b"a" * 4000
         while not self.stop.is_set():
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.5)
+            if (pair := await self._connect()) is None:
                 continue
-            self.opened += 1
+            reader, writer = pair
             try:
                 for byte in header:
                     if self.stop.is_set() or reader.at_eof():
@@ -153,12 +160,9 @@ class SlowClients:
             f"Content-Type: application/x-protobuf\r\nContent-Length: {STALLED_BODY_LENGTH}\r\n\r\n"
         ).encode() + b"\x0a\x08stalled!"
         while not self.stop.is_set():
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.5)
+            if (pair := await self._connect()) is None:
                 continue
-            self.opened += 1
+            reader, writer = pair
             try:
                 writer.write(head)
                 await writer.drain()
