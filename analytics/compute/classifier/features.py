@@ -91,6 +91,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "local_hour_cos",
 )
 _SECONDS_PER_DAY = 86_400
+_CONSTANT_OFFSET_SPAN_NS = 12 * 3600 * _NS_PER_S
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,19 @@ def utc_offsets(instants_ns: npt.NDArray[np.int64], zone: tzinfo) -> npt.NDArray
     fixed = zone.utcoffset(None)
     if fixed is not None:  # UTC or a fixed offset
         return np.full(instants.size, int(fixed.total_seconds()), dtype=np.int64)
-    offsets = np.empty(instants.size, dtype=np.int64)
-    for i, instant in enumerate(instants.tolist()):
-        moment = datetime.fromtimestamp(instant // _NS_PER_S, tz=UTC).astimezone(zone)
-        offset = moment.utcoffset()
-        offsets[i] = int(offset.total_seconds()) if offset is not None else 0
-    return offsets
+
+    def offset_at(instant: int) -> int:
+        offset = datetime.fromtimestamp(instant // _NS_PER_S, tz=UTC).astimezone(zone).utcoffset()
+        return int(offset.total_seconds()) if offset is not None else 0
+
+    if instants.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    first, last = int(instants.min()), int(instants.max())
+    # No zone changes its offset and back within 12 h: the same offset at both ends of a
+    # shorter span (a peak) holds throughout.
+    if last - first <= _CONSTANT_OFFSET_SPAN_NS and offset_at(first) == offset_at(last):
+        return np.full(instants.size, offset_at(first), dtype=np.int64)
+    return np.array([offset_at(instant) for instant in instants.tolist()], dtype=np.int64)
 
 
 def intervals_from_readings(
