@@ -77,11 +77,7 @@ def main() -> int:
                 for peak in history_peaks(t, kwh, evaluate_from=evaluate_from):
                     a = time.perf_counter()
                     series = intervals_from_readings(
-                        t,
-                        kwh,
-                        start_ns=instant_ns(peak.start),
-                        end_ns=instant_ns(peak.end),
-                        utc_offset_s=np.zeros(t.size, dtype=np.int64),
+                        t, kwh, start_ns=instant_ns(peak.start), end_ns=instant_ns(peak.end)
                     )
                     if series.power_w.size == 0:
                         continue

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,6 @@ from analytics.compute.classifier.features import (
     intervals_from_readings,
     intervals_from_samples,
     peak_features,
-    utc_offsets,
 )
 from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import DEFAULT_CONFIG
@@ -37,7 +36,6 @@ from analytics.selectors.detection import sensor_readings_arrays
 from analytics.selectors.suggestions import peaks_needing_suggestions
 from analytics.tasks import suggest_devices_task
 from energyleaf.common.exceptions import ApplicationError
-from energyleaf.users.selectors import household_time_zone
 
 if TYPE_CHECKING:
     from analytics.compute.classifier.artefact import LoadedModel
@@ -131,8 +129,7 @@ def classifier_train(
     return result
 
 
-def _series_for(sequence: Sequence, zone: tzinfo) -> PowerSeries:
-    """The peak's intervals, with the UTC offsets of `zone` (the household's) at its readings."""
+def _series_for(sequence: Sequence) -> PowerSeries:
     t_ns, kwh = sensor_readings_arrays(
         sensor_id=sequence.sensor_id, start=sequence.start, end=sequence.end
     )
@@ -142,7 +139,6 @@ def _series_for(sequence: Sequence, zone: tzinfo) -> PowerSeries:
         start_ns=instant_ns(sequence.start),
         end_ns=instant_ns(sequence.end),
         max_gap_s=DEFAULT_CONFIG.max_reading_gap_s,
-        utc_offset_s=utc_offsets(t_ns, zone),
     )
 
 
@@ -158,14 +154,8 @@ def suggestions_make(*, sequence_ids: Iterable[int]) -> int:
         Sequence.objects.filter(pk__in=list(sequence_ids), kind=Sequence.Kind.PEAK).order_by("pk")
     )
     made = 0
-    zones: dict[int, tzinfo] = {}
     for peak in peaks:
-        # The zone of the household whose readings the peak is in (the default zone outside
-        # every household's period), as the admin's chart of the peak shows it.
-        key = peak.household_key
-        if key not in zones:
-            zones[key] = household_time_zone(user_id=key or None)
-        series = _series_for(peak, zones[key])
+        series = _series_for(peak)
         if series.power_w.size == 0:
             continue
         probs = probabilities(model, peak_features(series)[None, :])[0]
@@ -217,17 +207,9 @@ def suggestions_catch_up(*, now: datetime) -> int:
     return len(ids)
 
 
-def _offset_s(moment: datetime) -> int:
-    offset = moment.utcoffset()
-    if offset is None:
-        raise ValueError("samples need aware timestamps")
-    return int(offset.total_seconds())
-
-
 @dataclass(frozen=True)
 class SampledPeak:
-    """A peak given as samples: `id` (echoed back) and (aware instant, power W) pairs; each
-    instant's UTC offset is the household's local time of that sample."""
+    """A peak given as samples: `id` (echoed back) and (aware instant, power W) pairs."""
 
     id: str
     samples: SequenceOf[tuple[datetime, float]]
@@ -256,11 +238,8 @@ def samples_classify(
         ordered = sorted(peak.samples, key=lambda sample: sample[0])
         times = np.array([instant_ns(moment) for moment, _ in ordered], dtype=np.int64)
         power = np.array([power for _, power in ordered], dtype=np.float64)
-        # Each sample's own offset is its local time (the serializer makes a timestamp without
-        # one UTC, so its clock time is taken as written).
-        offsets = np.array([_offset_s(moment) for moment, _ in ordered], dtype=np.int64)
         try:
-            series = intervals_from_samples(times, power, offsets)
+            series = intervals_from_samples(times, power)
         except ValueError as error:
             raise ApplicationError(f"peaks[{index}]: {error}.", code="invalid_peak") from error
         rows.append(peak_features(series))

@@ -67,14 +67,8 @@ def _quiet_kettle_day(kettle_at_s: int = 8 * 3600, days: int = 1) -> tuple[objec
     return household, household.runs[0]
 
 
-def _series(duration_s: np.ndarray, power_w: np.ndarray) -> PowerSeries:
-    """Intervals ending every `duration_s` from 2024-03-04 08:00 UTC, local time UTC."""
-    ends = instant_ns(START + timedelta(hours=8)) + np.cumsum(duration_s * 1e9).astype(np.int64)
-    return PowerSeries(duration_s, power_w, ends, np.zeros(ends.size, dtype=np.int64))
-
-
 def test_features_of_a_constant_load() -> None:
-    series = _series(np.full(12, 15.0), np.full(12, 2000.0))
+    series = PowerSeries(np.full(12, 15.0), np.full(12, 2000.0))
     features = peak_features(series)
     assert features.shape == (len(FEATURE_NAMES),)
     assert features[F["mean_w"]] == pytest.approx(2000.0)
@@ -86,9 +80,9 @@ def test_features_of_a_constant_load() -> None:
 
 
 def test_features_see_switching() -> None:
-    steady = peak_features(_series(np.full(40, 15.0), np.full(40, 1000.0)))
+    steady = peak_features(PowerSeries(np.full(40, 15.0), np.full(40, 1000.0)))
     power = np.where(np.arange(40) % 4 < 2, 1800.0, 200.0)
-    switching = peak_features(_series(np.full(40, 15.0), power))
+    switching = peak_features(PowerSeries(np.full(40, 15.0), power))
     assert switching[F["big_steps_per_hour"]] > 20 > steady[F["big_steps_per_hour"]]
     assert switching[F["cv"]] > 0.5
 
@@ -96,35 +90,24 @@ def test_features_see_switching() -> None:
 def test_intervals_from_readings_skip_gaps_and_unknowns() -> None:
     t = np.array([0, 15, 30, 400, 415, 430], dtype=np.int64) * 1_000_000_000
     kwh = np.array([np.nan, 0.01, np.nan, 0.02, -0.1, 0.005])
-    offsets = np.array([3600, 3600, 3600, 7200, 7200, 7200], dtype=np.int64)
-    series = intervals_from_readings(
-        t, kwh, start_ns=0, end_ns=int(t[-1]), max_gap_s=300, utc_offset_s=offsets
-    )
+    series = intervals_from_readings(t, kwh, start_ns=0, end_ns=int(t[-1]), max_gap_s=300)
     # 0-15 valid; 15-30 unknown; 30-400 a gap; 400-415 negative; 415-430 valid
     assert series.duration_s.tolist() == [15.0, 15.0]
-    assert series.end_ns.tolist() == [t[1], t[5]]
-    assert series.utc_offset_s.tolist() == [3600, 7200]
-    with pytest.raises(ValueError, match="one offset per reading"):
-        intervals_from_readings(t, kwh, start_ns=0, end_ns=int(t[-1]), utc_offset_s=offsets[:-1])
     assert series.power_w == pytest.approx([0.01 * 3.6e6 / 15, 0.005 * 3.6e6 / 15])
 
 
 def test_intervals_from_samples_validates() -> None:
     t = np.array([15, 30, 45], dtype=np.int64) * 1_000_000_000
-    zero = np.zeros(3, dtype=np.int64)
-    series = intervals_from_samples(t, np.array([1.0, 2.0, 3.0]), zero)
+    series = intervals_from_samples(t, np.array([1.0, 2.0, 3.0]))
     assert series.duration_s.tolist() == [15.0, 15.0, 15.0]
-    assert series.end_ns.tolist() == t.tolist()
     with pytest.raises(ValueError, match="increasing"):
-        intervals_from_samples(t[::-1].copy(), np.array([1.0, 2.0, 3.0]), zero)
+        intervals_from_samples(t[::-1].copy(), np.array([1.0, 2.0, 3.0]))
     with pytest.raises(ValueError, match="finite"):
-        intervals_from_samples(t, np.array([1.0, np.nan, 3.0]), zero)
+        intervals_from_samples(t, np.array([1.0, np.nan, 3.0]))
     with pytest.raises(ValueError, match="finite"):
-        intervals_from_samples(t, np.array([1.0, -2.0, 3.0]), zero)
+        intervals_from_samples(t, np.array([1.0, -2.0, 3.0]))
     with pytest.raises(ValueError, match="at least one"):
-        intervals_from_samples(t[:0], np.zeros(0), zero[:0])
-    with pytest.raises(ValueError, match="UTC offset per sample"):
-        intervals_from_samples(t, np.array([1.0, 2.0, 3.0]), zero[:2])
+        intervals_from_samples(t[:0], np.zeros(0))
 
 
 def test_instant_ns_exact_and_aware_only() -> None:
@@ -170,9 +153,8 @@ def test_history_from_line_parses_register_readings() -> None:
             ],
         }
     )
-    day, t, kwh, offsets = history_from_line(line)
+    day, t, kwh = history_from_line(line)
     assert day == 17
-    assert offsets.tolist() == [3600, 3600, 3600]
     assert t.tolist() == [
         instant_ns(datetime(2024, 1, 17, 23, 0, s, tzinfo=UTC)) for s in (15, 30, 45)
     ]
@@ -295,10 +277,7 @@ def test_loading_checks_checksum_sidecar_and_folder(
 def test_history_classify_gives_every_category(tiny_model_dir: Path) -> None:
     model = artefact_load(tiny_model_dir)
     household, kettle = _quiet_kettle_day()
-    t = household.timestamps_ns
-    (peak,) = history_classify(
-        model, t, household.consumption_kwh, utc_offset_s=np.zeros(t.size, dtype=np.int64)
-    )
+    (peak,) = history_classify(model, household.timestamps_ns, household.consumption_kwh)
     assert set(peak.probs) == set(model.categories)
     assert peak.start < kettle.end
     assert kettle.start < peak.end

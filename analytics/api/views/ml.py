@@ -11,11 +11,8 @@ permission `analytics.classify_peaks` (role researcher or administrator). Bodies
 * `Content-Type: application/x-protobuf`, an `energyleaf_ml.DeviceClassificationPeakRequest`;
   answered with a `DeviceClassificationPeakResponse` (device names are category keys).
 
-Power is the mean power in W over the interval that ends at the sample's timestamp. A
-timestamp's offset is the household's local time, which the classifier's time-of-day features
-use (`2024-05-01T07:00:15+02:00` is 7:00 local); a timestamp without an offset is UTC and its
-clock time is taken as the local time as written. Bad input is a 400 JSON error and nothing is
-stored.
+Power is the mean power in W over the interval that ends at the sample's timestamp; timestamps
+without an offset are UTC. Bad input is a 400 JSON error and nothing is stored.
 """
 
 from __future__ import annotations
@@ -123,8 +120,8 @@ class MlClassifyView(APIView):
                 value={
                     "id": "42",
                     "electricity": [
-                        {"timestamp": "2024-05-01T09:00:15+02:00", "power": 2150.0},
-                        {"timestamp": "2024-05-01T09:00:30+02:00", "power": 2170.0},
+                        {"timestamp": "2024-05-01T07:00:15Z", "power": 2150.0},
+                        {"timestamp": "2024-05-01T07:00:30Z", "power": 2170.0},
                     ],
                 },
             )

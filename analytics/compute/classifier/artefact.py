@@ -28,9 +28,8 @@ from analytics.compute.classifier.training import PeakClassifier
 MODEL_FILE = "model.joblib"
 SIDECAR_FILE = "sidecar.json"
 CURRENT_FILE = "CURRENT"
-# 2: calibrated classifier (isotonic maps), scale-free shape features; 3: and the local time
-# of day (`local_hour_sin`, `local_hour_cos`).
-FORMAT = 3
+# 2: calibrated classifier (isotonic maps), scale-free shape features.
+FORMAT = 2
 _VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

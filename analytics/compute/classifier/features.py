@@ -1,16 +1,11 @@
-"""Features of one peak, computed from its power series and its local time of day.
+"""Features of one peak, computed from its power series alone.
 
 A peak reaches the classifier as power samples: each sample is the mean power (W) over an
 interval that ends at the sample's instant. From a meter the intervals are those between
 consecutive readings inside the peak (`intervals_from_readings`); from `/api/v1/ml` they are the
-request's (timestamp, power) pairs (`intervals_from_samples`). Each interval also carries its end
-instant (UTC) and the household's UTC offset at that instant, for the two time-of-day features:
-the local clock time of the peak's energy-weighted centre on a circle (`local_hour_sin`,
-`local_hour_cos`). The offsets come from the household's zone (serving, `utc_offsets`), from the
-readings' or samples' own offsets (`classify_readings`, `/api/v1/ml`) or are 0 (the simulation,
-whose local time is UTC). The features use nothing else — not the date, not the household — so
-training, serving, the endpoint and `classify_readings` compute exactly the same numbers for the
-same peak at the same local time.
+request's (timestamp, power) pairs (`intervals_from_samples`). The features use nothing else —
+not the time of day, not the household — so training, serving, the endpoint and
+`classify_readings` compute exactly the same numbers for the same peak.
 
 Every feature is scale-aware where that carries information (power levels in W, duration,
 energy) and shape-aware otherwise (ratios, fractions of time, switching rate), so two devices of
@@ -21,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 import numpy.typing as npt
@@ -86,55 +80,20 @@ FEATURE_NAMES: tuple[str, ...] = (
     "excess_std",
     "log_max_excess_w",
     "log_excess_energy_wh",
-    # Local clock time of the peak's energy-weighted centre, on a circle (23:59 is next to 0:00).
-    "local_hour_sin",
-    "local_hour_cos",
 )
-_SECONDS_PER_DAY = 86_400
-_CONSTANT_OFFSET_SPAN_NS = 12 * 3600 * _NS_PER_S
 
 
 @dataclass(frozen=True)
 class PowerSeries:
-    """A peak's power: `duration_s` of each interval (s, > 0), its mean `power_w` (W), the
-    instant it ends (`end_ns`, int64 ns since the epoch, UTC) and the household's UTC offset at
-    that instant (`utc_offset_s`, s, e.g. 3600 for CET), in time order."""
+    """A peak's power: `duration_s` of each interval (s, > 0) and its mean `power_w` (W), in time
+    order."""
 
     duration_s: npt.NDArray[np.float64]
     power_w: npt.NDArray[np.float64]
-    end_ns: npt.NDArray[np.int64]
-    utc_offset_s: npt.NDArray[np.int64]
 
     def __post_init__(self) -> None:
-        shape = self.duration_s.shape
-        if self.duration_s.ndim != 1 or any(
-            a.shape != shape for a in (self.power_w, self.end_ns, self.utc_offset_s)
-        ):
-            raise ValueError(
-                "duration_s, power_w, end_ns and utc_offset_s must be 1-d arrays of equal length"
-            )
-
-
-def utc_offsets(instants_ns: npt.NDArray[np.int64], zone: tzinfo) -> npt.NDArray[np.int64]:
-    """The UTC offset (s) of `zone` at each instant (int64 ns since the epoch, UTC), daylight
-    saving time included."""
-    instants = np.asarray(instants_ns, dtype=np.int64)
-    fixed = zone.utcoffset(None)
-    if fixed is not None:  # UTC or a fixed offset
-        return np.full(instants.size, int(fixed.total_seconds()), dtype=np.int64)
-
-    def offset_at(instant: int) -> int:
-        offset = datetime.fromtimestamp(instant // _NS_PER_S, tz=UTC).astimezone(zone).utcoffset()
-        return int(offset.total_seconds()) if offset is not None else 0
-
-    if instants.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    first, last = int(instants.min()), int(instants.max())
-    # No zone changes its offset and back within 12 h: the same offset at both ends of a
-    # shorter span (a peak) holds throughout.
-    if last - first <= _CONSTANT_OFFSET_SPAN_NS and offset_at(first) == offset_at(last):
-        return np.full(instants.size, offset_at(first), dtype=np.int64)
-    return np.array([offset_at(instant) for instant in instants.tolist()], dtype=np.int64)
+        if self.duration_s.shape != self.power_w.shape or self.duration_s.ndim != 1:
+            raise ValueError("duration_s and power_w must be 1-d arrays of equal length")
 
 
 def intervals_from_readings(
@@ -144,23 +103,17 @@ def intervals_from_readings(
     start_ns: int,
     end_ns: int,
     max_gap_s: float = 300.0,
-    utc_offset_s: npt.NDArray[np.int64],
 ) -> PowerSeries:
     """The intervals between consecutive readings that lie within [start_ns, end_ns].
 
     `timestamps_ns` ascending (int64 ns, UTC), `consumption_kwh` each reading's consumption since
-    the previous one, `utc_offset_s` the household's UTC offset (s) at each reading (the same
-    length; `utc_offsets` gives them from a zone). Intervals longer than `max_gap_s`, or with an
-    unknown or negative consumption, are missing data and left out (as the detector does).
+    the previous one. Intervals longer than `max_gap_s`, or with an unknown or negative
+    consumption, are missing data and left out (as the detector does).
     """
-    if np.shape(utc_offset_s) != np.shape(timestamps_ns):
-        raise ValueError("utc_offset_s must have one offset per reading")
     lo = int(np.searchsorted(timestamps_ns, start_ns, side="left"))
     hi = int(np.searchsorted(timestamps_ns, end_ns, side="right"))
     t = timestamps_ns[lo:hi]
     energy = consumption_kwh[lo:hi][1:]
-    offsets = np.asarray(utc_offset_s, dtype=np.int64)[lo:hi][1:]
-    ends = t[1:]
     duration_ns = np.diff(t)
     valid = (
         (duration_ns > 0)
@@ -170,21 +123,13 @@ def intervals_from_readings(
     )
     duration_ns, energy = duration_ns[valid], energy[valid]
     power = energy * KWH_PER_NS_TO_W / duration_ns
-    return PowerSeries(
-        duration_ns / _NS_PER_S,
-        power.astype(np.float64),
-        ends[valid].astype(np.int64),
-        offsets[valid],
-    )
+    return PowerSeries(duration_ns / _NS_PER_S, power.astype(np.float64))
 
 
 def intervals_from_samples(
-    timestamps_ns: npt.NDArray[np.int64],
-    power_w: npt.NDArray[np.float64],
-    utc_offset_s: npt.NDArray[np.int64],
+    timestamps_ns: npt.NDArray[np.int64], power_w: npt.NDArray[np.float64]
 ) -> PowerSeries:
-    """Samples (instant, mean power since the previous sample, UTC offset of the sample's local
-    time in s) as intervals.
+    """Samples (instant, mean power since the previous sample) as intervals.
 
     The first sample has no previous one: it gets the median spacing of the others (15 s when
     there is only one sample). Raises ValueError for instants that are not strictly increasing
@@ -192,8 +137,6 @@ def intervals_from_samples(
     """
     if timestamps_ns.shape != power_w.shape or timestamps_ns.ndim != 1 or timestamps_ns.size == 0:
         raise ValueError("a peak needs at least one sample")
-    if np.shape(utc_offset_s) != timestamps_ns.shape:
-        raise ValueError("a peak needs one UTC offset per sample")
     if not bool(np.all(np.isfinite(power_w))) or bool(np.any(power_w < 0)):
         raise ValueError("power must be a finite number >= 0 (W)")
     spacing = np.diff(timestamps_ns)
@@ -201,12 +144,7 @@ def intervals_from_samples(
         raise ValueError("timestamps must be strictly increasing")
     first = float(np.median(spacing)) / _NS_PER_S if spacing.size else 15.0
     duration_s = np.concatenate(([first], spacing / _NS_PER_S)).astype(np.float64)
-    return PowerSeries(
-        duration_s,
-        power_w.astype(np.float64),
-        timestamps_ns.astype(np.int64),
-        np.asarray(utc_offset_s, dtype=np.int64),
-    )
+    return PowerSeries(duration_s, power_w.astype(np.float64))
 
 
 def _weighted_quantile(
@@ -306,23 +244,6 @@ def _shape_features(
     ]
 
 
-def _local_time_features(series: PowerSeries) -> list[float]:
-    """sin and cos of the local clock time of the peak's centre: the average of the intervals'
-    local middle times (end - duration / 2 + UTC offset) weighted by their excess energy (power
-    above the peak's minimum times duration; by duration when the power is flat)."""
-    power, weights = series.power_w, series.duration_s
-    excess = (power - power.min()) * weights
-    if not float(excess.sum()) > 0:
-        excess = weights
-    # Relative to the first interval's end (whole UTC seconds) so float64 keeps sub-second detail.
-    base_s = int(series.end_ns[0]) // _NS_PER_S
-    middles = (series.end_ns - base_s * _NS_PER_S) / _NS_PER_S - weights / 2 + series.utc_offset_s
-    centre = float(np.average(middles, weights=excess))
-    seconds = ((base_s % _SECONDS_PER_DAY) + centre) % _SECONDS_PER_DAY
-    angle = 2 * np.pi * seconds / _SECONDS_PER_DAY
-    return [float(np.sin(angle)), float(np.cos(angle))]
-
-
 def peak_features(series: PowerSeries) -> npt.NDArray[np.float64]:
     """The feature vector (order of `FEATURE_NAMES`) of one peak. Raises ValueError when the
     series is empty."""
@@ -382,7 +303,6 @@ def peak_features(series: PowerSeries) -> npt.NDArray[np.float64]:
         *bands,
         lag1,
         *_shape_features(power, weights, duration),
-        *_local_time_features(series),
     ]
     features = np.asarray(values, dtype=np.float64)
     if features.shape != (len(FEATURE_NAMES),):  # pragma: no cover - a programming error

@@ -21,12 +21,10 @@ class HistoryError(ValueError):
 
 def history_from_line(
     line: str,
-) -> tuple[object, npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+) -> tuple[object, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """`{"day": d, "readings": [[ISO-8601 with offset, register kWh], ...]}` → the day value,
-    reading instants (int64 ns UTC, ascending, one per instant), each reading's consumption
-    since the previous one (kWh; NaN for the first and where the register went backwards) and
-    each reading's UTC offset (s) as written, the household's local time for the classifier's
-    time-of-day features."""
+    reading instants (int64 ns UTC, ascending, one per instant) and each reading's consumption
+    since the previous one (kWh; NaN for the first and where the register went backwards)."""
     try:
         data = json.loads(line)
     except ValueError as error:
@@ -35,7 +33,6 @@ def history_from_line(
         raise HistoryError('expected an object with a "readings" list')
     instants: list[int] = []
     registers: list[float] = []
-    offsets: list[int] = []
     for index, item in enumerate(data["readings"]):
         if not isinstance(item, list | tuple) or len(item) != 2:
             raise HistoryError(f"readings[{index}] is not [timestamp, register]")
@@ -51,18 +48,15 @@ def history_from_line(
             raise HistoryError(f"readings[{index}]: the register is not a finite number")
         instants.append(instant_ns(moment))
         registers.append(float(value))
-        offset = moment.utcoffset()
-        offsets.append(int(offset.total_seconds()) if offset is not None else 0)
     t = np.asarray(instants, dtype=np.int64)
     register = np.asarray(registers, dtype=np.float64)
-    local = np.asarray(offsets, dtype=np.int64)
     order = np.argsort(t, kind="stable")
-    t, register, local = t[order], register[order], local[order]
+    t, register = t[order], register[order]
     if t.size:
         first = np.concatenate(([True], t[1:] != t[:-1]))
-        t, register, local = t[first], register[first], local[first]
+        t, register = t[first], register[first]
     consumption = np.full(t.size, np.nan)
     if t.size > 1:
         steps = np.round(np.diff(register), _DECIMALS)
         consumption[1:] = np.where(steps >= 0, steps, np.nan)
-    return data.get("day"), t, consumption, local
+    return data.get("day"), t, consumption

@@ -162,7 +162,7 @@ def classifier_build(
         "detector": asdict(detection),
         "metrics": report,
     }
-    version = artefact_save(folder, classifier, sidecar, version_prefix="pc3-")
+    version = artefact_save(folder, classifier, sidecar, version_prefix="pc2-")
     (folder / version / VALIDATION_FILE).write_text(validation_table(report), encoding="utf-8")
     return BuildResult(version, folder / version, report, time.perf_counter() - began)
 
@@ -192,11 +192,9 @@ def history_classify(
     timestamps_ns: npt.NDArray[np.int64],
     consumption_kwh: npt.NDArray[np.float64],
     *,
-    utc_offset_s: npt.NDArray[np.int64],
     detection: DetectionConfig = DEFAULT_CONFIG,
 ) -> list[ClassifiedPeak]:
-    """Detect the peaks of one history and classify each (see `history_peaks`); `utc_offset_s`
-    is the household's UTC offset (s) at each reading, for the local time of day."""
+    """Detect the peaks of one history and classify each (see `history_peaks`)."""
     peaks = history_peaks(timestamps_ns, consumption_kwh, config=detection)
     rows, kept = [], []
     for peak in peaks:
@@ -206,7 +204,6 @@ def history_classify(
             start_ns=instant_ns(peak.start),
             end_ns=instant_ns(peak.end),
             max_gap_s=detection.max_reading_gap_s,
-            utc_offset_s=utc_offset_s,
         )
         if series.power_w.size:
             rows.append(peak_features(series))

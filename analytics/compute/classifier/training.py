@@ -257,8 +257,6 @@ class _Rows:
         peaks = history_peaks(
             household.timestamps_ns, household.consumption_kwh, evaluate_from=evaluate_from
         )
-        # The simulation's local time is UTC (its appliances run at UTC hours).
-        local_offsets = np.zeros(household.timestamps_ns.size, dtype=np.int64)
         for peak in peaks:
             if evaluate_from is not None and peak.end <= evaluate_from:
                 continue
@@ -268,7 +266,6 @@ class _Rows:
                 start_ns=instant_ns(peak.start),
                 end_ns=instant_ns(peak.end),
                 max_gap_s=DEFAULT_CONFIG.max_reading_gap_s,
-                utc_offset_s=local_offsets,
             )
             if series.power_w.size == 0:
                 continue

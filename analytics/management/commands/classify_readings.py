@@ -6,8 +6,7 @@ Each input line is one household-day of cumulative register readings in kWh:
 `{"day": 17, "readings": [["2024-01-18T00:00:15+01:00", 12345.6789], ...]}`, treated as its own
 sensor history. Each output line is one detected peak:
 `{"day": 17, "start": ISO, "end": ISO, "probs": {category: probability, ...}}` with every
-category the model knows (probabilities to 3 decimals). The readings' own UTC offsets give the
-household's local time of day, a feature of the classifier. No web server and no database rows are
+category the model knows (probabilities to 3 decimals). No web server and no database rows are
 involved.
 """
 
@@ -59,10 +58,10 @@ class Command(BaseCommand):
                 if not line.strip():
                     continue
                 try:
-                    day, t_ns, kwh, offsets = history_from_line(line)
+                    day, t_ns, kwh = history_from_line(line)
                 except HistoryError as error:
                     raise CommandError(f"--input line {number}: {error}") from error
-                for peak in history_classify(model, t_ns, kwh, utc_offset_s=offsets):
+                for peak in history_classify(model, t_ns, kwh):
                     record = {
                         "day": day,
                         "start": peak.start.isoformat(),
