@@ -126,6 +126,16 @@ if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backe
         "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": env.float("DJANGO_DB_POOL_TIMEOUT", default=10.0),
     }
+# Requests of one web process inside the application at once (energyleaf/common/admission.py);
+# the others wait in arrival order, and past the timeout get a 503. Default: the pool's size, so
+# that every admitted request finds a connection; 0 turns it off (the default without a pool).
+_admission_limit = env.str("ENERGYLEAF_WEB_ADMISSION_LIMIT", default="").strip()
+WEB_ADMISSION_LIMIT = (
+    int(_admission_limit)
+    if _admission_limit
+    else (DATABASE_POOL_MAX_SIZE if "pool" in DATABASES["default"].get("OPTIONS", {}) else 0)
+)
+WEB_ADMISSION_TIMEOUT = env.float("ENERGYLEAF_WEB_ADMISSION_TIMEOUT", default=30.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the worker and beat share the file; the timeout rides out the
     # short write locks they take.

@@ -34,6 +34,7 @@ print(json.dumps({
     "household_tz": settings.ENERGYLEAF_DEFAULT_HOUSEHOLD_TIME_ZONE,
     "conn_max_age": db["CONN_MAX_AGE"],
     "pool": db.get("OPTIONS", {}).get("pool"),
+    "admission_limit": settings.WEB_ADMISSION_LIMIT,
 }))
 """
 
