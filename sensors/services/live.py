@@ -11,14 +11,15 @@ On PostgreSQL such a reading costs two statements in autocommit, no explicit tra
 2. `sensors.compute.planning.plan_ingestion` plans the reading against them, as on the locked path
    (no rule is repeated anywhere else).
 3. `_insert`: when the plan is one plain insert, ONE call of the database function
-   `sensors_reading_insert_live` (migration 0010) takes the sensor's ingestion lock, re-checks in
-   a fresh snapshot that the token, the sensor and both neighbours are still what step 1 saw, and
-   inserts; it returns false when anything changed in between.
+   `sensors_reading_insert_live` (migrations 0010 and 0011) takes the sensor's ingestion lock,
+   re-checks in a fresh snapshot that the token, the sensor and both neighbours are still what
+   step 1 saw, inserts, and records the token's first use when it is one; it returns false when
+   anything changed in between.
 
 Everything else goes through `sensors.services.ingestion.sensor_readings_ingest`, the locked path,
-which re-reads and re-plans under the lock: token problems, a first use of a token (recorded
-there), an inactive household, a type mismatch, duplicates, refusals, late readings that change a
-later reading, meter replacements, a failed re-check, SQLite. Answers are the same whichever path
+which re-reads and re-plans under the lock: token problems, an inactive household, a type
+mismatch, duplicates, refusals, late readings that change a later reading, meter replacements,
+a failed re-check, SQLite. Answers are the same whichever path
 a reading takes, and a reading answered stored is stored.
 """
 
@@ -27,7 +28,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils import timezone
 
 from sensors.compute import planning
@@ -53,6 +56,24 @@ _INSERT_SQL = (
     "%s::numeric, %s::numeric, %s::numeric, %s::integer)"
 )
 _STORED_OUTCOME = planning.Outcome(200)
+
+
+def _bound_cursor() -> CursorWrapper:
+    """A Django cursor over psycopg's server-side binding cursor (PostgreSQL only).
+
+    Django's psycopg cursors bind on the client: each statement goes out as text with its values
+    quoted in, and PostgreSQL parses and plans it again. The two statements of every live
+    reading are always the same, so with server-side binding psycopg prepares each once per
+    pooled connection (after its fifth use there) and then sends only the values. Measured on
+    the context query: 86 against 144 microseconds a round trip, 34 against 47 of them in this
+    process. Only these two statements use it; the rest of the project keeps Django's default.
+    It is still Django's cursor wrapper, so errors, query logging and the test client's query
+    counting are as for any other query.
+    """
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    return wrapper(raw, connection)
 
 
 class _NotPlainError(Exception):
@@ -102,19 +123,19 @@ def _context(
     token: str, moment: datetime, now: datetime, sensor_type: str | None
 ) -> _Context | None:
     """Step 1: the token's sensor and the neighbours of `moment`, or None when the token or the
-    sensor needs the locked path (unknown, expired, reset, first use, inactive household, type
-    mismatch) or a reading is stored at `moment` already (a duplicate)."""
+    sensor needs the locked path (unknown, expired, reset, inactive household, type mismatch)
+    or a reading is stored at `moment` already (a duplicate). A token's first use stays here:
+    the insert records it (migration 0011)."""
     if not token or len(token) > 64:
         return None
-    with connection.cursor() as cursor:
+    with _bound_cursor() as cursor:
         cursor.execute(_CONTEXT_SQL, (token_hash(token), moment))
         row = cursor.fetchone()
     if row is None:
         return None
-    token_id, expires_at, issued_for, used_at, sensor_id, user_id, kind, rotations, active = row[:9]
+    token_id, expires_at, issued_for, _, sensor_id, user_id, kind, rotations, active = row[:9]
     if (
         expires_at <= now
-        or used_at is None
         or user_id is None
         or user_id != issued_for
         or not active
@@ -185,7 +206,7 @@ def _insert(context: _Context, row: planning.StoredReading, now: datetime) -> bo
         row.value_current,
         row.flags,
     )
-    with connection.cursor() as cursor:
+    with _bound_cursor() as cursor:
         cursor.execute(_INSERT_SQL, params)
         inserted = cursor.fetchone()
     return bool(inserted and inserted[0])

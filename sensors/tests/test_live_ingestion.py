@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from energyleaf.tests.helpers import body_bytes
 from energyleaf.users.tests.factories import UserFactory
 from sensors.compute.planning import to_decimal
-from sensors.models import Reading, RejectedReading, Sensor
+from sensors.models import Reading, RejectedReading, Sensor, SensorToken
 from sensors.protobuf import energyleaf_pb2 as pb
 from sensors.services import (
     ReadingInput,
@@ -173,6 +173,44 @@ def test_a_plain_reading_costs_two_statements(django_assert_num_queries, sensor_
         (Decimal("1000.008000"), Decimal("0.004000")),
     ]
     assert rows[1][5] == Decimal("480.000000")
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_a_tokens_first_use_is_recorded_by_the_fast_path(django_assert_num_queries):  # type: ignore[no-untyped-def]
+    """A fresh token's first reading costs the same two statements and records the first use
+    exactly once, as the locked path does (migration 0011)."""
+    sensor, token = _sensor()
+    assert SensorToken.objects.get(sensor=sensor).used_at is None
+    with django_assert_num_queries(2):
+        first = sensor_reading_ingest(
+            token=token, reading=ReadingInput(value=1000.0, timestamp=T0_MS), now=NOW
+        )
+    assert first.outcomes[0].status == 200
+    assert SensorToken.objects.get(sensor=sensor).used_at == NOW
+    later = datetime(2024, 7, 27, 0, 0, 15, tzinfo=UTC)
+    with django_assert_num_queries(2):
+        second = sensor_reading_ingest(
+            token=token, reading=ReadingInput(value=1000.004, timestamp=T0_MS + 15_000), now=later
+        )
+    assert second.outcomes[0].status == 200
+    assert SensorToken.objects.get(sensor=sensor).used_at == NOW  # recorded once, not moved
+    assert len(_rows(sensor)) == 2
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_a_first_use_answer_and_rows_match_the_locked_path():  # type: ignore[no-untyped-def]
+    """The same first reading through the fast path and through the locked path."""
+    fast_sensor, fast_token = _sensor()
+    locked_sensor, locked_token = _sensor()
+    reading = ReadingInput(value=1000.0, value_current=480.0, timestamp=T0_MS)
+    fast = sensor_reading_ingest(token=fast_token, reading=reading, now=NOW)
+    locked = sensor_readings_ingest(token=locked_token, readings=[reading], now=NOW)
+    assert fast.outcomes == locked.outcomes
+    assert _rows(fast_sensor) == _rows(locked_sensor)
+    used = SensorToken.objects.filter(sensor__in=[fast_sensor, locked_sensor])
+    assert sorted(used.values_list("used_at", flat=True)) == [NOW, NOW]
 
 
 @postgresql_only
