@@ -6,7 +6,11 @@
 
 1. Drops and creates the database, migrates, registers `--sensors` households with one sensor
    each through the services and issues each sensor a token (the token service; the HTTP token
-   endpoint is rate-limited per address, and the fleet shares one).
+   endpoint is rate-limited per address, and the fleet shares one), valid for a week so that
+   `--reuse-database` can use it again. With `--reuse-database` a database left by an earlier run
+   of the same size is kept (its tokens come from `var/bench/`): its sensors have readings and
+   used tokens, the fleet's steady state, while a fresh run's first reading of each sensor is
+   also its token's first use (one write more, on the locked path).
 2. Starts the web server as configured for production (`--server`).
 3. The client (`--client-processes` processes of this script, asyncio, standard library) opens one
    connection per sensor and keeps it; each sensor posts a SensorDataRequestV2 every `--period`
@@ -100,7 +104,7 @@ async def sensor(
             k,
             base_ms=int(config["base_ms"]),
             step_ms=int(period * 1000),
-            value0=VALUE0,
+            value0=float(config["value0"]),
             value_step=VALUE_STEP,
         )
         k += 1
@@ -167,10 +171,77 @@ def run_client(path: str) -> int:
 # --- the orchestrator -----------------------------------------------------------------------------
 
 
+TOKEN_LIFETIME_S = 7 * 24 * 3600  # long enough for --reuse-database runs
+
+
 def issue_tokens(macs: list[str]) -> list[str]:
     from sensors.services import sensor_token_issue
 
     return [sensor_token_issue(client_id=mac, need_script=False).access_token for mac in macs]
+
+
+def fleet_file(database_url: str, sensors: int) -> Path:
+    return ROOT / "var" / "bench" / f"fleet-{common.database_name(database_url)}-{sensors}.json"
+
+
+def fleet_prepare(
+    database_url: str, sensors: int, reuse: bool
+) -> tuple[list[int], list[str], bool]:
+    """(sensor ids, tokens, reused): a fresh fleet, or the one an earlier run left."""
+    path = fleet_file(database_url, sensors)
+    # Read by the settings when Django is set up (below), before any token is issued.
+    os.environ["ENERGYLEAF_SENSOR_TOKEN_LIFETIME_SECONDS"] = str(TOKEN_LIFETIME_S)
+    if reuse and path.exists():
+        saved = json.loads(path.read_text())
+        try:
+            common.django_setup(database_url)  # migrates nothing when nothing changed
+            from sensors.models import Sensor
+
+            found = Sensor.objects.filter(pk__in=saved["sensor_ids"]).count()
+        except Exception as error:  # no such database, say: a fresh fleet
+            common.log(f"cannot reuse the fleet: {error}")
+            found = 0
+        if found == sensors and saved["expires_at"] > time.time() + 3600:
+            common.log(f"reusing the fleet of {path.relative_to(ROOT)}")
+            return saved["sensor_ids"], saved["tokens"], True
+        common.log(f"{path.relative_to(ROOT)} does not match the database: a fresh fleet")
+        common.close_django_connections()
+    common.reset_database(database_url)
+    common.django_setup(database_url)
+    started = time.perf_counter()
+    registered = common.register_households(3, sensors)
+    tokens = issue_tokens([mac for _, mac in registered])
+    common.log(f"{sensors} households and tokens in {time.perf_counter() - started:.0f} s")
+    sensor_ids = [pk for pk, _ in registered]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "sensor_ids": sensor_ids,
+                "tokens": tokens,
+                "expires_at": time.time() + TOKEN_LIFETIME_S,
+            }
+        )
+    )
+    return sensor_ids, tokens, False
+
+
+def continuation(sensor_ids: list[int], period: float) -> tuple[int, float]:
+    """Where the run's readings start (timestamp in ms, register value): 20 days ago at VALUE0,
+    or after the newest and above the largest stored reading of a reused fleet."""
+    from django.db.models import Max
+
+    from sensors.models import Reading
+
+    start = datetime.now(tz=UTC) - timedelta(days=20)
+    stored = Reading.objects.filter(sensor_id__in=sensor_ids).aggregate(
+        newest=Max("timestamp"), largest=Max("value")
+    )
+    value0 = VALUE0
+    if stored["newest"] is not None:
+        start = max(start, stored["newest"] + timedelta(seconds=period))
+        value0 = max(value0, float(stored["largest"]) + VALUE_STEP)
+    return int(start.timestamp()) * 1000, value0
 
 
 def main() -> int:
@@ -182,6 +253,11 @@ def main() -> int:
     parser.add_argument("--server", choices=common.SERVER_KINDS, default="gunicorn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument(
+        "--reuse-database",
+        action="store_true",
+        help="keep the fleet an earlier run of the same size left (steady state: used tokens)",
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: run one client process
     args = parser.parse_args()
     if args.client:
@@ -189,17 +265,12 @@ def main() -> int:
     if not 1 <= args.sensors <= 60_000 or not 1 <= args.period <= 600:
         parser.error("--sensors must be 1..60000 and --period 1..600")
 
-    common.reset_database(args.database_url)
-    common.django_setup(args.database_url)
     now = datetime.now(tz=UTC)
-    started = time.perf_counter()
-    sensors = common.register_households(3, args.sensors)
-    tokens = issue_tokens([mac for _, mac in sensors])
-    common.log(f"{args.sensors} households and tokens in {time.perf_counter() - started:.0f} s")
-    sensor_ids = [pk for pk, _ in sensors]
+    sensor_ids, tokens, reused = fleet_prepare(args.database_url, args.sensors, args.reuse_database)
+    base_ms, value0 = continuation(sensor_ids, args.period)
+    stored_before = common.readings_count(sensor_ids)
     common.close_django_connections()
     seconds = args.minutes * 60
-    base_ms = int((now - timedelta(days=20)).timestamp()) * 1000
     server = common.WebServer(args.database_url, kind=args.server)
     results: dict[str, Any] = {
         "benchmark": "fleet",
@@ -207,6 +278,8 @@ def main() -> int:
         "revision": common.git_revision(),
         "machine": common.machine_description(),
         "parameters": vars(args),
+        "reused_fleet": reused,
+        "first_token_use": not reused,
     }
     try:
         server.start()
@@ -221,6 +294,7 @@ def main() -> int:
                     "period": args.period,
                     "seconds": seconds,
                     "base_ms": base_ms,
+                    "value0": value0,
                     "seed": args.seed + number,
                     "tokens": tokens[number::processes],
                     "out": str(Path(tmp) / f"client-{number}.out.json"),
@@ -272,7 +346,7 @@ def main() -> int:
     for part in parts:
         statuses.update(part["statuses"])
     ok = sum(count for status, count in statuses.items() if 200 <= int(status) < 300)
-    stored = common.settled_readings_count(sensor_ids)
+    stored = common.settled_readings_count(sensor_ids) - stored_before
     results.update(
         {
             "sent": sum(part["sent"] for part in parts),
@@ -316,6 +390,11 @@ def report(r: dict[str, Any]) -> None:
         f"{r['reopened_connections']}, connect failures {r['connect_failures']}"
     )
     print(f"stored {r['stored']} == 2xx: {r['stored_matches_2xx']}")
+    print(
+        "fleet: "
+        + ("reused (used tokens, stored readings)" if r["reused_fleet"] else "fresh")
+        + "; first readings are their tokens' first use" * r["first_token_use"]
+    )
     print(
         f"{r['readings_per_s']} readings/s; latency p50 {lat['p50']} ms, p90 {lat['p90']} ms, "
         f"p99 {lat['p99']} ms, p99.9 {lat['p999']} ms, max {lat['max']} ms"
