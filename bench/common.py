@@ -429,7 +429,25 @@ def machine_description() -> dict[str, Any]:
         "memory_gib": round(mem_kib / 1024 / 1024, 1),
         "python": platform.python_version(),
         "load_average_at_start": list(os.getloadavg()),
+        "python_loop_s": python_loop_seconds(),
     }
+
+
+def python_loop_seconds() -> float:
+    """Seconds of CPU for a fixed pure-Python loop (10 million additions), best of three.
+
+    Machines here report the same model name ("AMD EPYC") without running at the same speed
+    (bench/README.md, "The fleet"); this figure, taken with every result, tells the results of
+    different machines apart.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for number in range(10_000_000):
+            total += number
+        best = min(best, time.process_time() - started)
+    return round(best, 3)
 
 
 def git_revision() -> str:

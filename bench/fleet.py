@@ -82,6 +82,7 @@ async def sensor(
     ).encode()
     deadline = started + float(config["seconds"])
     token_bytes = token.encode()
+    back_to_back = config.get("mode") == "ceiling"  # the next reading as soon as answered
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     k = 0
@@ -113,12 +114,13 @@ async def sensor(
         try:
             writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
             parser = ResponseParser()
-            while True:
-                chunk = await asyncio.wait_for(reader.read(65536), 120)
-                if not chunk:
-                    raise ConnectionResetError
-                if parser.feed(chunk) is not None:
-                    break
+            async with asyncio.timeout(120):  # no task per read, unlike asyncio.wait_for
+                while True:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        raise ConnectionResetError
+                    if parser.feed(chunk) is not None:
+                        break
             tally.latencies_us.append(int((time.monotonic() - sent_at) * 1_000_000))
             tally.sent_at_s.append(int(sent_at - started))
             tally.statuses[parser.status] += 1
@@ -127,7 +129,7 @@ async def sensor(
         except (OSError, TimeoutError):
             tally.errors += 1
             writer.close()
-        due += period
+        due = time.monotonic() if back_to_back else due + period
     if writer is not None:
         writer.close()
 
@@ -140,7 +142,13 @@ async def client_main(config: dict[str, Any]) -> dict[str, Any]:
     cpu_before = time.process_time()
     await asyncio.gather(
         *(
-            sensor(config, token, rng.uniform(0, period), started, tally)
+            sensor(
+                config,
+                token,
+                0.0 if config.get("mode") == "ceiling" else rng.uniform(0, period),
+                started,
+                tally,
+            )
             for token in config["tokens"]
         )
     )
@@ -244,6 +252,91 @@ def continuation(sensor_ids: list[int], period: float) -> tuple[int, float]:
     return int(start.timestamp()) * 1000, value0
 
 
+def run_clients(
+    server: common.WebServer, tokens: list[str], processes: int, config: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """Run `processes` client processes over `tokens` against the server; their results, the
+    CPU used meanwhile (server, PostgreSQL, clients) and the server's peak memory (KiB)."""
+    children = []
+    with tempfile.TemporaryDirectory(prefix="energyleaf-bench-fleet-") as tmp:
+        for number in range(processes):
+            path = Path(tmp) / f"client-{number}.json"
+            part = config | {
+                "host": "127.0.0.1",
+                "port": server.port,
+                "seed": int(config["seed"]) + number,
+                "tokens": tokens[number::processes],
+                "out": str(Path(tmp) / f"client-{number}.out.json"),
+            }
+            path.write_text(json.dumps(part))
+            children.append(
+                subprocess.Popen(  # noqa: S603 - fixed command line
+                    [sys.executable, str(Path(__file__)), "--client", str(path)], cwd=ROOT
+                )
+            )
+        snapshot = common.cpu_snapshot(server)
+        memory_peak = server.memory_kib()
+        while any(child.poll() is None for child in children):
+            memory_peak = max(memory_peak, server.memory_kib())
+            time.sleep(2)
+        parts = []
+        for number, child in enumerate(children):
+            if child.wait(timeout=300) != 0:
+                raise RuntimeError(f"fleet client failed ({child.returncode})")
+            parts.append(json.loads((Path(tmp) / f"client-{number}.out.json").read_text()))
+    client_cpu = sum(part["client_cpu_s"] for part in parts)
+    return parts, common.cpu_between(snapshot, common.cpu_snapshot(server), client_cpu), memory_peak
+
+
+def ceiling_phase(
+    server: common.WebServer, args: argparse.Namespace, sensor_ids: list[int], tokens: list[str]
+) -> dict[str, Any]:
+    """The machine's ceiling in the same run: `--ceiling-connections` of the fleet's sensors post
+    back to back (each its next reading as soon as the last is answered) for
+    `--ceiling-seconds`, through the same server on the same database."""
+    base_ms, value0 = continuation(sensor_ids, args.period)
+    before = common.readings_count(sensor_ids)
+    common.close_django_connections()
+    chosen = tokens[: args.ceiling_connections]
+    common.log(f"ceiling: {len(chosen)} sensors back to back for {args.ceiling_seconds:.0f} s")
+    parts, cpu, _ = run_clients(
+        server,
+        chosen,
+        max(1, args.client_processes),
+        {
+            "mode": "ceiling",
+            "period": args.period,
+            "seconds": args.ceiling_seconds,
+            "base_ms": base_ms,
+            "value0": value0,
+            "seed": args.seed + 100,
+        },
+    )
+    latencies = sorted(x for part in parts for x in part["latencies_us"])
+    ok = sum(
+        count
+        for part in parts
+        for status, count in part["statuses"].items()
+        if 200 <= int(status) < 300
+    )
+    stored = common.settled_readings_count(sensor_ids) - before
+    common.close_django_connections()
+    return {
+        "connections": len(chosen),
+        "stored": stored,
+        "stored_matches_2xx": stored == ok,
+        "seconds": args.ceiling_seconds,
+        "answered": len(latencies),
+        "ok": ok,
+        "readings_per_s": round(ok / args.ceiling_seconds, 1),
+        "latency_ms": {
+            name: round(common.percentile(latencies, q) / 1000, 1)
+            for name, q in (("p50", 0.5), ("p99", 0.99))
+        },
+        "cpu": cpu,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sensors", type=int, default=10_000)
@@ -258,6 +351,13 @@ def main() -> int:
         action="store_true",
         help="keep the fleet an earlier run of the same size left (steady state: used tokens)",
     )
+    parser.add_argument(
+        "--ceiling-connections",
+        type=int,
+        default=128,
+        help="sensors posting back to back after the run, for the ceiling (0: none)",
+    )
+    parser.add_argument("--ceiling-seconds", type=float, default=20.0)
     parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: run one client process
     args = parser.parse_args()
     if args.client:
@@ -284,46 +384,26 @@ def main() -> int:
     try:
         server.start()
         memory_idle = server.memory_kib()
-        processes = max(1, args.client_processes)
-        children = []
-        with tempfile.TemporaryDirectory(prefix="energyleaf-bench-fleet-") as tmp:
-            for number in range(processes):
-                config = {
-                    "host": "127.0.0.1",
-                    "port": server.port,
-                    "period": args.period,
-                    "seconds": seconds,
-                    "base_ms": base_ms,
-                    "value0": value0,
-                    "seed": args.seed + number,
-                    "tokens": tokens[number::processes],
-                    "out": str(Path(tmp) / f"client-{number}.out.json"),
-                }
-                path = Path(tmp) / f"client-{number}.json"
-                path.write_text(json.dumps(config))
-                children.append(
-                    subprocess.Popen(  # noqa: S603 - fixed command line
-                        [sys.executable, str(Path(__file__)), "--client", str(path)],
-                        cwd=ROOT,
-                    )
-                )
-            snapshot = common.cpu_snapshot(server)
-            common.log(
-                f"{args.sensors} sensors posting every {args.period:.0f} s for {seconds:.0f} s "
-                f"({args.sensors / args.period:.0f} readings/s) against {args.server}"
-            )
-            memory_peak = memory_idle
-            while any(child.poll() is None for child in children):
-                memory_peak = max(memory_peak, server.memory_kib())
-                time.sleep(2)
-            parts = []
-            for number, child in enumerate(children):
-                if child.wait(timeout=300) != 0:
-                    raise RuntimeError(f"fleet client failed ({child.returncode})")
-                parts.append(json.loads((Path(tmp) / f"client-{number}.out.json").read_text()))
-        client_cpu = sum(part["client_cpu_s"] for part in parts)
-        cpu = common.cpu_between(snapshot, common.cpu_snapshot(server), client_cpu)
+        common.log(
+            f"{args.sensors} sensors posting every {args.period:.0f} s for {seconds:.0f} s "
+            f"({args.sensors / args.period:.0f} readings/s) against {args.server}"
+        )
+        parts, cpu, memory_peak = run_clients(
+            server,
+            tokens,
+            max(1, args.client_processes),
+            {
+                "period": args.period,
+                "seconds": seconds,
+                "base_ms": base_ms,
+                "value0": value0,
+                "seed": args.seed,
+            },
+        )
         results["server_log_problem_lines"] = server.log_problems()
+        stored = common.settled_readings_count(sensor_ids) - stored_before
+        if args.ceiling_connections > 0 and args.ceiling_seconds > 0:
+            results["ceiling"] = ceiling_phase(server, args, sensor_ids, tokens)
     finally:
         server.stop()
     latencies = sorted(x for part in parts for x in part["latencies_us"])
@@ -346,7 +426,6 @@ def main() -> int:
     for part in parts:
         statuses.update(part["statuses"])
     ok = sum(count for status, count in statuses.items() if 200 <= int(status) < 300)
-    stored = common.settled_readings_count(sensor_ids) - stored_before
     results.update(
         {
             "sent": sum(part["sent"] for part in parts),
@@ -359,6 +438,7 @@ def main() -> int:
             "stored": stored,
             "stored_matches_2xx": stored == ok,
             "readings_per_s": round(len(latencies) / seconds, 1),
+            "offered_per_s": round(args.sensors / args.period, 1),
             "latency_ms": {
                 name: round(common.percentile(latencies, q) / 1000, 1)
                 for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))
@@ -413,6 +493,22 @@ def report(r: dict[str, Any]) -> None:
         f"server memory: {r['server_memory_mib']['idle']} MiB idle, "
         f"{r['server_memory_mib']['peak']} MiB peak"
     )
+    ceiling = r.get("ceiling")
+    if ceiling:
+        c_cpu = ceiling["cpu"]
+        c_wall = max(1e-9, c_cpu["wall_s"])
+        print(
+            f"ceiling ({ceiling['connections']} of the sensors back to back, "
+            f"{ceiling['seconds']:.0f} s): {ceiling['readings_per_s']} readings/s, p50 "
+            f"{ceiling['latency_ms']['p50']} ms, p99 {ceiling['latency_ms']['p99']} ms, stored "
+            f"== 2xx: {ceiling['stored_matches_2xx']}; CPU cores: server "
+            f"{c_cpu['server_cpu_s'] / c_wall:.2f}, PostgreSQL "
+            f"{c_cpu['postgres_cpu_s'] / c_wall:.2f}, client {c_cpu['client_cpu_s'] / c_wall:.2f}"
+        )
+        print(
+            f"the fleet's load is {r['offered_per_s'] / max(1e-9, ceiling['readings_per_s']):.2f} "
+            "x that ceiling"
+        )
     verdict = r["answered"] == r["sent"] and r["stored_matches_2xx"] and r["ok"] == r["sent"]
     print(
         f"targets: {'ok ' if verdict else 'MISS'} every reading answered 2xx and stored; "
