@@ -21,8 +21,10 @@ Unix socket, say) leaves that request uncorked.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from .wsgi_tools import OnClose
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -35,27 +37,6 @@ def _cork(sock: Any, on: bool) -> bool:
     except (OSError, AttributeError, TypeError):
         return False
     return True
-
-
-class _Uncorking:
-    """The response iterable; closing it uncorks the socket (once)."""
-
-    def __init__(self, result: Iterable[bytes], sock: Any) -> None:
-        self._result = result
-        self._sock: Any = sock
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._result)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
-        finally:
-            sock, self._sock = self._sock, None
-            if sock is not None:
-                _cork(sock, False)
 
 
 class Corked:
@@ -79,4 +60,4 @@ class Corked:
         if isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
             _cork(sock, False)
             return result
-        return _Uncorking(result, sock)
+        return OnClose(result, lambda: _cork(sock, False))

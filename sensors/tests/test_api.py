@@ -327,7 +327,8 @@ def test_database_failure_is_500_and_not_success(sensor_client, sensor):
     token = sensor_client.token(sensor.client_id).access_token
 
     def refuse_inserts(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if sql.lstrip().upper().startswith("INSERT"):
+        # An INSERT, or the live path's database function that inserts (PostgreSQL).
+        if sql.lstrip().upper().startswith("INSERT") or "sensors_reading_insert_live" in sql:
             raise OperationalError("server closed the connection unexpectedly")
         return execute(sql, params, many, context)
 
