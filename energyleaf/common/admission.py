@@ -17,6 +17,11 @@ the end without competing with hundreds of others, and a backlog drains at the f
 request that waits longer than `timeout` seconds is answered 503 with Retry-After without
 entering the application.
 
+A request body of known length up to `PREREAD_MAX_BYTES` is read in full *before* the request
+waits for a slot (and handed to the application from memory): a client that stalls its body
+then holds only its own connection, never one of the slots. Larger or chunked bodies are read by
+the application inside its slot, as before.
+
 The slot is held until the server closes the response (streamed answers and the database
 connection Django returns at `request_finished` included), except for file answers
 (`wsgi.file_wrapper`), which are returned to the server unwrapped so that it can still send
@@ -28,6 +33,7 @@ application is loaded, so the lock and events are gevent's; under threads, the t
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -38,6 +44,9 @@ from .wsgi_tools import OnClose
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 BUSY_BODY = b"The server is busy; try again shortly.\n"
+# Bodies read before waiting for a slot: every sensor message and batch upload (20 000 readings
+# are well under 1 MiB as protobuf); a larger upload is read inside its slot.
+PREREAD_MAX_BYTES = 4 * 1024 * 1024
 RETRY_AFTER_S = 15  # a sensor's sending period
 
 
@@ -98,6 +107,7 @@ class AdmissionLimit:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
+        _read_body_first(environ)
         if not self._slots.acquire(timeout=self.timeout):
             start_response(
                 "503 Service Unavailable",
@@ -118,6 +128,17 @@ class AdmissionLimit:
             self._slots.release()
             return result
         return OnClose(result, self._slots.release)
+
+
+def _read_body_first(environ: dict[str, Any]) -> None:
+    """Read a body of known, moderate length now and give it to the application from memory."""
+    length = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if not length.isdigit() or not 0 < int(length) <= PREREAD_MAX_BYTES:
+        return
+    body = environ["wsgi.input"].read(int(length))
+    environ["wsgi.input"] = io.BytesIO(body)
+    # A client that went away mid-body leaves fewer bytes: the application sees what arrived.
+    environ["CONTENT_LENGTH"] = str(len(body))
 
 
 def admission_limited(app: WSGIApp, *, limit: int, timeout: float) -> WSGIApp:

@@ -6,6 +6,7 @@ end-to-end sensor tests run it behind gunicorn's gevent workers on PostgreSQL.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -15,7 +16,13 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from energyleaf.common.admission import BUSY_BODY, AdmissionLimit, FifoSlots, admission_limited
+from energyleaf.common.admission import (
+    BUSY_BODY,
+    PREREAD_MAX_BYTES,
+    AdmissionLimit,
+    FifoSlots,
+    admission_limited,
+)
 
 
 class Recorder:
@@ -158,6 +165,60 @@ def test_slots_refuse_an_extra_release() -> None:
     slots = FifoSlots(2)
     with pytest.raises(ValueError, match="more often"):
         slots.release()
+
+
+def test_a_stalled_body_is_read_outside_the_slots() -> None:
+    """A client that sends its headers and stalls its body holds no slot: with one slot, a
+    second request is answered while the first body is still missing."""
+    body_arrives = threading.Event()
+
+    class StalledInput:
+        def read(self, size: int = -1) -> bytes:
+            body_arrives.wait(5)
+            return b"late body"
+
+    seen: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    limited = AdmissionLimit(app, limit=1, timeout=0.5)
+    stalled = {"CONTENT_LENGTH": "9", "wsgi.input": StalledInput()}
+    answers: list[str] = []
+    first = threading.Thread(
+        target=lambda: b"".join(limited(stalled, lambda s, h: answers.append(s)))
+    )
+    first.start()
+    time.sleep(0.1)
+    quick = {"CONTENT_LENGTH": "5", "wsgi.input": io.BytesIO(b"hello")}
+    statuses: list[str] = []
+    result = limited(quick, lambda status, headers: statuses.append(status))
+    assert statuses == ["200 OK"]  # not a 503: the stalled request holds no slot
+    result.close()  # type: ignore[attr-defined]
+    body_arrives.set()
+    first.join(5)
+    assert answers == ["200 OK"]
+    assert seen == [b"hello", b"late body"]
+
+
+def test_large_and_chunked_bodies_are_left_to_the_application() -> None:
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"])
+        start_response("200 OK", [])
+        return []
+
+    limited = AdmissionLimit(app, limit=1, timeout=1)
+    large, chunked = io.BytesIO(b"x"), io.BytesIO(b"y")
+    for environ in (
+        {"CONTENT_LENGTH": str(PREREAD_MAX_BYTES + 1), "wsgi.input": large},
+        {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": chunked},
+    ):
+        limited(environ, lambda *a: None).close()  # type: ignore[attr-defined]
+    assert seen == [large, chunked]  # the same streams, unread
 
 
 def test_an_exception_in_the_application_frees_its_slot() -> None:
