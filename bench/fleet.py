@@ -1,7 +1,8 @@
 """A whole fleet on one machine: 10 000 kept-alive sensors, each posting a reading every 15 s.
 
     python bench/fleet.py [--sensors 10000] [--period 15] [--minutes 5] [--client-processes 2]
-        [--server gunicorn|gthread|granian|waitress]
+        [--server gunicorn|gthread|granian|waitress] [--reuse-database]
+        [--ceiling-connections 128] [--ceiling-seconds 20]
         [--database-url postgres://postgres@127.0.0.1:5432/energyleaf_bench_fleet]
 
 1. Drops and creates the database, migrates, registers `--sensors` households with one sensor
@@ -10,7 +11,7 @@
    `--reuse-database` can use it again. With `--reuse-database` a database left by an earlier run
    of the same size is kept (its tokens come from `var/bench/`): its sensors have readings and
    used tokens, the fleet's steady state, while a fresh run's first reading of each sensor is
-   also its token's first use (one write more, on the locked path).
+   also its token's first use (one write more, in the same statement).
 2. Starts the web server as configured for production (`--server`).
 3. The client (`--client-processes` processes of this script, asyncio, standard library) opens one
    connection per sensor and keeps it; each sensor posts a SensorDataRequestV2 every `--period`
@@ -18,7 +19,11 @@
    waits for the answer and posts the next one on the same connection. A connection the server
    closes is reopened (counted). After `--minutes` no new reading is sent and every answer is
    awaited.
-4. Reports readings sent, answered, 2xx, other answers, socket errors, reopened connections,
+4. The ceiling, on the same server and database: `--ceiling-connections` (128) of the sensors
+   post back to back, each its next reading as soon as the last is answered, for
+   `--ceiling-seconds` (20). The fleet's load is reported as a ratio of the readings per second
+   stored then.
+5. Reports readings sent, answered, 2xx, other answers, socket errors, reopened connections,
    latency percentiles (overall and per 15 s of the run), readings stored (must equal the 2xx
    answers exactly), the CPU seconds of the server, PostgreSQL and the client, and the server's
    resident memory; writes
