@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -403,6 +404,19 @@ def children_cpu_seconds() -> float:
 
 
 # --- figures --------------------------------------------------------------------------------------
+
+
+def merged_statuses(parts: Iterable[dict[str, Any]]) -> Counter[str]:
+    """The answers' status counts of several client processes together."""
+    statuses: Counter[str] = Counter()
+    for part in parts:
+        statuses.update(part["statuses"])
+    return statuses
+
+
+def ok_count(statuses: dict[str, int]) -> int:
+    """How many answers were 2xx, from status counts keyed by the status as text."""
+    return sum(count for status, count in statuses.items() if 200 <= int(status) < 300)
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:

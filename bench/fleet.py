@@ -77,7 +77,12 @@ class Tally:
 
 
 async def sensor(
-    config: dict[str, Any], token: str, phase: float, started: float, tally: Tally
+    config: dict[str, Any],
+    token: str,
+    phase: float,
+    started: float,
+    tally: Tally,
+    back_to_back: bool,  # the next reading as soon as the last is answered (the ceiling)
 ) -> None:
     host, port, period = config["host"], int(config["port"]), float(config["period"])
     head = (
@@ -87,7 +92,6 @@ async def sensor(
     ).encode()
     deadline = started + float(config["seconds"])
     token_bytes = token.encode()
-    back_to_back = config.get("mode") == "ceiling"  # the next reading as soon as answered
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     k = 0
@@ -143,6 +147,7 @@ async def client_main(config: dict[str, Any]) -> dict[str, Any]:
     tally = Tally()
     rng = random.Random(config["seed"])
     period = float(config["period"])
+    back_to_back = config.get("mode") == "ceiling"
     started = time.monotonic() + 2.0
     cpu_before = time.process_time()
     await asyncio.gather(
@@ -150,9 +155,10 @@ async def client_main(config: dict[str, Any]) -> dict[str, Any]:
             sensor(
                 config,
                 token,
-                0.0 if config.get("mode") == "ceiling" else rng.uniform(0, period),
+                0.0 if back_to_back else rng.uniform(0, period),
                 started,
                 tally,
+                back_to_back,
             )
             for token in config["tokens"]
         )
@@ -318,12 +324,7 @@ def ceiling_phase(
         },
     )
     latencies = sorted(x for part in parts for x in part["latencies_us"])
-    ok = sum(
-        count
-        for part in parts
-        for status, count in part["statuses"].items()
-        if 200 <= int(status) < 300
-    )
+    ok = common.ok_count(common.merged_statuses(parts))
     stored = common.settled_readings_count(sensor_ids) - before
     common.close_django_connections()
     return {
@@ -384,7 +385,6 @@ def main() -> int:
         "machine": common.machine_description(),
         "parameters": vars(args),
         "reused_fleet": reused,
-        "first_token_use": not reused,
     }
     try:
         server.start()
@@ -427,10 +427,8 @@ def main() -> int:
                 "p99_ms": round(common.percentile(values, 0.99) / 1000, 1),
             }
         )
-    statuses: Counter[str] = Counter()
-    for part in parts:
-        statuses.update(part["statuses"])
-    ok = sum(count for status, count in statuses.items() if 200 <= int(status) < 300)
+    statuses = common.merged_statuses(parts)
+    ok = common.ok_count(statuses)
     results.update(
         {
             "sent": sum(part["sent"] for part in parts),
@@ -476,9 +474,9 @@ def report(r: dict[str, Any]) -> None:
     )
     print(f"stored {r['stored']} == 2xx: {r['stored_matches_2xx']}")
     print(
-        "fleet: "
-        + ("reused (used tokens, stored readings)" if r["reused_fleet"] else "fresh")
-        + "; first readings are their tokens' first use" * r["first_token_use"]
+        "fleet: reused (used tokens, stored readings)"
+        if r["reused_fleet"]
+        else "fleet: fresh; first readings are their tokens' first use"
     )
     print(
         f"{r['readings_per_s']} readings/s; latency p50 {lat['p50']} ms, p90 {lat['p90']} ms, "

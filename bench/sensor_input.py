@@ -199,11 +199,8 @@ def run_python(
         parts.append(json.loads(out))
     client_cpu = common.children_cpu_seconds() - cpu_before
     latencies = sorted(x for part in parts for x in part["latencies_us"])
-    statuses: dict[str, int] = {}
-    for part in parts:
-        for status, count in part["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + count
-    ok = sum(count for status, count in statuses.items() if 200 <= int(status) < 300)
+    statuses = common.merged_statuses(parts)
+    ok = common.ok_count(statuses)
     elapsed = max(part["elapsed_s"] for part in parts)
     completed = len(latencies)
     return {

@@ -13,6 +13,11 @@ sensor answer, the same bytes in the same order. Large answers still go out in f
 they are written; a partial segment waits at most until the response ends (or Linux's own 200 ms
 ceiling for a cork). File answers (`wsgi.file_wrapper`, sent with sendfile) are not corked.
 
+Measured (`bench/sensor_input.py`, 64 connections, wrk, two 20-s runs each way, 5 December
+2026): the same throughput and server CPU per reading with and without it (1.58-1.61 ms), and
+0.07 against 0.08-0.09 ms of client CPU per answer; the send calls stay five per reading (three
+to the client, two to PostgreSQL), only the segments and the client's wake-ups become fewer.
+
 Only where the server hands the socket to the application (`environ["gunicorn.socket"]`) and the
 platform has `TCP_CORK`; elsewhere the application is unchanged. A failure to set the option (a
 Unix socket, say) leaves that request uncorked.
