@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from unittest import mock
 
@@ -422,7 +422,9 @@ def test_a_second_run_of_the_day_sends_nothing_more(support: User) -> None:
 
     first = staff_digest_send(now=now)
     MeterEventFactory()  # news after the first run: the day's digest stays as it was
-    second = staff_digest_send(now=now + timedelta(minutes=10))
+    # Ten minutes later, but never past midnight UTC: a run at 23:55 would start the next day's.
+    end_of_day = datetime.combine(now.date(), time.max, tzinfo=UTC)
+    second = staff_digest_send(now=min(now + timedelta(minutes=10), end_of_day))
 
     assert first.sent == 1
     assert second.digest_id == first.digest_id
