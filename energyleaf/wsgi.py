@@ -1,8 +1,10 @@
 """WSGI entry point (gunicorn: `gunicorn -c gunicorn.conf.py energyleaf.wsgi`).
 
 The Django application behind the admission limit (energyleaf/common/admission.py), which is on
-when the database connections come from a pool (`ENERGYLEAF_WEB_ADMISSION_LIMIT`). Each worker
-loads this module once, before it accepts connections:
+when the database connections come from a pool (`ENERGYLEAF_WEB_ADMISSION_LIMIT`). The live-reading
+paths of the sensors take a lane with a shorter middleware chain (energyleaf/common/lanes.py,
+`SENSOR_LANE_*` in the settings); every other path the full one. Each worker loads this module
+once, before it accepts connections:
 
 - The URL configuration, and with it every view module, is imported now rather than in the
   worker's first request: under gevent that import blocks the whole worker for seconds while
@@ -21,21 +23,27 @@ import os
 
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
-from django.urls import get_resolver
+from django.urls import get_resolver, reverse
 
 from energyleaf.common.admission import admission_limited
 from energyleaf.common.corked import Corked
+from energyleaf.common.lanes import LanedApplication, ShortChainHandler, lane_middleware
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "energyleaf.settings.base")
 
+django_application = get_wsgi_application()
+get_resolver().url_patterns  # noqa: B018 - imports the URL configuration and the views
+sensor_paths = [reverse(name) for name in settings.SENSOR_LANE_URL_NAMES]
+sensor_lane = ShortChainHandler(
+    lane_middleware(settings.SENSOR_LANE_SKIPPED_MIDDLEWARE), paths=sensor_paths
+)
 application = Corked(
     admission_limited(
-        get_wsgi_application(),
+        LanedApplication(django_application, dict.fromkeys(sensor_paths, sensor_lane)),
         limit=settings.WEB_ADMISSION_LIMIT,
         timeout=settings.WEB_ADMISSION_TIMEOUT,
     )
 )
-get_resolver().url_patterns  # noqa: B018 - imports the URL configuration and the views
 gc.collect()
 gc.freeze()
 gc.set_threshold(700, 10, 100)
