@@ -65,10 +65,12 @@ class ShortChainHandler(WSGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         if is_async:
             raise ImproperlyConfigured("ShortChainHandler serves WSGI only")
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        handler = convert_exception_to_response(self._get_response)
+        # The lists and the chain BaseHandler.load_middleware fills (Django's stubs leave out
+        # these private names); none of the lane's middleware hooks the view.
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        handler = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
         for path in reversed(self.chain_paths):
             instance = import_string(path)(handler)
             hooks = [hook for hook in _VIEW_HOOKS if hasattr(instance, hook)]
