@@ -38,6 +38,15 @@ def _empty_cache() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _one_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's data, the request's period and the expected days all read one moment: a
+    midnight in Berlin between two readings of the clock would move the period under the
+    test (CI runs at any hour)."""
+    moment = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+
+
 def yesterday_noon() -> datetime:
     today = timezone.now().astimezone(BERLIN).date()
     return datetime.combine(today - timedelta(days=1), time(12), tzinfo=BERLIN)
