@@ -28,9 +28,9 @@ LANE_PATHS = ("/api/v1/sensor_input", "/api/v2/energy", "/api/v2/gas", "/api/v2/
 
 
 @pytest.fixture
-def in_test_transaction() -> Iterator[None]:
-    """Django's handlers close the connection around each request; the test's transaction must
-    outlive them (as Django's own test client arranges)."""
+def connection_kept() -> Iterator[None]:
+    """Django's handlers close an obsolete database connection around each request; the test
+    keeps one connection across its requests and queries, as Django's own test client does."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
@@ -136,7 +136,7 @@ def test_a_middleware_that_hooks_the_view_cannot_join_a_short_chain() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("in_test_transaction")
+@pytest.mark.usefixtures("connection_kept")
 @pytest.mark.parametrize("path", LANE_PATHS)
 def test_the_lane_answers_byte_for_byte_as_the_full_chain(path: str) -> None:
     full, lane = WSGIHandler(), _sensor_lane()
