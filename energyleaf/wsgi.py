@@ -23,23 +23,22 @@ import os
 
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
-from django.urls import get_resolver, reverse
+from django.urls import get_resolver
 
 from energyleaf.common.admission import admission_limited
 from energyleaf.common.corked import Corked
-from energyleaf.common.lanes import LanedApplication, ShortChainHandler, lane_middleware
+from energyleaf.common.lanes import LanedApplication, short_chain_for
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "energyleaf.settings.base")
 
 django_application = get_wsgi_application()
 get_resolver().url_patterns  # noqa: B018 - imports the URL configuration and the views
-sensor_paths = [reverse(name) for name in settings.SENSOR_LANE_URL_NAMES]
-sensor_lane = ShortChainHandler(
-    lane_middleware(settings.SENSOR_LANE_SKIPPED_MIDDLEWARE), paths=sensor_paths
+sensor_lane = short_chain_for(
+    settings.SENSOR_LANE_URL_NAMES, settings.SENSOR_LANE_SKIPPED_MIDDLEWARE
 )
 application = Corked(
     admission_limited(
-        LanedApplication(django_application, dict.fromkeys(sensor_paths, sensor_lane)),
+        LanedApplication(django_application, dict.fromkeys(sensor_lane.matches, sensor_lane)),
         limit=settings.WEB_ADMISSION_LIMIT,
         timeout=settings.WEB_ADMISSION_TIMEOUT,
     )

@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest
-from django.urls import ResolverMatch, get_resolver
+from django.urls import ResolverMatch, get_resolver, reverse
 from django.utils.module_loading import import_string
 
 WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -42,6 +42,12 @@ def lane_middleware(skipped: Iterable[str]) -> list[str]:
     not have, such as WhiteNoise under the test settings, are nothing to skip)."""
     skip = set(skipped)
     return [path for path in settings.MIDDLEWARE if path not in skip]
+
+
+def short_chain_for(url_names: Iterable[str], skipped: Iterable[str]) -> ShortChainHandler:
+    """The handler of a lane: `MIDDLEWARE` without `skipped`, for the paths of `url_names`
+    (its `matches` are the paths to send to it)."""
+    return ShortChainHandler(lane_middleware(skipped), paths=[reverse(name) for name in url_names])
 
 
 class ShortChainHandler(WSGIHandler):

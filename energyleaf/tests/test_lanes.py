@@ -14,9 +14,8 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import override_settings
-from django.urls import reverse
 
-from energyleaf.common.lanes import LanedApplication, ShortChainHandler, lane_middleware
+from energyleaf.common.lanes import LanedApplication, ShortChainHandler, short_chain_for
 from energyleaf.users.tests.factories import UserFactory
 from sensors.models import Reading, Sensor
 from sensors.protobuf import energyleaf_pb2 as pb
@@ -41,8 +40,8 @@ def connection_kept() -> Iterator[None]:
 
 
 def _sensor_lane() -> ShortChainHandler:
-    paths = [reverse(name) for name in settings.SENSOR_LANE_URL_NAMES]
-    return ShortChainHandler(lane_middleware(settings.SENSOR_LANE_SKIPPED_MIDDLEWARE), paths)
+    """The lane as energyleaf/wsgi.py builds it."""
+    return short_chain_for(settings.SENSOR_LANE_URL_NAMES, settings.SENSOR_LANE_SKIPPED_MIDDLEWARE)
 
 
 def _call(
