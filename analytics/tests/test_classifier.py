@@ -39,6 +39,7 @@ from analytics.compute.classifier.training import (
     calibrators_fit,
     classified_categories,
     dataset_restrict,
+    fold_span,
     household_dataset,
     peak_dataset_build,
     validate_held_out_programmes,
@@ -217,9 +218,21 @@ def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
     assert sum(band["count"] for band in unseen["reliability"]) == unseen["tested_peaks"] * len(
         sidecar["classes"]
     )
+    folds = unseen["folds"]
+    # Two folds: each tests one half, beyond every training device.
+    assert [fold["tested_devices"] for fold in folds] == ["beyond", "beyond"]
+    for fold in folds:
+        assert {"macro_f1", "uncalibrated_macro_f1", "device_positions"} <= set(fold)
     text = (tiny_model_dir / version / "validation.txt").read_text()
-    assert text.count("macro-F1") == 3
+    assert text.count("macro-F1") == 3 + len(folds)
+    assert text.count("beyond the training devices' span") == 2
     assert "Unseen devices" in text
+
+
+def test_only_inner_folds_test_devices_inside_the_training_span() -> None:
+    assert [fold_span(f, 3) for f in range(3)] == ["beyond", "inside", "beyond"]
+    assert [fold_span(f, 5) for f in range(5)] == ["beyond", "inside", "inside", "inside", "beyond"]
+    assert [fold_span(f, 2) for f in range(2)] == ["beyond", "beyond"]
 
 
 def test_held_out_programmes_never_train_on_what_they_test() -> None:

@@ -72,6 +72,14 @@ def _unseen_table(part: dict[str, Any]) -> list[str]:
         f"{_format_metric(part['uncalibrated_macro_f1']).strip()}); no suggestion for "
         f"{part['peaks_abstained']} of {part['tested_peaks']} peaks"
     )
+    lines.append("  per fold (devices of one third of the power and cycle-length ranges):")
+    lines.extend(
+        f"  fold {fold['fold']}: positions {fold['device_positions'][0]:.2f}-"
+        f"{fold['device_positions'][1]:.2f}, {fold['tested_devices']} the training devices' "
+        f"span, {fold['test']} peaks: macro-F1 {_format_metric(fold['macro_f1']).strip()} "
+        f"(uncalibrated {_format_metric(fold['uncalibrated_macro_f1']).strip()})"
+        for fold in part.get("folds", [])
+    )
     lines.append("  reliability (peak x category pairs per calibrated probability band):")
     lines.append(f"  {'band':11} {'pairs':>7} {'mean p':>7} {'right':>6}")
     lines.extend(

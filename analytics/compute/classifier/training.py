@@ -579,6 +579,14 @@ def _fold_programmes(programmes: dict[str, list[str]], folds: int) -> list[froze
     return [frozenset(h) for h in held]
 
 
+def fold_span(fold: int, folds: int) -> str:
+    """Where fold `fold`'s tested devices lie against its training devices: "inside" for an
+    inner third, which has training devices on both sides in power and in cycle length (as a
+    new household's device inside the simulated ranges has for the final model), "beyond" for
+    an outer third, more powerful and longer (or weaker and shorter) than any training device."""
+    return "inside" if 0 < fold < folds - 1 else "beyond"
+
+
 def _third(position: float, folds: int) -> int:
     return min(int(position * folds), folds - 1)
 
@@ -753,18 +761,27 @@ def validate_unseen_devices(
         raw = (
             model.raw_proba(evaluation.features) if len(evaluation) else np.zeros((0, len(classes)))
         )
+        fold_calibrated = calibrate(raw, classes, model.calibrators)
+        fold_truth = evaluation.labels(config.label_share)
         raws.append(raw)
-        calibrated.append(calibrate(raw, classes, model.calibrators))
-        truths.append(evaluation.labels(config.label_share))
+        calibrated.append(fold_calibrated)
+        truths.append(fold_truth)
         folds_report.append(
             {
                 "fold": fold,
                 "held_out_programmes": sorted(held[fold]),
                 "device_positions": list(third),
+                "tested_devices": fold_span(fold, config.folds),
                 "train": int(train.sum()),
                 "calibration_days": config.calibration_days,
                 "evaluation_days": config.evaluation_days,
                 "test": len(evaluation),
+                "macro_f1": _unseen_scores(
+                    fold_truth, fold_calibrated, candidates, classes, config
+                )["macro_f1"],
+                "uncalibrated_macro_f1": _unseen_scores(
+                    fold_truth, raw, candidates, classes, config
+                )["macro_f1"],
             }
         )
     class_columns = [list(candidates).index(c) for c in classes]
