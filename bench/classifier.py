@@ -30,7 +30,11 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from analytics.compute.classifier.artefact import MODEL_FILE, artefact_load  # noqa: E402
-from analytics.compute.classifier.features import intervals_from_readings, peak_features  # noqa: E402
+from analytics.compute.classifier.features import (  # noqa: E402
+    context_from_readings,
+    intervals_from_readings,
+    peak_features,
+)
 from analytics.compute.classifier.peaks import history_peaks  # noqa: E402
 from analytics.compute.classifier.pipeline import classifier_build  # noqa: E402
 from analytics.compute.classifier.training import (  # noqa: E402
@@ -81,7 +85,8 @@ def main() -> int:
                     )
                     if series.power_w.size == 0:
                         continue
-                    features = peak_features(series)
+                    context = context_from_readings(t, kwh, start_ns=instant_ns(peak.start))
+                    features = peak_features(series, context)
                     b = time.perf_counter()
                     model.classifier.predict_proba(features[None, :])
                     c = time.perf_counter()

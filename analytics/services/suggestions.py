@@ -24,7 +24,10 @@ from django.conf import settings
 from django.db import transaction
 
 from analytics.compute.classifier.features import (
+    CONTEXT_FLOOR_S,
+    PeakContext,
     PowerSeries,
+    context_from_readings,
     intervals_from_readings,
     intervals_from_samples,
     peak_features,
@@ -36,6 +39,7 @@ from analytics.selectors.detection import sensor_readings_arrays
 from analytics.selectors.suggestions import peaks_needing_suggestions
 from analytics.tasks import suggest_devices_task
 from energyleaf.common.exceptions import ApplicationError
+from sensors.selectors.assignments import sensor_periods
 
 if TYPE_CHECKING:
     from analytics.compute.classifier.artefact import LoadedModel
@@ -129,17 +133,37 @@ def classifier_train(
     return result
 
 
-def _series_for(sequence: Sequence) -> PowerSeries:
-    t_ns, kwh = sensor_readings_arrays(
-        sensor_id=sequence.sensor_id, start=sequence.start, end=sequence.end
+def _series_for(sequence: Sequence) -> tuple[PowerSeries, PeakContext]:
+    """The peak's power series and its context (the hour before it), from the readings of the
+    household whose peak it is: the context never reaches into a previous household's time
+    with the sensor."""
+    period = next(
+        (
+            p
+            for p in sensor_periods(sensor_id=sequence.sensor_id)
+            if p.household_key == sequence.household_key
+            and p.clip(sequence.start, sequence.end) is not None
+        ),
+        None,
     )
-    return intervals_from_readings(
+    t_ns, kwh = sensor_readings_arrays(
+        sensor_id=sequence.sensor_id,
+        start=sequence.start - timedelta(seconds=CONTEXT_FLOOR_S),
+        end=sequence.end,
+        period=period,
+    )
+    start_ns = instant_ns(sequence.start)
+    series = intervals_from_readings(
         t_ns,
         kwh,
-        start_ns=instant_ns(sequence.start),
+        start_ns=start_ns,
         end_ns=instant_ns(sequence.end),
         max_gap_s=DEFAULT_CONFIG.max_reading_gap_s,
     )
+    context = context_from_readings(
+        t_ns, kwh, start_ns=start_ns, max_gap_s=DEFAULT_CONFIG.max_reading_gap_s
+    )
+    return series, context
 
 
 def suggestions_make(*, sequence_ids: Iterable[int]) -> int:
@@ -155,10 +179,10 @@ def suggestions_make(*, sequence_ids: Iterable[int]) -> int:
     )
     made = 0
     for peak in peaks:
-        series = _series_for(peak)
+        series, context = _series_for(peak)
         if series.power_w.size == 0:
             continue
-        probs = probabilities(model, peak_features(series)[None, :])[0]
+        probs = probabilities(model, peak_features(series, context)[None, :])[0]
         with transaction.atomic():
             DeviceSuggestion.objects.filter(sequence=peak, model_version=model.version).delete()
             DeviceSuggestion.objects.bulk_create(
@@ -242,6 +266,7 @@ def samples_classify(
             series = intervals_from_samples(times, power)
         except ValueError as error:
             raise ApplicationError(f"peaks[{index}]: {error}.", code="invalid_peak") from error
+        # The request has the peak alone: its context features are unknown (NaN).
         rows.append(peak_features(series))
     if not rows:
         return [], model.version

@@ -25,6 +25,7 @@ from analytics.compute.classifier.artefact import (
 from analytics.compute.classifier.features import (
     FEATURE_NAMES,
     PowerSeries,
+    context_from_readings,
     intervals_from_readings,
     intervals_from_samples,
     peak_features,
@@ -43,6 +44,7 @@ from analytics.compute.classifier.training import (
     household_dataset,
     peak_dataset_build,
     validate_held_out_programmes,
+    without_context,
 )
 from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import detect_peaks_own_reference
@@ -86,6 +88,39 @@ def test_features_see_switching() -> None:
     switching = peak_features(PowerSeries(np.full(40, 15.0), power))
     assert switching[F["big_steps_per_hour"]] > 20 > steady[F["big_steps_per_hour"]]
     assert switching[F["cv"]] > 0.5
+
+
+def _register(power_w: np.ndarray, step_s: int = 15) -> tuple[np.ndarray, np.ndarray]:
+    """Readings every `step_s` of a meter drawing `power_w[i]` over the interval ending at
+    reading i: instants (ns) and each reading's consumption (kWh; NaN for the first)."""
+    times = (np.arange(power_w.size, dtype=np.int64) * step_s + 1_700_000_000) * 1_000_000_000
+    kwh = power_w * step_s / 3_600_000
+    kwh[0] = np.nan
+    return times, kwh
+
+
+def test_context_features_see_what_ran_before_the_peak() -> None:
+    # An hour at 100 W, a 400 W load for the last 20 minutes before a 2 kW peak of 5 minutes.
+    power = np.concatenate([np.full(240, 100.0), np.full(80, 500.0), np.full(20, 2000.0)])
+    times, kwh = _register(power)
+    start_ns = int(times[319])  # where the peak's first interval (at 2 kW) begins
+    context = context_from_readings(times, kwh, start_ns=start_ns)
+    assert context.floor_w == pytest.approx(100.0)
+    assert context.near_w == pytest.approx(500.0)
+    assert context.far_w == pytest.approx(300.0, rel=0.02)  # 10 of its 20 minutes at 500 W
+    series = intervals_from_readings(times, kwh, start_ns=start_ns, end_ns=int(times[-1]))
+    features = dict(zip(FEATURE_NAMES, peak_features(series, context), strict=True))
+    assert features["before_10min_lift"] == pytest.approx(np.log1p(400.0))
+    assert features["before_10_30min_lift"] == pytest.approx(np.log1p(200.0), rel=0.02)
+    assert features["before_10min_share"] == pytest.approx(400.0 / 1900.0)
+    # A kettle after nothing: no lift. No readings before: unknown. No context given: unknown.
+    quiet = np.concatenate([np.full(320, 100.0), np.full(20, 2000.0)])
+    times, kwh = _register(quiet)
+    nothing = peak_features(series, context_from_readings(times, kwh, start_ns=int(times[319])))
+    assert nothing[-3:].tolist() == [0.0, 0.0, 0.0]
+    first = context_from_readings(times, kwh, start_ns=int(times[0]))
+    assert np.isnan([first.floor_w, first.near_w, first.far_w]).all()
+    assert np.isnan(peak_features(series)[-3:]).all()
 
 
 def test_intervals_from_readings_skip_gaps_and_unknowns() -> None:
@@ -223,8 +258,12 @@ def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
     assert [fold["tested_devices"] for fold in folds] == ["beyond", "beyond"]
     for fold in folds:
         assert {"macro_f1", "uncalibrated_macro_f1", "device_positions"} <= set(fold)
+    alone = unseen["without_context"]
+    assert set(alone["per_category"]) == set(unseen["per_category"])
+    assert {"macro_f1", "uncalibrated_macro_f1"} <= set(alone)
     text = (tiny_model_dir / version / "validation.txt").read_text()
-    assert text.count("macro-F1") == 3 + len(folds)
+    assert text.count("macro-F1") == 4 + len(folds)
+    assert "without their context" in text
     assert text.count("beyond the training devices' span") == 2
     assert "Unseen devices" in text
 
@@ -296,6 +335,51 @@ def test_history_classify_gives_every_category(tiny_model_dir: Path) -> None:
     assert kettle.start < peak.end
     assert isinstance(TrainingConfig().to_json()["seed"], int)
     assert peak.start < peak.end <= peak.start + timedelta(hours=1)
+
+
+def test_training_and_classify_readings_see_the_same_features(tiny_model_dir: Path) -> None:
+    """A kettle after a washing-machine-like half hour: the peak of training's labelling and the
+    peak of `history_classify` get the same probabilities from one model, context included."""
+    model = artefact_load(tiny_model_dir)
+    config = HouseholdConfig(
+        activities=(),
+        planned=(
+            PlannedRun("WASHINGMACHINE/ECO-H1/mode2", 7 * 3600, exact=True),
+            PlannedRun("KETTLE/ECO-H1/mode0", 12 * 3600, duration_s=240, exact=True),
+        ),
+        fridge=False,
+        freezer_probability=0.0,
+        unlabelled=False,
+    )
+    household = simulate_household(START, 1, seed=5, config=config)
+    dataset = household_dataset(household, model.categories)
+    assert len(dataset) >= 2
+    assert np.isfinite(dataset.features[:, -3:]).all()
+    served = history_classify(model, household.timestamps_ns, household.consumption_kwh)
+    assert len(served) == len(dataset)
+    expected = probabilities(model, dataset.features)
+    for peak, probs in zip(served, expected, strict=True):
+        assert peak.probs == pytest.approx(probs)
+
+
+def test_peaks_without_context_take_their_own_calibration(tiny_model_dir: Path) -> None:
+    classifier = artefact_load(tiny_model_dir).classifier
+    household, _ = _quiet_kettle_day()
+    dataset = household_dataset(household, classifier.categories)
+    alone = without_context(dataset.features)
+    assert np.isfinite(dataset.features[:, -3:]).all()
+    assert np.isnan(alone[:, -3:]).all()
+    proba = classifier.predict_proba(np.vstack([dataset.features, alone]))
+    categories = classifier.categories
+    raw, raw_alone = classifier.raw_proba(dataset.features), classifier.raw_proba(alone)
+    assert proba[: len(dataset)] == pytest.approx(
+        calibrate(raw, categories, classifier.calibrators)
+    )
+    expected_alone = calibrate(raw_alone, categories, classifier.calibrators_without_context)
+    assert proba[len(dataset) :] == pytest.approx(expected_alone)
+    # the other maps really are other: through the meter's maps the numbers would differ
+    assert not np.allclose(calibrate(raw_alone, categories, classifier.calibrators), expected_alone)
+    assert set(classifier.calibrators_without_context) == set(classifier.categories)
 
 
 def test_unknown_model_logs_nothing_at_import(caplog: pytest.LogCaptureFixture) -> None:

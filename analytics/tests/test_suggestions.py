@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import numpy as np
 import pytest
 from django.urls import reverse
 from kombu.exceptions import OperationalError as BrokerError
@@ -300,3 +301,58 @@ class TestCatchUp:
 
         entry = default_entry("suggestions-catch-up")
         assert entry.task == "analytics.suggest_devices_catch_up"
+
+
+def _features_served(peak: Sequence) -> Any:
+    """The feature row `suggestions_make` classifies for `peak`."""
+    from analytics.compute.classifier import artefact
+
+    with mock.patch.object(artefact, "probabilities", wraps=artefact.probabilities) as spy:
+        assert suggestions_make(sequence_ids=[peak.pk]) == 1
+    return spy.call_args.args[1][0]
+
+
+def test_the_context_is_the_hour_before_the_peak_in_its_own_household(
+    trained_model: Path,
+) -> None:
+    """A 300 W load runs the half hour before a 2 kW peak (a washing machine filling before it
+    heats): the served features see it above the floor of 100 W. After the sensor moved to
+    another household five minutes before the peak, nothing of the previous household's time
+    reaches them."""
+    from analytics.compute.classifier.features import FEATURE_NAMES
+    from energyleaf.users.tests.factories import UserFactory
+    from sensors.services import sensor_assign
+
+    near, far, share = (
+        FEATURE_NAMES.index(name)
+        for name in ("before_10min_lift", "before_10_30min_lift", "before_10min_share")
+    )
+    start, end = W1 + timedelta(minutes=24), W1 + timedelta(minutes=42)
+    loads = [(start - timedelta(minutes=30), start, 300.0), (start, end, 2000.0)]
+    sensors, owners = [], []
+    for moved in (False, True):
+        owner = UserFactory()
+        sensor = SensorFactory(user=owner)
+        readings_from_power(
+            sensor, start=W1 - timedelta(hours=2), end=W2, base_w=100.0, noise_w=0.0, loads=loads
+        )
+        if moved:
+            owner = UserFactory()
+            sensor_assign(sensor=sensor, user=owner, at=start - timedelta(minutes=5))
+        sensors.append(sensor)
+        owners.append(owner.pk)
+    kept, moved_sensor = (
+        SequenceFactory(sensor=sensor, start=start, end=end) for sensor in sensors
+    )
+    assert [kept.household_key, moved_sensor.household_key] == owners
+
+    row = _features_served(kept)
+    assert row[near] == pytest.approx(np.log1p(300.0), abs=0.01)
+    assert row[far] == pytest.approx(np.log1p(300.0), abs=0.01)
+    assert row[share] == pytest.approx(300.0 / 1900.0, abs=0.01)
+
+    row = _features_served(moved_sensor)
+    # Only the last five minutes before the peak are the household's: they set the floor
+    # themselves, and the 10-30 minutes before are unknown.
+    assert row[near] == pytest.approx(0.0, abs=0.01)
+    assert np.isnan(row[far])

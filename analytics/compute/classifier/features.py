@@ -1,11 +1,17 @@
-"""Features of one peak, computed from its power series alone.
+"""Features of one peak: its power series, and the household's power in the half hour before it.
 
 A peak reaches the classifier as power samples: each sample is the mean power (W) over an
 interval that ends at the sample's instant. From a meter the intervals are those between
 consecutive readings inside the peak (`intervals_from_readings`); from `/api/v1/ml` they are the
-request's (timestamp, power) pairs (`intervals_from_samples`). The features use nothing else —
-not the time of day, not the household — so training, serving, the endpoint and
-`classify_readings` compute exactly the same numbers for the same peak.
+request's (timestamp, power) pairs (`intervals_from_samples`).
+
+From a meter the classifier also sees what came just before the peak (`PeakContext`,
+`context_from_readings`): a washing machine's or dishwasher's heater phase follows its own
+filling, pumping and tumbling at a few hundred watts, which the detector leaves out of the peak;
+a kettle's or a toaster's follows nothing. `/api/v1/ml` sends the peak alone: its context
+features are missing (NaN), which the model takes as such. Nothing else is used — not the time
+of day, not the household — so training, serving and `classify_readings` compute exactly the
+same numbers for the same peak of the same readings.
 
 Every feature is scale-aware where that carries information (power levels in W, duration,
 energy) and shape-aware otherwise (ratios, fractions of time, switching rate), so two devices of
@@ -80,7 +86,20 @@ FEATURE_NAMES: tuple[str, ...] = (
     "excess_std",
     "log_max_excess_w",
     "log_excess_energy_wh",
+    # The half hour before the peak, against the floor of the hour before it (`PeakContext`):
+    # NaN where that is unknown.
+    "before_10min_lift",
+    "before_10_30min_lift",
+    "before_10min_share",
 )
+CONTEXT_FEATURE_NAMES = FEATURE_NAMES[-3:]
+# The context: the floor is the low (5 %) quantile of the intervals' power in the hour before
+# the peak; the lifts are the mean power in the 10 minutes and in the 10-30 minutes before the
+# peak above that floor.
+CONTEXT_FLOOR_S = 3600
+CONTEXT_NEAR_S = 600
+CONTEXT_FAR_S = 1800
+_CONTEXT_FLOOR_QUANTILE = 5.0
 
 
 @dataclass(frozen=True)
@@ -244,9 +263,80 @@ def _shape_features(
     ]
 
 
-def peak_features(series: PowerSeries) -> npt.NDArray[np.float64]:
-    """The feature vector (order of `FEATURE_NAMES`) of one peak. Raises ValueError when the
-    series is empty."""
+@dataclass(frozen=True)
+class PeakContext:
+    """The household's power before a peak (W, NaN where no reading tells): `floor_w` the low
+    quantile of the hour before, `near_w` the mean of the last 10 minutes, `far_w` of the 10 to
+    30 minutes before that."""
+
+    floor_w: float
+    near_w: float
+    far_w: float
+
+    @classmethod
+    def unknown(cls) -> PeakContext:
+        return cls(np.nan, np.nan, np.nan)
+
+
+def _mean_power(series: PowerSeries) -> float:
+    if series.power_w.size == 0:
+        return float("nan")
+    return float(np.average(series.power_w, weights=series.duration_s))
+
+
+def context_from_readings(
+    timestamps_ns: npt.NDArray[np.int64],
+    consumption_kwh: npt.NDArray[np.float64],
+    *,
+    start_ns: int,
+    max_gap_s: float = 300.0,
+) -> PeakContext:
+    """The context of a peak starting at `start_ns` from the readings before it (the arrays as
+    for `intervals_from_readings`; readings from `start_ns` - CONTEXT_FLOOR_S on are used)."""
+
+    def window(seconds_before: int, until_s_before: int = 0) -> PowerSeries:
+        return intervals_from_readings(
+            timestamps_ns,
+            consumption_kwh,
+            start_ns=start_ns - seconds_before * _NS_PER_S,
+            end_ns=start_ns - until_s_before * _NS_PER_S,
+            max_gap_s=max_gap_s,
+        )
+
+    hour = window(CONTEXT_FLOOR_S)
+    floor = (
+        float(np.percentile(hour.power_w, _CONTEXT_FLOOR_QUANTILE))
+        if hour.power_w.size
+        else float("nan")
+    )
+    return PeakContext(
+        floor_w=floor,
+        near_w=_mean_power(window(CONTEXT_NEAR_S)),
+        far_w=_mean_power(window(CONTEXT_FAR_S, CONTEXT_NEAR_S)),
+    )
+
+
+def _context_features(context: PeakContext, peak_mean_w: float) -> list[float]:
+    floor = context.floor_w
+
+    def lift(level: float) -> float:
+        if not (np.isfinite(level) and np.isfinite(floor)):
+            return float("nan")
+        return float(np.log1p(max(level - floor, 0.0)))
+
+    share = (
+        max(context.near_w - floor, 0.0) / max(peak_mean_w - floor, 1.0)
+        if np.isfinite(context.near_w) and np.isfinite(floor)
+        else float("nan")
+    )
+    return [lift(context.near_w), lift(context.far_w), share]
+
+
+def peak_features(
+    series: PowerSeries, context: PeakContext | None = None
+) -> npt.NDArray[np.float64]:
+    """The feature vector (order of `FEATURE_NAMES`) of one peak; without `context` its
+    features are NaN. Raises ValueError when the series is empty."""
     power, weights = series.power_w, series.duration_s
     if power.size == 0:
         raise ValueError("a peak needs at least one interval with data")
@@ -303,6 +393,7 @@ def peak_features(series: PowerSeries) -> npt.NDArray[np.float64]:
         *bands,
         lag1,
         *_shape_features(power, weights, duration),
+        *_context_features(context or PeakContext.unknown(), mean),
     ]
     features = np.asarray(values, dtype=np.float64)
     if features.shape != (len(FEATURE_NAMES),):  # pragma: no cover - a programming error

@@ -22,7 +22,11 @@ from analytics.compute.classifier.artefact import (
     artefact_save,
     probabilities,
 )
-from analytics.compute.classifier.features import intervals_from_readings, peak_features
+from analytics.compute.classifier.features import (
+    context_from_readings,
+    intervals_from_readings,
+    peak_features,
+)
 from analytics.compute.classifier.peaks import history_peaks
 from analytics.compute.classifier.training import (
     PeakClassifier,
@@ -37,6 +41,8 @@ from analytics.compute.sequences import DEFAULT_CONFIG, DetectionConfig
 from simulation.appliances import ANTGEN_VERSION, CATEGORY_BY_ANTGEN_TYPE
 
 VALIDATION_FILE = "validation.txt"
+# A category's suggestions are judged (right at least half the time?) from this many on.
+PROMISE_MIN_SHOWN = 15
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,19 @@ def _unseen_table(part: dict[str, Any]) -> list[str]:
         f"{_format_metric(part['uncalibrated_macro_f1']).strip()}); no suggestion for "
         f"{part['peaks_abstained']} of {part['tested_peaks']} peaks"
     )
+    alone = part.get("without_context")
+    if alone is not None:
+        weak = [
+            f"{category} {m['tp']} of {m['tp'] + m['fp']}"
+            for category, m in alone["per_category"].items()
+            if m["classified"] and m["tp"] + m["fp"] >= PROMISE_MIN_SHOWN and m["tp"] < m["fp"]
+        ]
+        lines.append(
+            "  the same peaks without their context (as /api/v1/ml sees them): macro-F1 "
+            f"{_format_metric(alone['macro_f1']).strip()} (uncalibrated "
+            f"{_format_metric(alone['uncalibrated_macro_f1']).strip()}); suggestions right less "
+            f"than half the time: {', '.join(weak) or 'none'}"
+        )
     lines.append("  per fold (devices of one third of the power and cycle-length ranges):")
     lines.extend(
         f"  fold {fold['fold']}: positions {fold['device_positions'][0]:.2f}-"
@@ -170,7 +189,7 @@ def classifier_build(
         "detector": asdict(detection),
         "metrics": report,
     }
-    version = artefact_save(folder, classifier, sidecar, version_prefix="pc2-")
+    version = artefact_save(folder, classifier, sidecar, version_prefix="pc3-")
     (folder / version / VALIDATION_FILE).write_text(validation_table(report), encoding="utf-8")
     return BuildResult(version, folder / version, report, time.perf_counter() - began)
 
@@ -214,7 +233,13 @@ def history_classify(
             max_gap_s=detection.max_reading_gap_s,
         )
         if series.power_w.size:
-            rows.append(peak_features(series))
+            context = context_from_readings(
+                timestamps_ns,
+                consumption_kwh,
+                start_ns=instant_ns(peak.start),
+                max_gap_s=detection.max_reading_gap_s,
+            )
+            rows.append(peak_features(series, context))
             kept.append(peak)
     if not rows:
         return []

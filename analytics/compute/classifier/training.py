@@ -27,7 +27,10 @@ that really were that category, fitted on fresh simulated household-days that no
 on (`calibration_day_plan`): for the final model, devices anywhere in their ranges; for each fold of
 the unseen-device validation, devices of that fold's training region only, so the validation
 calibrates exactly as production does and its calibrated figures are the ones to expect. Wrong
-peaks count `calibration_negative_weight` times (docs/classifier.md, "Calibration").
+peaks count `calibration_negative_weight` times (docs/classifier.md, "Calibration"). A second
+set of maps, fitted on the same peaks with their context features removed, serves peaks whose
+context is unknown (`/api/v1/ml`); the unseen-device report gives their figure too
+(`without_context`).
 
 The model is one gradient-boosted tree ensemble per category (scikit-learn
 HistGradientBoostingClassifier, binary), seeded, without early stopping: the same data and seed
@@ -48,7 +51,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 
 from analytics.compute.classifier.features import (
+    CONTEXT_FEATURE_NAMES,
     FEATURE_NAMES,
+    context_from_readings,
     intervals_from_readings,
     peak_features,
 )
@@ -138,11 +143,11 @@ class TrainingConfig:
     threshold: float = 0.5
     # Calibration counts a wrong peak of the calibration days this many times
     # (`calibrators_fit`): a margin for devices and programmes further from the training ones
-    # than the calibration days' (docs/classifier.md, "Calibration": 1.0 gives the higher
-    # unseen-device macro-F1, 0.40 against 0.31, but then suggestions of four categories were
-    # right less than half the time on the unseen devices, and with 2.0 a kettle programme held
-    # out of training was suggested 19 times and right 7 times).
-    calibration_negative_weight: float = 3.0
+    # than the calibration days' (docs/classifier.md, "Calibration"). Lower weights give a
+    # higher unseen-device macro-F1 but break the promise that suggestions are right at least
+    # half the time: with 3.0 a kettle programme held out of training was suggested 15 times
+    # and right 6 times (`test_classifier_calibration.py`), with 4.0 12 times and right 6.
+    calibration_negative_weight: float = 4.0
     # Variation of one device's runs (the simulator's defaults); the variation between devices
     # is `device_spread` (simulation.households.DEVICE_SPREAD).
     power_jitter: float = 0.05
@@ -269,8 +274,14 @@ class _Rows:
             )
             if series.power_w.size == 0:
                 continue
+            context = context_from_readings(
+                household.timestamps_ns,
+                household.consumption_kwh,
+                start_ns=instant_ns(peak.start),
+                max_gap_s=DEFAULT_CONFIG.max_reading_gap_s,
+            )
             share, present, devices = _contributions(household, peak, categories)
-            self.features.append(peak_features(series))
+            self.features.append(peak_features(series, context))
             self.shares.append(share)
             self.sources.append(present)
             self.devices.append(devices)
@@ -341,6 +352,9 @@ class PeakClassifier:
     feature_names: tuple[str, ...]
     estimators: dict[str, HistGradientBoostingClassifier]
     calibrators: dict[str, Calibrator] = field(default_factory=dict)
+    # The maps for peaks whose context is unknown (`/api/v1/ml`): fitted on the same
+    # calibration peaks with their context features removed.
+    calibrators_without_context: dict[str, Calibrator] = field(default_factory=dict)
 
     def raw_proba(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Uncalibrated probabilities, n x len(categories), for n x len(feature_names)."""
@@ -356,8 +370,32 @@ class PeakClassifier:
         return np.column_stack(columns) if columns else np.zeros((matrix.shape[0], 0))
 
     def predict_proba(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Calibrated probabilities, n x len(categories), for n x len(feature_names)."""
-        return calibrate(self.raw_proba(features), self.categories, self.calibrators)
+        """Calibrated probabilities, n x len(categories), for n x len(feature_names): a peak
+        without context goes through `calibrators_without_context`."""
+        matrix = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        raw = self.raw_proba(matrix)
+        unknown = context_unknown(matrix)
+        out = calibrate(raw, self.categories, self.calibrators)
+        if self.calibrators_without_context and unknown.any():
+            out[unknown] = calibrate(
+                raw[unknown], self.categories, self.calibrators_without_context
+            )
+        return out
+
+
+_CONTEXT_COLUMNS = [FEATURE_NAMES.index(name) for name in CONTEXT_FEATURE_NAMES]
+
+
+def context_unknown(features: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Rows (peaks) none of whose context features is known."""
+    return np.asarray(np.isnan(features[:, _CONTEXT_COLUMNS]).all(axis=1), dtype=bool)
+
+
+def without_context(features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The features as `/api/v1/ml` sees the same peaks: context features unknown."""
+    out = np.array(features, dtype=np.float64, copy=True)
+    out[:, _CONTEXT_COLUMNS] = np.nan
+    return out
 
 
 @dataclass
@@ -696,19 +734,23 @@ def calibrators_from_days(
     candidates: Sequence[str],
     config: TrainingConfig,
     progress: Callable[[int], None] | None = None,
-) -> dict[str, Calibrator]:
-    """Calibration maps fitted on `model`'s own raw scores over the peaks of `days`."""
+) -> None:
+    """Fit `model`'s calibration maps on its own raw scores over the peaks of `days`: one set
+    for the peaks as the meter gives them, one for the same peaks without their context."""
     calibration = _simulated_dataset(days, candidates, progress)
     columns = [list(candidates).index(c) for c in model.categories]
-    raw = (
-        model.raw_proba(calibration.features)
-        if len(calibration)
-        else np.zeros((0, len(model.categories)))
-    )
     truth = calibration.labels(config.label_share)[:, columns]
-    return calibrators_fit(
-        [(raw, truth)], model.categories, negative_weight=config.calibration_negative_weight
-    )
+    for attribute, features in (
+        ("calibrators", calibration.features),
+        ("calibrators_without_context", without_context(calibration.features)),
+    ):
+        raw = (
+            model.raw_proba(features) if len(calibration) else np.zeros((0, len(model.categories)))
+        )
+        maps = calibrators_fit(
+            [(raw, truth)], model.categories, negative_weight=config.calibration_negative_weight
+        )
+        setattr(model, attribute, maps)
 
 
 def validate_unseen_devices(
@@ -727,6 +769,8 @@ def validate_unseen_devices(
     raws: list[npt.NDArray[np.float64]] = []
     calibrated: list[npt.NDArray[np.float64]] = []
     truths: list[npt.NDArray[np.bool_]] = []
+    raws_alone: list[npt.NDArray[np.float64]] = []
+    calibrated_alone: list[npt.NDArray[np.float64]] = []
     folds_report = []
     for fold in range(config.folds):
         near = np.array(
@@ -744,7 +788,7 @@ def validate_unseen_devices(
         if not train.any():
             raise ValueError("the unseen-device validation needs devices spread over their ranges")
         model = _fit(dataset.features[train], labels[train], classes, config)
-        model.calibrators = calibrators_from_days(
+        calibrators_from_days(
             model, calibration_day_plan(config, fold, held[fold]), candidates, config, progress
         )
         third = (fold / config.folds, (fold + 1) / config.folds)
@@ -758,14 +802,17 @@ def validate_unseen_devices(
             candidates,
             progress,
         )
-        raw = (
-            model.raw_proba(evaluation.features) if len(evaluation) else np.zeros((0, len(classes)))
-        )
-        fold_calibrated = calibrate(raw, classes, model.calibrators)
+        empty = np.zeros((0, len(classes)))
+        raw = model.raw_proba(evaluation.features) if len(evaluation) else empty
+        fold_calibrated = model.predict_proba(evaluation.features) if len(evaluation) else empty
         fold_truth = evaluation.labels(config.label_share)
         raws.append(raw)
         calibrated.append(fold_calibrated)
         truths.append(fold_truth)
+        # The same peaks as `/api/v1/ml` sees them, without their context.
+        peaks_alone = without_context(evaluation.features)
+        raws_alone.append(model.raw_proba(peaks_alone) if len(evaluation) else empty)
+        calibrated_alone.append(model.predict_proba(peaks_alone) if len(evaluation) else empty)
         folds_report.append(
             {
                 "fold": fold,
@@ -791,6 +838,13 @@ def validate_unseen_devices(
     report = _unseen_scores(truth_all, proba, candidates, classes, config)
     uncalibrated = _unseen_scores(truth_all, raw_all, candidates, classes, config)
     report["uncalibrated_macro_f1"] = uncalibrated["macro_f1"]
+    scores_alone = _unseen_scores(
+        truth_all, np.vstack(calibrated_alone), candidates, classes, config
+    )
+    scores_alone["uncalibrated_macro_f1"] = _unseen_scores(
+        truth_all, np.vstack(raws_alone), candidates, classes, config
+    )["macro_f1"]
+    report["without_context"] = scores_alone
     report["tested_peaks"] = int(truth_all.shape[0])
     report["peaks_with_a_true_cause"] = int(np.count_nonzero(truth_all.any(axis=1)))
     shown = proba >= config.threshold
@@ -836,9 +890,7 @@ def classifier_train(
     model = _fit(dataset.features, labels, dataset.categories, config)
     seconds["final_fit"] = time.perf_counter() - began
     began = time.perf_counter()
-    model.calibrators = calibrators_from_days(
-        model, calibration_day_plan(config), candidates, config, progress
-    )
+    calibrators_from_days(model, calibration_day_plan(config), candidates, config, progress)
     seconds["calibration"] = time.perf_counter() - began
     report["seconds_by_step"] = {key: round(value, 2) for key, value in seconds.items()}
     return model, report
