@@ -32,7 +32,11 @@ from analytics.compute.classifier.features import (
 )
 from analytics.compute.classifier.history import HistoryError, history_from_line
 from analytics.compute.classifier.peaks import history_peaks
-from analytics.compute.classifier.pipeline import classifier_build, history_classify
+from analytics.compute.classifier.pipeline import (
+    _broken_promises,
+    classifier_build,
+    history_classify,
+)
 from analytics.compute.classifier.training import (
     TrainingConfig,
     calibrate,
@@ -264,8 +268,26 @@ def test_validation_report_and_sidecar(tiny_model_dir: Path) -> None:
     text = (tiny_model_dir / version / "validation.txt").read_text()
     assert text.count("macro-F1") == 4 + len(folds)
     assert "without their context" in text
+    assert text.count("right less than half the time") == 2
     assert text.count("beyond the training devices' span") == 2
     assert "Unseen devices" in text
+
+
+def test_validation_names_the_categories_whose_suggestions_break_the_promise() -> None:
+    def scores(tp: int, fp: int, classified: bool = True) -> dict[str, object]:
+        return {"tp": tp, "fp": fp, "classified": classified}
+
+    part = {
+        "per_category": {
+            "kettle": scores(7, 8),  # 15 shown, fewer than half right
+            "toaster": scores(6, 8),  # 14 shown: too few to judge
+            "dryer": scores(8, 8),  # exactly half
+            "tvsAndMonitors": scores(0, 20, classified=False),
+        }
+    }
+    assert _broken_promises(part) == "kettle 7 of 15"
+    part["per_category"]["kettle"] = scores(8, 7)
+    assert _broken_promises(part) == "none"
 
 
 def test_only_inner_folds_test_devices_inside_the_training_span() -> None:

@@ -57,6 +57,17 @@ def _format_metric(value: object) -> str:
     return "  n/a" if value is None else f"{float(value):5.2f}"  # type: ignore[arg-type]
 
 
+def _broken_promises(part: dict[str, Any]) -> str:
+    """The classified categories with at least PROMISE_MIN_SHOWN suggestions of which fewer
+    than half were right, as "kettle 22 of 52, ..." ("none" without)."""
+    broken = [
+        f"{category} {m['tp']} of {m['tp'] + m['fp']}"
+        for category, m in part["per_category"].items()
+        if m["classified"] and m["tp"] + m["fp"] >= PROMISE_MIN_SHOWN and m["tp"] < m["fp"]
+    ]
+    return ", ".join(broken) or "none"
+
+
 def _unseen_table(part: dict[str, Any]) -> list[str]:
     lines = [
         "Unseen devices (the estimate for a new household's appliances): whole pipeline on "
@@ -78,18 +89,17 @@ def _unseen_table(part: dict[str, Any]) -> list[str]:
         f"{_format_metric(part['uncalibrated_macro_f1']).strip()}); no suggestion for "
         f"{part['peaks_abstained']} of {part['tested_peaks']} peaks"
     )
+    lines.append(
+        f"  suggestions right less than half the time (of at least {PROMISE_MIN_SHOWN}): "
+        f"{_broken_promises(part)}"
+    )
     alone = part.get("without_context")
     if alone is not None:
-        weak = [
-            f"{category} {m['tp']} of {m['tp'] + m['fp']}"
-            for category, m in alone["per_category"].items()
-            if m["classified"] and m["tp"] + m["fp"] >= PROMISE_MIN_SHOWN and m["tp"] < m["fp"]
-        ]
         lines.append(
             "  the same peaks without their context (as /api/v1/ml sees them): macro-F1 "
             f"{_format_metric(alone['macro_f1']).strip()} (uncalibrated "
             f"{_format_metric(alone['uncalibrated_macro_f1']).strip()}); suggestions right less "
-            f"than half the time: {', '.join(weak) or 'none'}"
+            f"than half the time: {_broken_promises(alone)}"
         )
     lines.append("  per fold (devices of one third of the power and cycle-length ranges):")
     lines.extend(
