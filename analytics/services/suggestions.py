@@ -39,7 +39,7 @@ from analytics.selectors.detection import sensor_readings_arrays
 from analytics.selectors.suggestions import peaks_needing_suggestions
 from analytics.tasks import suggest_devices_task
 from energyleaf.common.exceptions import ApplicationError
-from sensors.selectors.assignments import sensor_periods
+from sensors.selectors.assignments import Period, sensors_periods
 
 if TYPE_CHECKING:
     from analytics.compute.classifier.artefact import LoadedModel
@@ -133,14 +133,14 @@ def classifier_train(
     return result
 
 
-def _series_for(sequence: Sequence) -> tuple[PowerSeries, PeakContext]:
+def _series_for(sequence: Sequence, periods: SequenceOf[Period]) -> tuple[PowerSeries, PeakContext]:
     """The peak's power series and its context (the hour before it), from the readings of the
-    household whose peak it is: the context never reaches into a previous household's time
-    with the sensor."""
+    household whose peak it is (`periods`: the sensor's): the context never reaches into a
+    previous household's time with the sensor."""
     period = next(
         (
             p
-            for p in sensor_periods(sensor_id=sequence.sensor_id)
+            for p in periods
             if p.household_key == sequence.household_key
             and p.clip(sequence.start, sequence.end) is not None
         ),
@@ -177,9 +177,10 @@ def suggestions_make(*, sequence_ids: Iterable[int]) -> int:
     peaks = list(
         Sequence.objects.filter(pk__in=list(sequence_ids), kind=Sequence.Kind.PEAK).order_by("pk")
     )
+    periods = sensors_periods(sensor_ids={peak.sensor_id for peak in peaks})
     made = 0
     for peak in peaks:
-        series, context = _series_for(peak)
+        series, context = _series_for(peak, periods.get(peak.sensor_id, []))
         if series.power_w.size == 0:
             continue
         probs = probabilities(model, peak_features(series, context)[None, :])[0]

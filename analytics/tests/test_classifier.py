@@ -29,6 +29,7 @@ from analytics.compute.classifier.features import (
     intervals_from_readings,
     intervals_from_samples,
     peak_features,
+    without_context,
 )
 from analytics.compute.classifier.history import HistoryError, history_from_line
 from analytics.compute.classifier.peaks import history_peaks
@@ -48,7 +49,6 @@ from analytics.compute.classifier.training import (
     household_dataset,
     peak_dataset_build,
     validate_held_out_programmes,
-    without_context,
 )
 from analytics.compute.detection import instant_ns
 from analytics.compute.sequences import detect_peaks_own_reference

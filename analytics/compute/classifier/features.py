@@ -93,6 +93,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "before_10min_share",
 )
 CONTEXT_FEATURE_NAMES = FEATURE_NAMES[-3:]
+_CONTEXT_COLUMNS = [FEATURE_NAMES.index(name) for name in CONTEXT_FEATURE_NAMES]
 # The context: the floor is the low (5 %) quantile of the intervals' power in the hour before
 # the peak; the lifts are the mean power in the 10 minutes and in the 10-30 minutes before the
 # peak above that floor.
@@ -330,6 +331,18 @@ def _context_features(context: PeakContext, peak_mean_w: float) -> list[float]:
         else float("nan")
     )
     return [lift(context.near_w), lift(context.far_w), share]
+
+
+def context_unknown(features: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Rows (peaks) of a feature matrix none of whose context features is known."""
+    return np.asarray(np.isnan(features[:, _CONTEXT_COLUMNS]).all(axis=1), dtype=bool)
+
+
+def without_context(features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """A feature matrix as `/api/v1/ml` sees the same peaks: context features unknown."""
+    out = np.array(features, dtype=np.float64, copy=True)
+    out[:, _CONTEXT_COLUMNS] = np.nan
+    return out
 
 
 def peak_features(

@@ -51,11 +51,12 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 
 from analytics.compute.classifier.features import (
-    CONTEXT_FEATURE_NAMES,
     FEATURE_NAMES,
     context_from_readings,
+    context_unknown,
     intervals_from_readings,
     peak_features,
+    without_context,
 )
 from analytics.compute.classifier.peaks import history_peaks
 from analytics.compute.detection import instant_ns
@@ -370,32 +371,22 @@ class PeakClassifier:
         return np.column_stack(columns) if columns else np.zeros((matrix.shape[0], 0))
 
     def predict_proba(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Calibrated probabilities, n x len(categories), for n x len(feature_names): a peak
-        without context goes through `calibrators_without_context`."""
+        """Calibrated probabilities, n x len(categories), for n x len(feature_names)."""
         matrix = np.atleast_2d(np.asarray(features, dtype=np.float64))
-        raw = self.raw_proba(matrix)
-        unknown = context_unknown(matrix)
+        return self.calibrated(self.raw_proba(matrix), matrix)
+
+    def calibrated(
+        self, raw: npt.NDArray[np.float64], features: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """`raw` (the raw probabilities of the peaks of `features`) through the calibration maps:
+        a peak without context through `calibrators_without_context`."""
+        unknown = context_unknown(features)
         out = calibrate(raw, self.categories, self.calibrators)
         if self.calibrators_without_context and unknown.any():
             out[unknown] = calibrate(
                 raw[unknown], self.categories, self.calibrators_without_context
             )
         return out
-
-
-_CONTEXT_COLUMNS = [FEATURE_NAMES.index(name) for name in CONTEXT_FEATURE_NAMES]
-
-
-def context_unknown(features: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-    """Rows (peaks) none of whose context features is known."""
-    return np.asarray(np.isnan(features[:, _CONTEXT_COLUMNS]).all(axis=1), dtype=bool)
-
-
-def without_context(features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The features as `/api/v1/ml` sees the same peaks: context features unknown."""
-    out = np.array(features, dtype=np.float64, copy=True)
-    out[:, _CONTEXT_COLUMNS] = np.nan
-    return out
 
 
 @dataclass
@@ -740,17 +731,17 @@ def calibrators_from_days(
     calibration = _simulated_dataset(days, candidates, progress)
     columns = [list(candidates).index(c) for c in model.categories]
     truth = calibration.labels(config.label_share)[:, columns]
-    for attribute, features in (
-        ("calibrators", calibration.features),
-        ("calibrators_without_context", without_context(calibration.features)),
-    ):
+
+    def maps(features: npt.NDArray[np.float64]) -> dict[str, Calibrator]:
         raw = (
             model.raw_proba(features) if len(calibration) else np.zeros((0, len(model.categories)))
         )
-        maps = calibrators_fit(
+        return calibrators_fit(
             [(raw, truth)], model.categories, negative_weight=config.calibration_negative_weight
         )
-        setattr(model, attribute, maps)
+
+    model.calibrators = maps(calibration.features)
+    model.calibrators_without_context = maps(without_context(calibration.features))
 
 
 def validate_unseen_devices(
@@ -804,15 +795,16 @@ def validate_unseen_devices(
         )
         empty = np.zeros((0, len(classes)))
         raw = model.raw_proba(evaluation.features) if len(evaluation) else empty
-        fold_calibrated = model.predict_proba(evaluation.features) if len(evaluation) else empty
+        fold_calibrated = model.calibrated(raw, evaluation.features)
         fold_truth = evaluation.labels(config.label_share)
         raws.append(raw)
         calibrated.append(fold_calibrated)
         truths.append(fold_truth)
         # The same peaks as `/api/v1/ml` sees them, without their context.
         peaks_alone = without_context(evaluation.features)
-        raws_alone.append(model.raw_proba(peaks_alone) if len(evaluation) else empty)
-        calibrated_alone.append(model.predict_proba(peaks_alone) if len(evaluation) else empty)
+        raw_alone = model.raw_proba(peaks_alone) if len(evaluation) else empty
+        raws_alone.append(raw_alone)
+        calibrated_alone.append(model.calibrated(raw_alone, peaks_alone))
         folds_report.append(
             {
                 "fold": fold,
